@@ -1,0 +1,97 @@
+"""The data contracts of design.md as constants: every module speaks these names, nothing else."""
+
+from __future__ import annotations
+
+REGISTRY_REQUIRED = (
+    "vss_code",
+    "full_name",
+    "birth_date",
+    "gender",
+    "national_id",
+    "province_code",
+    "scheme_si_compulsory",
+    "scheme_si_voluntary",
+    "scheme_hi",
+    "scheme_ui",
+)
+REGISTRY_OPTIONAL = ("ward_code", "address", "hi_card_number")
+
+POPULATION_REQUIRED = (
+    "personal_id",
+    "full_name",
+    "birth_date",
+    "gender",
+    "old_id_number",
+    "province_code",
+    "is_deceased",
+    "death_date",
+)
+POPULATION_OPTIONAL = ("ward_code", "address")
+
+TRUTH_COLUMNS = ("vss_code", "personal_id", "error_tags")
+
+# Insurance lines: metric name -> registry column (``all`` means every participant).
+LINES = {
+    "all": None,
+    "si_compulsory": "scheme_si_compulsory",
+    "si_voluntary": "scheme_si_voluntary",
+    "hi": "scheme_hi",
+    "ui": "scheme_ui",
+}
+SCHEMES = ("63", "34")
+
+SYNCHRONIZED = "synchronized"
+NEEDS_CORRECTION = "needs_correction"
+NEEDS_REVIEW = "needs_review"
+UNMATCHED = "unmatched"
+STATUSES = (SYNCHRONIZED, NEEDS_CORRECTION, NEEDS_REVIEW, UNMATCHED)
+
+REASONS = (
+    "missing_id",
+    "old_id_number",
+    "id_invalid",
+    "id_not_found",
+    "name_mismatch",
+    "birth_date_mismatch",
+    "birth_date_partial",
+    "gender_mismatch",
+    "duplicate_registration",
+    "deceased",
+    "ambiguous",
+    "no_candidate",
+)
+
+# Results: exactly one row per registry row. ``reasons`` is a list of reason codes.
+RESULT_COLUMNS = (
+    "vss_code",
+    "province_code",
+    "status",
+    "reasons",
+    "personal_id",
+    "match_weight",
+    "match_probability",
+    "name_agrees",
+    "birth_date_agrees",
+    "gender_agrees",
+    "id_agrees",
+    "suggested_full_name",
+    "suggested_birth_date",
+    "suggested_gender",
+    "suggested_national_id",
+    "explanation",
+)
+
+METRIC_COLUMNS = (
+    "run_date",
+    "scheme",
+    "line",
+    "province_code",
+    "participants",
+    "synchronized",
+    "needs_correction",
+    "needs_review",
+    "unmatched",
+    "sync_rate",
+    "rank",
+    "change",
+)

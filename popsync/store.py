@@ -1,0 +1,94 @@
+"""The publication database schema (SQLAlchemy Core), shared by the nightly run (writer) and the
+portal (reader), and where a run's files live under the output folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+# One row per attempt of a run date; history is kept, reruns add rows.
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("run_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_date", sa.String(10), nullable=False, index=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("status", sa.String(16), nullable=False),  # running | succeeded | failed
+    sa.Column("message", sa.Text),
+    sa.Column("participants", sa.Integer),
+    sa.Column("quarantined", sa.Integer),
+    sa.Column("sync_rate", sa.Float),
+)
+
+# One row per published run date: a rerun replaces it. Files are under ``path`` (relative to
+# the output folder). The latest good publication is the one with the greatest run_date.
+publications = sa.Table(
+    "publications",
+    metadata,
+    sa.Column("run_date", sa.String(10), primary_key=True),
+    sa.Column("run_id", sa.Integer, nullable=False),
+    sa.Column("published_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("path", sa.Text, nullable=False),
+)
+
+# Per run date x scheme x line x province (design.md "Metrics").
+metrics = sa.Table(
+    "metrics",
+    metadata,
+    sa.Column("run_date", sa.String(10), primary_key=True),
+    sa.Column("scheme", sa.String(2), primary_key=True),
+    sa.Column("line", sa.String(16), primary_key=True),
+    sa.Column("province_code", sa.String(2), primary_key=True),
+    sa.Column("participants", sa.Integer, nullable=False),
+    sa.Column("synchronized", sa.Integer, nullable=False),
+    sa.Column("needs_correction", sa.Integer, nullable=False),
+    sa.Column("needs_review", sa.Integer, nullable=False),
+    sa.Column("unmatched", sa.Integer, nullable=False),
+    sa.Column("sync_rate", sa.Float, nullable=False),
+    sa.Column("rank", sa.Integer, nullable=False),
+    sa.Column("change", sa.Float),  # sync_rate minus the previous publication's; null if none
+)
+
+# Per run date x scheme x province x status x reason: rows carrying that reason.
+reason_counts = sa.Table(
+    "reason_counts",
+    metadata,
+    sa.Column("run_date", sa.String(10), primary_key=True),
+    sa.Column("scheme", sa.String(2), primary_key=True),
+    sa.Column("province_code", sa.String(2), primary_key=True),
+    sa.Column("status", sa.String(20), primary_key=True),
+    sa.Column("reason", sa.String(32), primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+)
+
+DB_FILE = "popsync.db"
+
+
+def default_db_url(out_dir: str | Path) -> str:
+    """The embedded default: SQLite in the output folder."""
+    return f"sqlite:///{Path(out_dir).resolve() / DB_FILE}"
+
+
+def engine_for(db_url: str) -> sa.Engine:
+    engine = sa.create_engine(db_url, future=True)
+    metadata.create_all(engine)
+    return engine
+
+
+# Layout of one publication, relative to the output folder.
+PUBLICATIONS_DIR = "publications"
+
+
+def publication_path(run_date: str) -> str:
+    return f"{PUBLICATIONS_DIR}/{run_date}"
+
+
+def list_path(scheme: str, province_code: str, fmt: str) -> str:
+    """A province's list inside a publication folder: ``lists/<scheme>/<code>/unsynchronized.<fmt>``."""
+    if fmt not in ("xlsx", "csv"):
+        raise ValueError(f"unknown list format {fmt!r}: use 'xlsx' or 'csv'")
+    return f"lists/{scheme}/{province_code}/unsynchronized.{fmt}"
