@@ -1,0 +1,600 @@
+"""The portal's HTTP application: public ranking, province pages, list downloads, JSON API."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlencode
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Form, HTTPException, Query, Request
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from popsync import store
+from popsync.contracts import LINES, STATUSES
+from popsync.reference import codes_63_of, province_name, to_34
+from portal import charts, i18n, publication, security
+from portal.security import LoginThrottled, Throttle, User
+from portal.tables import audit_log, ensure_tables
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+SESSION_COOKIE = "popsync_session"
+CSRF_COOKIE = "popsync_csrf"  # double-submit token of the login form, before any session exists
+LANG_COOKIE = "popsync_lang"
+MEDIA_TYPES = {
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "csv": "text/csv; charset=utf-8",
+}
+SORT_KEYS = ("rank", "code", "name", "participants", "synchronized", "sync_rate", "change")
+
+Scheme = Annotated[Literal["63", "34"], Query(description="province scheme: 63 or 34")]
+Line = Annotated[
+    Literal["all", "si_compulsory", "si_voluntary", "hi", "ui"],
+    Query(description="insurance line"),
+]
+Lang = Annotated[Literal["vi", "en"] | None, Query(description="page language")]
+
+
+@dataclass
+class PortalSettings:
+    db_url: str
+    data_dir: Path
+    secure_cookies: bool = False  # set behind HTTPS so cookies never travel in clear
+    session_hours: float = 12.0
+    trend_runs: int = 30
+    throttle: Throttle = field(default_factory=Throttle)
+
+
+@dataclass
+class Portal:
+    settings: PortalSettings
+    engine: sa.Engine
+    templates: Environment
+
+
+def create_app(settings: PortalSettings) -> FastAPI:
+    engine = store.engine_for(settings.db_url)
+    ensure_tables(engine)
+    templates = Environment(
+        loader=FileSystemLoader(PACKAGE_DIR / "templates"),
+        autoescape=select_autoescape(["html"]),
+    )
+    # FastAPI's own /docs pulls Swagger UI from a CDN; offices' networks may be closed, so the
+    # portal serves /openapi.json and a page of its own instead.
+    app = FastAPI(
+        title="popsync portal",
+        summary="Synchronization of VSS participants with the National Population Database",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.portal = Portal(settings, engine, templates)
+    app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static")
+    _install_handlers(app)
+    _add_routes(app)
+    return app
+
+
+# --- request context ---------------------------------------------------------------------------
+
+
+def _portal(request: Request) -> Portal:
+    return request.app.state.portal
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _wants_json(request: Request) -> bool:
+    """API paths answer errors in JSON; other paths too unless a browser asks for HTML."""
+    if request.url.path.startswith(("/api/", "/openapi.json", "/static/")):
+        return True
+    return "text/html" not in request.headers.get("accept", "")
+
+
+def _unauthorized(detail: str = "authentication required") -> HTTPException:
+    return HTTPException(401, detail, headers={"WWW-Authenticate": 'Basic realm="popsync"'})
+
+
+def current_user(request: Request) -> User | None:
+    """The caller: HTTP Basic credentials (scripts) or the session cookie (browsers)."""
+    if hasattr(request.state, "user"):
+        return request.state.user
+    portal = _portal(request)
+    user, csrf = None, None
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("basic "):
+        try:
+            decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+            username, _, password = decoded.partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise _unauthorized("malformed Basic credentials") from None
+        try:
+            user = security.authenticate(
+                portal.engine, portal.settings.throttle, username, password, _client(request)
+            )
+        except LoginThrottled as exc:
+            raise HTTPException(
+                429, str(exc), headers={"Retry-After": str(int(exc.seconds) + 1)}
+            ) from None
+        if user is None:
+            raise _unauthorized("wrong username or password")
+    elif token := request.cookies.get(SESSION_COOKIE):
+        found = security.session_user(portal.engine, token)
+        if found:
+            user, csrf = found
+    request.state.user, request.state.csrf = user, csrf
+    return user
+
+
+def _lang(request: Request, lang: str | None) -> str:
+    if lang in i18n.LANGUAGES:
+        return lang
+    remembered = request.cookies.get(LANG_COOKIE)
+    return remembered if remembered in i18n.LANGUAGES else "vi"
+
+
+def _url(path: str, **params) -> str:
+    query = {key: value for key, value in params.items() if value is not None}
+    return f"{path}?{urlencode(query)}" if query else path
+
+
+def _render(
+    request: Request, template: str, lang: str, status_code: int = 200, **context
+) -> HTMLResponse:
+    portal = _portal(request)
+    user = getattr(request.state, "user", None)
+    csrf = getattr(request.state, "csrf", None)
+    login_csrf = None
+    if user is None:
+        login_csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+    other_lang = "en" if lang == "vi" else "vi"
+    lang_params = dict(request.query_params) | {"lang": other_lang}
+    html = portal.templates.get_template(template).render(
+        lang=lang,
+        t=lambda key, **kw: i18n.label(key, lang).format(**kw) if kw else i18n.label(key, lang),
+        fmt_int=lambda v: i18n.format_int(v, lang),
+        fmt_rate=lambda v: i18n.format_rate(v, lang),
+        fmt_change=lambda v: i18n.format_change(v, lang),
+        fmt_time=_format_time,
+        url=_url,
+        user=user,
+        csrf=csrf,
+        login_csrf=login_csrf,
+        lang_url=_url(request.url.path, **lang_params),
+        path=request.url.path,
+        **context,
+    )
+    response = HTMLResponse(html, status_code=status_code)
+    if login_csrf and not request.cookies.get(CSRF_COOKIE):
+        _set_cookie(request, response, CSRF_COOKIE, login_csrf)
+    if request.query_params.get("lang") in i18n.LANGUAGES:
+        _set_cookie(request, response, LANG_COOKIE, lang, max_age=365 * 24 * 3600)
+    return response
+
+
+def _set_cookie(
+    request: Request, response: Response, name: str, value: str, max_age: int | None = None
+) -> None:
+    portal = _portal(request)
+    response.set_cookie(
+        name, value, max_age=max_age, path="/", httponly=True, samesite="lax",
+        secure=portal.settings.secure_cookies or request.url.scheme == "https",
+    )
+
+
+def _format_time(value: datetime | str | None) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return security.as_utc(value).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _state_context(request: Request) -> dict:
+    state = publication.run_state(_portal(request).engine)
+    return {"state": state}
+
+
+def _province_or_404(code: str, scheme: str) -> str:
+    """The province name; 404 for a code that is not in the scheme's table (path tricks too)."""
+    if code not in publication.provinces_of(scheme):
+        raise HTTPException(404, f"unknown {scheme}-scheme province code")
+    return province_name(code, scheme)
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only a path on this site, so the login form cannot send anyone elsewhere."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    return target
+
+
+def _sort_key(column: str):
+    def name_key(row: dict) -> str:
+        text = unicodedata.normalize("NFD", row["name"].replace("Đ", "D").replace("đ", "d"))
+        return "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
+
+    if column == "name":
+        return name_key
+    # Missing values (no previous night) go last whichever the order.
+    return lambda row: (row[column] is None, row[column] if row[column] is not None else 0)
+
+
+# --- error pages -------------------------------------------------------------------------------
+
+
+def _install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, exc: StarletteHTTPException):
+        if _wants_json(request):
+            return await http_exception_handler(request, exc)
+        key = {401: "unauthorized", 403: "forbidden", 404: "not_found"}.get(exc.status_code,
+                                                                           "error")
+        response = _render(
+            request, "message.html", _lang(request, None), exc.status_code,
+            heading=key, detail=str(exc.detail) if key == "error" else None,
+        )
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def on_bad_input(request: Request, exc: RequestValidationError):
+        if _wants_json(request):
+            return await request_validation_exception_handler(request, exc)
+        problems = [
+            f"{'.'.join(str(part) for part in error['loc'][1:])}: {error['msg']}"
+            for error in exc.errors()
+        ]
+        return _render(
+            request, "message.html", _lang(request, None), 422,
+            heading="bad_request", problems=problems,
+        )
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        headers = response.headers
+        headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        )
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        if not request.url.path.startswith("/static/"):
+            headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+# --- routes ------------------------------------------------------------------------------------
+
+
+def _add_routes(app: FastAPI) -> None:  # noqa: C901 - one place lists every route
+    # -- pages --
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def ranking_page(
+        request: Request,
+        scheme: Scheme = "63",
+        line: Line = "all",
+        sort: Annotated[Literal[SORT_KEYS], Query()] = "rank",  # type: ignore[valid-type]
+        order: Annotated[Literal["asc", "desc"], Query()] = "asc",
+        lang: Lang = None,
+    ):
+        user = current_user(request)
+        portal = _portal(request)
+        lang = _lang(request, lang)
+        context = _state_context(request)
+        state = context["state"]
+        result = publication.ranking(portal.engine, state.run_date, scheme, line)
+        rows = sorted(result.provinces, key=_sort_key(sort), reverse=order == "desc")
+        for row in rows:
+            row["allowed"] = security.may_access_province(user, scheme, row["code"])
+        trend = publication.national_trend(portal.engine, scheme, line, portal.settings.trend_runs)
+        rate_fmt = lambda v: i18n.format_rate(v, lang, 1)  # noqa: E731
+        trend_chart = charts.line_chart(
+            [(p["run_date"], p["sync_rate"]) for p in trend if p["sync_rate"] is not None],
+            i18n.label("national_trend", lang), rate_fmt,
+        )
+        bars = charts.bar_chart(
+            [(f"{p['code']} {p['name']}", p["sync_rate"], p["allowed"] and not (
+                user and user.is_leadership)) for p in result.provinces],
+            i18n.label("province_bars", lang), rate_fmt,
+        )
+        return _render(
+            request, "ranking.html", lang,
+            scheme=scheme, line=line, sort=sort, order=order, rows=rows, lines=list(LINES),
+            sort_keys=SORT_KEYS, trend=trend, trend_chart=trend_chart, bar_chart=bars, **context,
+        )
+
+    @app.get("/provinces/{code}", response_class=HTMLResponse, include_in_schema=False)
+    def province_page(request: Request, code: str, scheme: Scheme = "63", lang: Lang = None):
+        name = _province_or_404(code, scheme)
+        user = current_user(request)
+        lang = _lang(request, lang)
+        if user is None:
+            target = _url(request.url.path, scheme=scheme)
+            return RedirectResponse(_url("/login", next=target), status_code=303)
+        if not security.may_access_province(user, scheme, code):
+            raise HTTPException(403, "this account may not see this province")
+        portal = _portal(request)
+        context = _state_context(request)
+        state = context["state"]
+        detail, files, chart = None, {}, None
+        if state.run_date:
+            detail = publication.province_detail(
+                portal.engine, state.run_date, scheme, code, portal.settings.trend_runs
+            )
+            chart = charts.line_chart(
+                [(p["run_date"], p["sync_rate"]) for p in detail["trend"]],
+                i18n.label("trend", lang), lambda v: i18n.format_rate(v, lang, 1),
+            )
+            for fmt in MEDIA_TYPES:
+                try:
+                    path = publication.list_file(
+                        portal.settings.data_dir, state.path, scheme, code, fmt
+                    )
+                except FileNotFoundError:
+                    continue
+                if path.is_file():
+                    files[fmt] = _url(f"/provinces/{code}/lists/unsynchronized.{fmt}",
+                                      scheme=scheme)
+        if scheme == "63":
+            unit = to_34(code)
+            related = [("merged_into", "34", unit, province_name(unit, "34"))]
+        else:
+            related = [("merged_from", "63", old, province_name(old, "63"))
+                       for old in codes_63_of(code)]
+        related = [
+            (key, s, c, n, security.may_access_province(user, s, c)) for key, s, c, n in related
+        ]
+        return _render(
+            request, "province.html", lang,
+            code=code, scheme=scheme, name=name, detail=detail, files=files, trend_chart=chart,
+            related=related, statuses=STATUSES, lines=list(LINES), **context,
+        )
+
+    @app.get(
+        "/provinces/{code}/lists/unsynchronized.{fmt}",
+        summary="Download a province's list of unsynchronized participants",
+        description="The latest good publication's list of the province, as Excel or CSV. "
+        "401 without credentials (HTTP Basic or a session), 403 for a province the account may "
+        "not see, 404 for an unknown province or when there is no list. Every call is audited.",
+        responses={
+            200: {"content": {MEDIA_TYPES["xlsx"]: {}, MEDIA_TYPES["csv"]: {}}},
+            401: {"description": "not authenticated"},
+            403: {"description": "another office's province"},
+            404: {"description": "unknown province, nothing published, or no list"},
+        },
+        tags=["lists"],
+    )
+    def download_list(
+        request: Request, code: str, fmt: Literal["xlsx", "csv"], scheme: Scheme = "63"
+    ):
+        _province_or_404(code, scheme)
+        user = current_user(request)
+        if user is None:
+            raise _unauthorized()
+        portal = _portal(request)
+        state = publication.run_state(portal.engine)
+        allowed = security.may_access_province(user, scheme, code)
+        _audit(request, user, scheme, code, fmt, state.run_date, allowed)
+        if not allowed:
+            raise HTTPException(403, "this account may not download this province's lists")
+        if state.run_date is None:
+            raise HTTPException(404, "nothing has been published yet")
+        try:
+            path = publication.list_file(portal.settings.data_dir, state.path, scheme, code, fmt)
+        except FileNotFoundError:
+            path = None
+        if path is None or not path.is_file():
+            raise HTTPException(404, "no list for this province in the latest publication")
+        return FileResponse(
+            path,
+            media_type=MEDIA_TYPES[fmt],
+            filename=f"popsync_{scheme}_{code}_{state.run_date}_unsynchronized.{fmt}",
+        )
+
+    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_page(request: Request, next: str | None = None, lang: Lang = None):
+        current_user(request)
+        return _render(request, "login.html", _lang(request, lang), next=_safe_next(next))
+
+    @app.post("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login(
+        request: Request,
+        username: Annotated[str, Form(max_length=64)],
+        password: Annotated[str, Form(max_length=1024)],
+        csrf_token: Annotated[str, Form(max_length=128)] = "",
+        next: Annotated[str | None, Form(max_length=2048)] = None,
+    ):
+        portal = _portal(request)
+        lang = _lang(request, None)
+        request.state.user, request.state.csrf = None, None
+        target = _safe_next(next)
+        if not security.same_token(csrf_token, request.cookies.get(CSRF_COOKIE)):
+            return _render(request, "login.html", lang, 403, error="csrf_failed", next=target,
+                           username=username)
+        try:
+            user = security.authenticate(
+                portal.engine, portal.settings.throttle, username, password, _client(request)
+            )
+        except LoginThrottled as exc:
+            response = _render(request, "login.html", lang, 429, error="login_throttled",
+                               seconds=int(exc.seconds) + 1, next=target, username=username)
+            response.headers["Retry-After"] = str(int(exc.seconds) + 1)
+            return response
+        if user is None:
+            return _render(request, "login.html", lang, 401, error="login_failed", next=target,
+                           username=username)
+        token, _ = security.open_session(portal.engine, user, portal.settings.session_hours)
+        if target is None:
+            target = "/" if user.is_leadership else _url(
+                f"/provinces/{user.province_code}", scheme=user.scheme)
+        response = RedirectResponse(target, status_code=303)
+        _set_cookie(request, response, SESSION_COOKIE, token,
+                    max_age=int(portal.settings.session_hours * 3600))
+        response.delete_cookie(CSRF_COOKIE, path="/")
+        return response
+
+    @app.post("/logout", include_in_schema=False)
+    def logout(request: Request, csrf_token: Annotated[str, Form(max_length=128)] = ""):
+        user = current_user(request)
+        token = request.cookies.get(SESSION_COOKIE)
+        if user is None or token is None:
+            return RedirectResponse("/", status_code=303)
+        if not security.same_token(csrf_token, request.state.csrf):
+            raise HTTPException(403, "invalid CSRF token")
+        security.close_session(_portal(request).engine, token)
+        response = RedirectResponse("/", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    @app.get("/audit", response_class=HTMLResponse, include_in_schema=False)
+    def audit_page(request: Request, limit: Annotated[int, Query(ge=1, le=5000)] = 200,
+                   lang: Lang = None):
+        user = current_user(request)
+        if user is None:
+            return RedirectResponse(_url("/login", next="/audit"), status_code=303)
+        if not user.is_leadership:
+            raise HTTPException(403, "only leadership may read the download log")
+        entries = _audit_entries(_portal(request).engine, limit)
+        return _render(request, "audit.html", _lang(request, lang), entries=entries)
+
+    @app.get("/api/docs", response_class=HTMLResponse, include_in_schema=False)
+    def api_docs(request: Request, lang: Lang = None):
+        current_user(request)
+        spec = app.openapi()
+        operations = [
+            (method.upper(), path, op)
+            for path, item in spec["paths"].items()
+            for method, op in item.items()
+        ]
+        return _render(request, "api_docs.html", _lang(request, lang), operations=operations)
+
+    # -- JSON API --
+
+    @app.get("/api/health", tags=["api"], summary="Liveness, database and publication state")
+    def health(request: Request):
+        try:
+            state = publication.run_state(_portal(request).engine)
+        except sa.exc.SQLAlchemyError:
+            return JSONResponse({"status": "error", "detail": "database unreachable"}, 503)
+        return {"status": "ok", **_state_json(state)}
+
+    @app.get("/api/rankings", tags=["api"], summary="Every province's public figures")
+    def rankings(request: Request, scheme: Scheme = "63", line: Line = "all"):
+        current_user(request)
+        portal = _portal(request)
+        state = publication.run_state(portal.engine)
+        result = publication.ranking(portal.engine, state.run_date, scheme, line)
+        return {
+            "scheme": scheme,
+            "line": line,
+            "run_date": result.run_date,
+            **_state_json(state),
+            "national_trend": publication.national_trend(
+                portal.engine, scheme, line, portal.settings.trend_runs
+            ),
+            "provinces": result.provinces,
+        }
+
+    @app.get(
+        "/api/provinces/{code}",
+        tags=["api"],
+        summary="A province's figures by line, status and reason, its trend and its lists",
+        responses={401: {"description": "not authenticated"},
+                   403: {"description": "another office's province"},
+                   404: {"description": "unknown province code"}},
+    )
+    def province_api(request: Request, code: str, scheme: Scheme = "63"):
+        name = _province_or_404(code, scheme)
+        user = current_user(request)
+        if user is None:
+            raise _unauthorized()
+        if not security.may_access_province(user, scheme, code):
+            raise HTTPException(403, "this account may not see this province")
+        portal = _portal(request)
+        state = publication.run_state(portal.engine)
+        if state.run_date is None:
+            return {"code": code, "scheme": scheme, "name": name, "run_date": None,
+                    "lines": {}, "reasons": [], "trend": [], "lists": {}, **_state_json(state)}
+        detail = publication.province_detail(
+            portal.engine, state.run_date, scheme, code, portal.settings.trend_runs
+        )
+        lists = {}
+        for fmt in MEDIA_TYPES:
+            try:
+                path = publication.list_file(portal.settings.data_dir, state.path, scheme, code,
+                                             fmt)
+            except FileNotFoundError:
+                continue
+            if path.is_file():
+                lists[fmt] = _url(f"/provinces/{code}/lists/unsynchronized.{fmt}", scheme=scheme)
+        return {**detail, "lists": lists, **_state_json(state)}
+
+    @app.get("/api/audit", tags=["api"], summary="The download log (leadership only)")
+    def audit_api(request: Request, limit: Annotated[int, Query(ge=1, le=5000)] = 200):
+        user = current_user(request)
+        if user is None:
+            raise _unauthorized()
+        if not user.is_leadership:
+            raise HTTPException(403, "only leadership may read the download log")
+        return {"entries": _audit_entries(_portal(request).engine, limit)}
+
+
+def _state_json(state: publication.RunState) -> dict:
+    latest = state.latest_run
+    return {
+        "latest_publication": state.run_date,
+        "latest_run": None if latest is None else {
+            "run_date": latest["run_date"],
+            "status": latest["status"],
+            "started_at": _iso(latest["started_at"]),
+            "finished_at": _iso(latest["finished_at"]),
+        },
+        "latest_run_failed": state.latest_failed,
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else security.as_utc(value).isoformat()
+
+
+def _audit(request: Request, user: User | None, scheme: str, code: str, fmt: str,
+           run_date: str | None, granted: bool) -> None:
+    with _portal(request).engine.begin() as conn:
+        conn.execute(
+            audit_log.insert().values(
+                at=security.now_utc(), username=user.username if user else None,
+                action="download_list", scheme=scheme, province_code=code, file_format=fmt,
+                run_date=run_date, outcome="granted" if granted else "refused",
+                client=_client(request)[:64],
+            )
+        )
+
+
+def _audit_entries(engine: sa.Engine, limit: int) -> list[dict]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+        ).mappings().all()
+    return [{**row, "at": _iso(row["at"])} for row in rows]

@@ -1,0 +1,44 @@
+"""``popsync serve``: serve the portal over what the nightly run published in a data folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from popsync import store
+from popsync.errors import PopsyncError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", default="./out", type=Path,
+                        help="the nightly run's output folder (default ./out)")
+    parser.add_argument("--db-url", help="publication database (default: SQLite in --data)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", default=8000, type=int, help="port to listen on")
+    parser.add_argument("--secure-cookies", action="store_true",
+                        help="mark cookies Secure (when served behind HTTPS)")
+
+
+def database_url(data: Path, db_url: str | None) -> str:
+    return db_url or store.default_db_url(data)
+
+
+def main(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from portal.app import PortalSettings, create_app
+
+    if args.db_url is None and not args.data.is_dir():
+        raise PopsyncError(
+            f"data folder {args.data} does not exist: run `popsync run --out {args.data}` first, "
+            "or give --data/--db-url"
+        )
+    settings = PortalSettings(
+        db_url=database_url(args.data, args.db_url), data_dir=args.data,
+        secure_cookies=args.secure_cookies,
+    )
+    app = create_app(settings)
+    print(f"popsync portal on http://{args.host}:{args.port}/  (data: {args.data.resolve()})",
+          flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", server_header=False)
+    return 0

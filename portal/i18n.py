@@ -1,0 +1,147 @@
+"""Portal labels in Vietnamese (default) and English, and number formatting for each."""
+
+from __future__ import annotations
+
+LANGUAGES = ("vi", "en")
+
+LABELS: dict[str, tuple[str, str]] = {
+    "title": ("Đồng bộ dữ liệu BHXH với CSDL quốc gia về dân cư",
+              "VSS participants synchronized with the National Population Database"),
+    "ranking": ("Bảng xếp hạng", "Ranking"),
+    "ranking_title": ("Xếp hạng tỉnh, thành phố theo tỷ lệ đồng bộ",
+                      "Provinces ranked by synchronization rate"),
+    "province": ("Tỉnh, thành phố", "Province"),
+    "code": ("Mã", "Code"),
+    "participants": ("Số người tham gia", "Participants"),
+    "synchronized": ("Đã đồng bộ", "Synchronized"),
+    "needs_correction": ("Cần điều chỉnh", "Needs correction"),
+    "needs_review": ("Cần xem xét", "Needs review"),
+    "unmatched": ("Không tìm thấy", "Unmatched"),
+    "sync_rate": ("Tỷ lệ đồng bộ", "Sync rate"),
+    "rank": ("Hạng", "Rank"),
+    "change": ("Thay đổi so với đêm trước", "Change since previous night"),
+    "scheme": ("Đơn vị hành chính", "Province scheme"),
+    "scheme_63": ("63 tỉnh, thành phố (trước 1/7/2025)", "63 provinces (before 1 July 2025)"),
+    "scheme_34": ("34 tỉnh, thành phố (từ 1/7/2025)", "34 provinces (since 1 July 2025)"),
+    "line": ("Loại hình bảo hiểm", "Insurance line"),
+    "line_all": ("Tất cả", "All"),
+    "line_si_compulsory": ("BHXH bắt buộc", "Compulsory social insurance"),
+    "line_si_voluntary": ("BHXH tự nguyện", "Voluntary social insurance"),
+    "line_hi": ("BHYT", "Health insurance"),
+    "line_ui": ("BHTN", "Unemployment insurance"),
+    "national_trend": ("Tỷ lệ đồng bộ toàn quốc qua các đêm",
+                       "National sync rate over recent runs"),
+    "province_bars": ("Tỷ lệ đồng bộ theo tỉnh, thành phố", "Sync rate by province"),
+    "publication_of": ("Số liệu công bố ngày", "Figures published for"),
+    "no_run": ("Chưa có lần chạy nào được công bố: chưa có số liệu.",
+               "No run has been published yet: there are no figures."),
+    "latest_failed": ("Lần chạy gần nhất (ngày {run_date}) bị lỗi lúc {at}. Đang hiển thị số liệu "
+                      "công bố gần nhất còn hợp lệ.",
+                      "The latest run (for {run_date}) failed at {at}. Showing the last good "
+                      "publication."),
+    "latest_failed_none": ("Lần chạy gần nhất (ngày {run_date}) bị lỗi lúc {at}; chưa có số liệu "
+                           "nào được công bố.",
+                           "The latest run (for {run_date}) failed at {at}; nothing has been "
+                           "published yet."),
+    "running": ("Một lần chạy (ngày {run_date}) đang thực hiện.",
+                "A run (for {run_date}) is in progress."),
+    "failure_message": ("Thông báo lỗi", "Error message"),
+    "by_status": ("Theo trạng thái", "By status"),
+    "by_reason": ("Theo lý do", "By reason"),
+    "status": ("Trạng thái", "Status"),
+    "reason": ("Lý do", "Reason"),
+    "count": ("Số lượng", "Count"),
+    "by_line": ("Theo loại hình bảo hiểm", "By insurance line"),
+    "trend": ("Diễn biến tỷ lệ đồng bộ", "Sync rate trend"),
+    "run_date": ("Ngày chạy", "Run date"),
+    "downloads": ("Danh sách chưa đồng bộ", "Unsynchronized participants"),
+    "download_xlsx": ("Tải về Excel (.xlsx)", "Download Excel (.xlsx)"),
+    "download_csv": ("Tải về CSV", "Download CSV"),
+    "no_lists": ("Không có danh sách cho tỉnh này trong lần công bố này.",
+                 "There is no list for this province in this publication."),
+    "no_figures": ("Tỉnh này không có người tham gia trong lần công bố này.",
+                   "This province has no participants in this publication."),
+    "merged_into": ("Thuộc đơn vị mới", "Part of the new unit"),
+    "merged_from": ("Gồm các tỉnh cũ", "Formed from"),
+    "login": ("Đăng nhập", "Log in"),
+    "logout": ("Đăng xuất", "Log out"),
+    "username": ("Tên đăng nhập", "Username"),
+    "password": ("Mật khẩu", "Password"),
+    "login_failed": ("Sai tên đăng nhập hoặc mật khẩu.", "Wrong username or password."),
+    "login_throttled": ("Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau {seconds} giây.",
+                        "Too many failed logins. Try again in {seconds} seconds."),
+    "csrf_failed": ("Biểu mẫu đã hết hạn, vui lòng thử lại.",
+                    "The form expired, please try again."),
+    "logged_in_as": ("Đăng nhập với tên", "Logged in as"),
+    "role_leadership": ("Lãnh đạo", "Leadership"),
+    "role_office": ("Văn phòng tỉnh", "Provincial office"),
+    "my_province": ("Tỉnh của tôi", "My province"),
+    "audit": ("Nhật ký tải xuống", "Download log"),
+    "audit_at": ("Thời điểm (UTC)", "When (UTC)"),
+    "audit_user": ("Người dùng", "User"),
+    "audit_what": ("Tệp", "File"),
+    "audit_outcome": ("Kết quả", "Outcome"),
+    "audit_client": ("Địa chỉ", "Client"),
+    "outcome_granted": ("Cho phép", "Granted"),
+    "outcome_refused": ("Từ chối", "Refused"),
+    "api_docs": ("Tài liệu API", "API documentation"),
+    "error": ("Lỗi", "Error"),
+    "not_found": ("Không tìm thấy trang hoặc tỉnh này.", "No such page or province."),
+    "forbidden": ("Bạn không có quyền xem tỉnh này.", "You may not see this province."),
+    "unauthorized": ("Vui lòng đăng nhập.", "Please log in."),
+    "bad_request": ("Tham số không hợp lệ", "Invalid parameters"),
+    "back_to_ranking": ("Về bảng xếp hạng", "Back to the ranking"),
+    "language": ("English", "Tiếng Việt"),
+    "public_note": ("Số liệu tổng hợp công khai; danh sách cá nhân chỉ dành cho người được phép.",
+                    "Public aggregate figures; personal lists only for those allowed."),
+    "no_data_line": ("Không có số liệu", "No data"),
+    "sort_by": ("Sắp xếp theo", "Sort by"),
+    "reason_missing_id": ("Thiếu số định danh cá nhân", "Missing personal ID"),
+    "reason_old_id_number": ("Còn dùng số CMND 9 số", "Old 9-digit ID number"),
+    "reason_id_invalid": ("Số định danh không hợp lệ", "Invalid personal ID"),
+    "reason_id_not_found": ("Số định danh không có trong CSDL dân cư",
+                            "Personal ID not in the population database"),
+    "reason_name_mismatch": ("Họ tên không khớp", "Name differs"),
+    "reason_birth_date_mismatch": ("Ngày sinh không khớp", "Birth date differs"),
+    "reason_birth_date_partial": ("Ngày sinh không đầy đủ", "Birth date incomplete"),
+    "reason_gender_mismatch": ("Giới tính không khớp", "Gender differs"),
+    "reason_duplicate_registration": ("Một người có nhiều mã số BHXH",
+                                      "Same person registered twice"),
+    "reason_deceased": ("Đã chết theo CSDL dân cư", "Deceased in the population database"),
+    "reason_ambiguous": ("Nhiều người trùng khớp, cần xác minh", "Several close candidates"),
+    "reason_no_candidate": ("Không tìm thấy trong CSDL dân cư",
+                            "Not found in the population database"),
+}
+
+
+def label(key: str, lang: str) -> str:
+    """The label ``key`` in ``lang``; an unknown key shows itself rather than failing a page."""
+    pair = LABELS.get(key)
+    if pair is None:
+        return key
+    return pair[0] if lang == "vi" else pair[1]
+
+
+def format_int(value: int | None, lang: str) -> str:
+    if value is None:
+        return "–"
+    text = f"{int(value):,}"
+    return text.replace(",", ".") if lang == "vi" else text
+
+
+def format_rate(value: float | None, lang: str, digits: int = 2) -> str:
+    """A rate in [0, 1] as a percentage: ``98,80 %`` in Vietnamese, ``98.80%`` in English."""
+    if value is None:
+        return "–"
+    text = f"{value * 100:.{digits}f}"
+    return f"{text.replace('.', ',')} %" if lang == "vi" else f"{text}%"
+
+
+def format_change(value: float | None, lang: str) -> str:
+    """A change of rate in percentage points, signed."""
+    if value is None:
+        return "–"
+    points = value * 100
+    text = f"{points:+.2f}"
+    unit = " điểm %" if lang == "vi" else " pp"
+    return (text.replace(".", ",") if lang == "vi" else text) + unit

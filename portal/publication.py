@@ -1,0 +1,173 @@
+"""What the nightly run published, read for the portal: run states, rankings, a province's
+figures and trend, and where its list files are."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from popsync import store
+from popsync.contracts import STATUSES
+from popsync.reference import PROVINCES_34, PROVINCES_63, province_name
+
+PUBLIC_COLUMNS = ("participants", "synchronized", "sync_rate", "rank", "change")
+STATUS_COLUMNS = STATUSES  # synchronized, needs_correction, needs_review, unmatched
+
+
+def provinces_of(scheme: str) -> dict:
+    return PROVINCES_63 if scheme == "63" else PROVINCES_34
+
+
+@dataclass(frozen=True)
+class RunState:
+    """The publication to show and what happened to the latest attempt."""
+
+    run_date: str | None  # the latest good publication, None when nothing is published
+    path: str | None
+    published_at: datetime | None
+    latest_run: dict | None  # the latest attempt (any status)
+
+    @property
+    def latest_failed(self) -> bool:
+        return self.latest_run is not None and self.latest_run["status"] == "failed"
+
+    @property
+    def running(self) -> bool:
+        return self.latest_run is not None and self.latest_run["status"] == "running"
+
+
+def run_state(engine: sa.Engine) -> RunState:
+    pubs, runs = store.publications, store.runs
+    with engine.connect() as conn:
+        pub = conn.execute(
+            sa.select(pubs).order_by(pubs.c.run_date.desc()).limit(1)
+        ).mappings().first()
+        latest = conn.execute(
+            sa.select(runs).order_by(runs.c.started_at.desc(), runs.c.run_id.desc()).limit(1)
+        ).mappings().first()
+    return RunState(
+        pub["run_date"] if pub else None,
+        pub["path"] if pub else None,
+        pub["published_at"] if pub else None,
+        dict(latest) if latest else None,
+    )
+
+
+@dataclass
+class Ranking:
+    scheme: str
+    line: str
+    run_date: str | None
+    provinces: list[dict] = field(default_factory=list)
+
+
+def ranking(engine: sa.Engine, run_date: str | None, scheme: str, line: str) -> Ranking:
+    """Every province's public figures in the publication of ``run_date``, best rank first."""
+    result = Ranking(scheme, line, run_date)
+    if run_date is None:
+        return result
+    m = store.metrics
+    query = (
+        sa.select(m.c.province_code, *(m.c[name] for name in PUBLIC_COLUMNS))
+        .where(m.c.run_date == run_date, m.c.scheme == scheme, m.c.line == line)
+        .order_by(m.c.rank, m.c.province_code)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).mappings().all()
+    table = provinces_of(scheme)
+    result.provinces = [
+        {
+            "code": row["province_code"],
+            "name": table[row["province_code"]].name if row["province_code"] in table
+            else row["province_code"],
+            **{name: row[name] for name in PUBLIC_COLUMNS},
+        }
+        for row in rows
+    ]
+    return result
+
+
+def national_trend(engine: sa.Engine, scheme: str, line: str, limit: int) -> list[dict]:
+    """The national rate of the last ``limit`` publications, oldest first."""
+    m, pubs = store.metrics, store.publications
+    query = (
+        sa.select(
+            m.c.run_date,
+            sa.func.sum(m.c.participants).label("participants"),
+            sa.func.sum(m.c.synchronized).label("synchronized"),
+        )
+        .join(pubs, pubs.c.run_date == m.c.run_date)
+        .where(m.c.scheme == scheme, m.c.line == line)
+        .group_by(m.c.run_date)
+        .order_by(m.c.run_date.desc())
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).mappings().all()
+    return [
+        {
+            "run_date": row["run_date"],
+            "participants": int(row["participants"]),
+            "synchronized": int(row["synchronized"]),
+            "sync_rate": row["synchronized"] / row["participants"] if row["participants"] else None,
+        }
+        for row in reversed(rows)
+    ]
+
+
+def province_detail(
+    engine: sa.Engine, run_date: str, scheme: str, province_code: str, trend_limit: int
+) -> dict:
+    """A province's figures per line, its counts by status and reason, and its trend."""
+    m, rc, pubs = store.metrics, store.reason_counts, store.publications
+    with engine.connect() as conn:
+        lines = conn.execute(
+            sa.select(m).where(
+                m.c.run_date == run_date, m.c.scheme == scheme, m.c.province_code == province_code
+            )
+        ).mappings().all()
+        reasons = conn.execute(
+            sa.select(rc.c.status, rc.c.reason, rc.c["count"])
+            .where(
+                rc.c.run_date == run_date,
+                rc.c.scheme == scheme,
+                rc.c.province_code == province_code,
+            )
+            .order_by(rc.c["count"].desc(), rc.c.reason)
+        ).mappings().all()
+        trend = conn.execute(
+            sa.select(m.c.run_date, m.c.sync_rate, m.c.rank, m.c.participants, m.c.synchronized)
+            .join(pubs, pubs.c.run_date == m.c.run_date)
+            .where(m.c.scheme == scheme, m.c.line == "all", m.c.province_code == province_code)
+            .order_by(m.c.run_date.desc())
+            .limit(trend_limit)
+        ).mappings().all()
+    figure_columns = ("participants", *STATUS_COLUMNS[1:], "synchronized", "sync_rate", "rank",
+                      "change")
+    return {
+        "code": province_code,
+        "scheme": scheme,
+        "name": province_name(province_code, scheme),
+        "run_date": run_date,
+        "lines": {row["line"]: {name: row[name] for name in figure_columns} for row in lines},
+        "reasons": [dict(row) for row in reasons],
+        "trend": [dict(row) for row in reversed(trend)],
+    }
+
+
+def list_file(data_dir: Path, publication_path: str, scheme: str, code: str, fmt: str) -> Path:
+    """The file of a province's list inside the publication folder.
+
+    ``scheme`` and ``code`` are checked against the province tables by the caller; the resolved
+    path is still required to stay inside the publication folder, which itself must stay inside
+    the data folder, so nothing in a URL or in the database can point elsewhere.
+    """
+    root = data_dir.resolve()
+    publication = (root / publication_path).resolve()
+    path = (publication / store.list_path(scheme, code, fmt)).resolve()
+    if not publication.is_relative_to(root) or not path.is_relative_to(publication):
+        raise FileNotFoundError(path)
+    return path

@@ -1,0 +1,50 @@
+"""Fixtures of the portal tests: a published data folder, accounts, and live servers."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from portal_fixtures import ACCOUNTS, PASSWORD, live_server, publish_nights
+
+from popsync import store
+from portal import security
+from portal.app import PortalSettings, create_app
+
+RUN_DATES = ["2026-11-19", "2026-11-20", "2026-11-21"]
+
+
+def make_accounts(engine) -> None:
+    for username, (role, province, scheme) in ACCOUNTS.items():
+        security.save_user(engine, username, PASSWORD, role, province, scheme)
+
+
+@pytest.fixture(scope="session")
+def published(tmp_path_factory):
+    """A data folder with three published nights, its database, and the test accounts."""
+    data = tmp_path_factory.mktemp("published")
+    db_url = store.default_db_url(data)
+    engine = publish_nights(data, db_url, RUN_DATES)
+    make_accounts(engine)
+    return data, db_url
+
+
+@pytest.fixture(scope="session")
+def server(published):
+    data, db_url = published
+    app = create_app(PortalSettings(db_url=db_url, data_dir=data))
+    with live_server(app) as base_url:
+        yield base_url
+
+
+@pytest.fixture
+def client(server):
+    with httpx.Client(base_url=server, timeout=30) as c:
+        yield c
+
+
+def login(client: httpx.Client, username: str, password: str = PASSWORD) -> httpx.Response:
+    """Log in through the form, as a browser would (CSRF cookie from GET /login first)."""
+    page = client.get("/login")
+    token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    return client.post("/login", data={"username": username, "password": password,
+                                       "csrf_token": token})
