@@ -1,0 +1,150 @@
+"""Input suites: what a canonical registry and population must satisfy before matching.
+
+Hard expectations (a broken key, a missing column, a volume drop) stop the night; row
+expectations quarantine the offending rows with the reason named in ``meta``; the night goes on.
+"""
+
+from __future__ import annotations
+
+import math
+
+import great_expectations.expectations as gxe
+import pandas as pd
+
+from expectations.runner import HARD, ROW, SuiteOutcome, run_suite
+from popsync.contracts import POPULATION_REQUIRED, REGISTRY_REQUIRED
+from popsync.reference.provinces import PROVINCES_63
+
+PROVINCE_CODES = sorted(PROVINCES_63)
+_PREFIXES = "|".join(PROVINCE_CODES)
+VSS_CODE = rf"^({_PREFIXES})\d{{8}}$"
+PERSONAL_ID = r"^\d{12}$"
+OLD_ID_NUMBER = r"^\d{9}$"
+NATIONAL_ID = r"^(\d{12}|\d{9})$"
+HEALTH_CARD = r"^[A-Z]{2}[1-5]\d{2}\d{10}$"
+# YYYY, YYYY-MM or YYYY-MM-DD with a real month and day number.
+BIRTH_DATE = r"^(19|20)\d{2}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$"
+FULL_DATE = r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"
+REGISTRY_FLAGS = ("scheme_si_compulsory", "scheme_si_voluntary", "scheme_hi", "scheme_ui")
+
+
+def _hard(expectation_cls, reason: str, **kwargs):
+    return expectation_cls(meta={"severity": HARD, "reason": reason}, **kwargs)
+
+
+def _row(expectation_cls, reason: str, **kwargs):
+    return expectation_cls(meta={"severity": ROW, "reason": reason}, **kwargs)
+
+
+def minimum_rows(previous_rows: int | None, volume_drop_max: float) -> int:
+    """Fewer rows than this (vs the previous run) means a truncated extract: stop the night."""
+    if not previous_rows:
+        return 1
+    return max(1, math.ceil(previous_rows * (1 - volume_drop_max)))
+
+
+def _volume(previous_rows: int | None, volume_drop_max: float):
+    return _hard(
+        gxe.ExpectTableRowCountToBeBetween,
+        "volume_drop",
+        min_value=minimum_rows(previous_rows, volume_drop_max),
+    )
+
+
+def registry_suite(previous_rows: int | None, volume_drop_max: float) -> list:
+    return [
+        *[_hard(gxe.ExpectColumnToExist, "missing_column", column=c) for c in REGISTRY_REQUIRED],
+        _volume(previous_rows, volume_drop_max),
+        _hard(gxe.ExpectColumnValuesToNotBeNull, "vss_code_missing", column="vss_code"),
+        _hard(gxe.ExpectColumnValuesToBeUnique, "vss_code_duplicate", column="vss_code"),
+        # A row must belong to some office: its province, else its code's issuing province.
+        _hard(gxe.ExpectColumnValuesToNotBeNull, "no_office", column="office_code"),
+        _row(
+            gxe.ExpectColumnValuesToMatchRegex, "vss_code_format", column="vss_code", regex=VSS_CODE
+        ),
+        _row(gxe.ExpectColumnValuesToNotBeNull, "full_name_missing", column="full_name"),
+        _row(gxe.ExpectColumnValuesToNotBeNull, "birth_date_missing", column="birth_date"),
+        _row(
+            gxe.ExpectColumnValuesToMatchRegex,
+            "birth_date_format",
+            column="birth_date",
+            regex=BIRTH_DATE,
+        ),
+        _row(
+            gxe.ExpectColumnValuesToBeInSet, "gender_value", column="gender", value_set=["M", "F"]
+        ),
+        _row(gxe.ExpectColumnValuesToNotBeNull, "gender_missing", column="gender"),
+        _row(
+            gxe.ExpectColumnValuesToMatchRegex,
+            "national_id_format",
+            column="national_id",
+            regex=NATIONAL_ID,
+        ),
+        _row(
+            gxe.ExpectColumnValuesToBeInSet,
+            "province_code_unknown",
+            column="province_code",
+            value_set=PROVINCE_CODES,
+        ),
+        *[
+            _row(gxe.ExpectColumnValuesToNotBeNull, "insurance_flag_unreadable", column=c)
+            for c in REGISTRY_FLAGS
+        ],
+    ]
+
+
+def population_suite(previous_rows: int | None, volume_drop_max: float) -> list:
+    return [
+        *[_hard(gxe.ExpectColumnToExist, "missing_column", column=c) for c in POPULATION_REQUIRED],
+        _volume(previous_rows, volume_drop_max),
+        _hard(gxe.ExpectColumnValuesToNotBeNull, "personal_id_missing", column="personal_id"),
+        _hard(gxe.ExpectColumnValuesToBeUnique, "personal_id_duplicate", column="personal_id"),
+        _row(
+            gxe.ExpectColumnValuesToMatchRegex,
+            "personal_id_format",
+            column="personal_id",
+            regex=PERSONAL_ID,
+        ),
+        _row(gxe.ExpectColumnValuesToNotBeNull, "full_name_missing", column="full_name"),
+        _row(
+            gxe.ExpectColumnValuesToMatchRegex,
+            "birth_date_format",
+            column="birth_date",
+            regex=BIRTH_DATE,
+        ),
+        _row(
+            gxe.ExpectColumnValuesToBeInSet, "gender_value", column="gender", value_set=["M", "F"]
+        ),
+        _row(
+            gxe.ExpectColumnValuesToMatchRegex,
+            "old_id_number_format",
+            column="old_id_number",
+            regex=OLD_ID_NUMBER,
+        ),
+        _row(
+            gxe.ExpectColumnValuesToBeInSet,
+            "province_code_unknown",
+            column="province_code",
+            value_set=PROVINCE_CODES,
+        ),
+        _row(gxe.ExpectColumnValuesToNotBeNull, "deceased_flag_unreadable", column="is_deceased"),
+        _row(
+            gxe.ExpectColumnValuesToMatchRegex,
+            "death_date_format",
+            column="death_date",
+            regex=FULL_DATE,
+        ),
+    ]
+
+
+def validate_registry(
+    registry: pd.DataFrame, previous_rows: int | None, volume_drop_max: float
+) -> SuiteOutcome:
+    """``registry`` carries ``office_code`` (pipelines.metrics.office_code) beside its columns."""
+    return run_suite("registry", registry, registry_suite(previous_rows, volume_drop_max))
+
+
+def validate_population(
+    population: pd.DataFrame, previous_rows: int | None, volume_drop_max: float
+) -> SuiteOutcome:
+    return run_suite("population", population, population_suite(previous_rows, volume_drop_max))

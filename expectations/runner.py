@@ -1,0 +1,157 @@
+"""Run one Great Expectations suite on a pandas frame and sort its findings into hard failures
+(stop the night) and row-level failures (quarantine the rows, carry on).
+
+Each expectation carries ``meta = {"severity": "hard" | "row", "reason": <quarantine reason>}``;
+the suites in this package are lists of such expectations, kept as code.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from popsync.reference.identifiers import mask
+
+HARD = "hard"
+ROW = "row"
+SAMPLE_SIZE = 5
+# Samples of these columns are masked in reports (personal data never appears in full).
+PERSONAL_COLUMNS = frozenset(
+    {
+        "vss_code",
+        "full_name",
+        "birth_date",
+        "national_id",
+        "personal_id",
+        "old_id_number",
+        "hi_card_number",
+        "address",
+        "death_date",
+    }
+)
+
+
+@dataclass
+class Finding:
+    """One expectation's outcome, small enough for a JSON report (samples are masked)."""
+
+    expectation: str
+    column: str | None
+    severity: str
+    reason: str
+    success: bool
+    unexpected_count: int
+    unexpected_percent: float | None
+    observed: Any
+    samples: list[str]
+    rows: np.ndarray = field(repr=False)  # frame positions of the unexpected rows (row checks)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "rows"}
+
+
+@dataclass
+class SuiteOutcome:
+    suite: str
+    rows: int
+    findings: list[Finding]
+    seconds: float
+
+    @property
+    def hard_failures(self) -> list[Finding]:
+        return [f for f in self.findings if not f.success and f.severity == HARD]
+
+    @property
+    def row_failures(self) -> list[Finding]:
+        return [f for f in self.findings if not f.success and f.severity == ROW]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "suite": self.suite,
+            "rows": self.rows,
+            "seconds": round(self.seconds, 3),
+            "success": not self.hard_failures,
+            "findings": [f.as_dict() for f in self.findings],
+        }
+
+
+def _context():
+    import great_expectations as gx
+
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False, "metric_calculations": False}
+    return gx, context
+
+
+def run_suite(name: str, frame: pd.DataFrame, expectations: list) -> SuiteOutcome:
+    """Validate ``frame`` (positional RangeIndex) against ``expectations``."""
+    import time
+
+    started = time.perf_counter()
+    gx, context = _context()
+    frame = frame.reset_index(drop=True)
+    asset = context.data_sources.add_pandas(name).add_dataframe_asset(name)
+    batch = asset.add_batch_definition_whole_dataframe(name)
+    suite = context.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=name, data=batch, suite=suite)
+    )
+    result = definition.run(
+        batch_parameters={"dataframe": frame}, result_format={"result_format": "COMPLETE"}
+    )
+    findings = [_finding(r) for r in result.results]
+    return SuiteOutcome(name, len(frame), findings, time.perf_counter() - started)
+
+
+def _finding(result) -> Finding:
+    config = result.expectation_config
+    meta = config.meta or {}
+    details = result.result or {}
+    column = config.kwargs.get("column")
+    unexpected = details.get("unexpected_list") or details.get("partial_unexpected_list") or []
+    if result.exception_info and result.exception_info.get("raised_exception"):
+        # An expectation that could not run is a hard failure whatever its severity.
+        message = result.exception_info.get("exception_message", "expectation raised")
+        return Finding(
+            config.type,
+            column,
+            HARD,
+            meta.get("reason", config.type),
+            False,
+            0,
+            None,
+            message,
+            [],
+            np.array([], dtype=np.int64),
+        )
+    return Finding(
+        expectation=config.type,
+        column=column,
+        severity=meta.get("severity", HARD),
+        reason=meta.get("reason", config.type),
+        success=bool(result.success),
+        unexpected_count=int(details.get("unexpected_count") or 0),
+        unexpected_percent=details.get("unexpected_percent"),
+        observed=_plain(details.get("observed_value")),
+        samples=[_sample(v, column) for v in unexpected[:SAMPLE_SIZE]],
+        rows=np.asarray(details.get("unexpected_index_list") or [], dtype=np.int64),
+    )
+
+
+def _sample(value: Any, column: str | None) -> str:
+    if value is None or (not isinstance(value, (list, tuple)) and pd.isna(value)):
+        return "<missing>"
+    return mask(str(value)) if column in PERSONAL_COLUMNS else str(value)[:40]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, (list, tuple)) and len(value) > 20:
+        return f"{len(value)} values"
+    return value

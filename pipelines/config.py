@@ -1,0 +1,260 @@
+"""The run configuration: one YAML file, validated on load, with defaults that need no file at all.
+
+```yaml
+registry:                      # and `population:` alike
+  source: data/registry.csv    # path, fsspec URL (s3://...), or SQLAlchemy URL + table/query
+  format: csv                  # parquet | csv | sql; guessed from the source when left out
+  table: null                  # sql: a table name ...
+  query: null                  # ... or a SELECT
+  encoding: utf-8              # csv only
+  delimiter: ","               # csv only
+  mapping: {}                  # canonical column -> source column or rule (pipelines/mapping.py)
+matching: {}                   # handed to matching.Settings.from_mapping
+output:
+  dir: out                     # publications, work folders and the embedded SQLite live here
+  db_url: null                 # default: SQLite under output.dir; PostgreSQL in production
+province_schemes: ["63", "34"] # schemes metrics, rankings and lists are published in
+validation:
+  volume_drop_max: 0.3         # stop when a source has 30 % fewer rows than the previous run
+  quarantine_max: 0.2          # stop when more than this share of a source's rows is quarantined
+partition:
+  max_rows: 250000             # registry rows per mapped matching task (bounds its memory)
+```
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipelines.mapping import SourceMapping, parse_mapping
+from popsync import store
+from popsync.contracts import SCHEMES
+from popsync.errors import PopsyncError
+
+SOURCE_FORMATS = ("parquet", "csv", "sql")
+
+_SOURCE_DEFAULTS: dict[str, Any] = {
+    "source": None,
+    "format": None,
+    "table": None,
+    "query": None,
+    "encoding": "utf-8",
+    "delimiter": ",",
+    "mapping": {},
+}
+DEFAULTS: dict[str, Any] = {
+    "registry": dict(_SOURCE_DEFAULTS),
+    "population": dict(_SOURCE_DEFAULTS),
+    "matching": {},
+    "output": {"dir": "out", "db_url": None},
+    "province_schemes": list(SCHEMES),
+    "validation": {"volume_drop_max": 0.3, "quarantine_max": 0.2},
+    "partition": {"max_rows": 250_000},
+}
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str  # "registry" or "population"
+    source: str
+    format: str
+    table: str | None
+    query: str | None
+    encoding: str
+    delimiter: str
+    mapping: SourceMapping
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    registry: SourceConfig
+    population: SourceConfig
+    matching: dict[str, Any]
+    out_dir: Path
+    db_url: str
+    province_schemes: tuple[str, ...]
+    volume_drop_max: float
+    quarantine_max: float
+    partition_max_rows: int
+    raw: dict[str, Any]  # the merged mapping, written to each run's work folder
+
+    def dump(self, path: Path) -> None:
+        path.write_text(yaml.safe_dump(self.raw, allow_unicode=True, sort_keys=False), "utf-8")
+
+
+def _merge(defaults: dict[str, Any], given: dict[str, Any], where: str) -> dict[str, Any]:
+    """Overlay ``given`` on ``defaults``, refusing keys the defaults do not know."""
+    merged = copy.deepcopy(defaults)
+    for key, value in given.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in defaults:
+            known = ", ".join(defaults)
+            raise PopsyncError(f"run config: unknown key {path!r} (known here: {known})")
+        if isinstance(defaults[key], dict) and defaults[key] and key != "mapping":
+            if not isinstance(value, dict):
+                raise PopsyncError(f"run config: {path!r} must be a mapping, not {value!r}")
+            merged[key] = _merge(defaults[key], value, path)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _guess_format(name: str, section: dict[str, Any]) -> str:
+    if section["format"] is not None:
+        if section["format"] not in SOURCE_FORMATS:
+            raise PopsyncError(
+                f"run config: {name}.format is {section['format']!r}; use one of {SOURCE_FORMATS}"
+            )
+        return section["format"]
+    if section["table"] or section["query"]:
+        return "sql"
+    source = str(section["source"]).lower()
+    for suffix in (".gz", ".bz2", ".zst", ".xz"):
+        source = source.removesuffix(suffix)
+    if source.endswith((".parquet", ".pq")):
+        return "parquet"
+    if source.endswith((".csv", ".txt", ".tsv")):
+        return "csv"
+    raise PopsyncError(
+        f"run config: cannot tell the format of {name}.source {section['source']!r} from its "
+        f"name; set {name}.format to one of {SOURCE_FORMATS}"
+    )
+
+
+def _source(name: str, section: dict[str, Any]) -> SourceConfig:
+    if not section["source"]:
+        raise PopsyncError(
+            f"run config: {name}.source is not set; give --{name} PATH or {name}.source in the file"
+        )
+    fmt = _guess_format(name, section)
+    if fmt == "sql" and bool(section["table"]) == bool(section["query"]):
+        raise PopsyncError(
+            f"run config: a sql {name} needs exactly one of {name}.table, {name}.query"
+        )
+    try:
+        mapping = parse_mapping(section["mapping"] or {}, name)
+    except ValueError as exc:
+        raise PopsyncError(f"run config: {exc}") from None
+    return SourceConfig(
+        name=name,
+        source=str(section["source"]),
+        format=fmt,
+        table=section["table"],
+        query=section["query"],
+        encoding=section["encoding"],
+        delimiter=section["delimiter"],
+        mapping=mapping,
+    )
+
+
+def _fraction(raw: dict[str, Any], key: str) -> float:
+    value = raw["validation"][key]
+    if not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise PopsyncError(
+            f"run config: validation.{key} must be a number in [0, 1], not {value!r}"
+        )
+    return float(value)
+
+
+def build_config(given: dict[str, Any] | None = None, **overrides: Any) -> RunConfig:
+    """Validate a configuration mapping; ``overrides`` (from the command line) win over it.
+
+    Overrides: registry, population (sources), out_dir, db_url.
+    """
+    raw = _merge(DEFAULTS, given or {}, "")
+    if overrides.get("registry"):
+        raw["registry"]["source"] = str(overrides["registry"])
+    if overrides.get("population"):
+        raw["population"]["source"] = str(overrides["population"])
+    if overrides.get("out_dir"):
+        raw["output"]["dir"] = str(overrides["out_dir"])
+    if overrides.get("db_url"):
+        raw["output"]["db_url"] = overrides["db_url"]
+
+    for name in ("registry", "population"):
+        source = raw[name]["source"]
+        if isinstance(source, str) and source and "://" not in source:
+            raw[name]["source"] = str(Path(source).resolve())  # the work folder's snapshot
+    schemes = tuple(str(s) for s in raw["province_schemes"])
+    unknown = [s for s in schemes if s not in SCHEMES]
+    if unknown or not schemes:
+        raise PopsyncError(f"run config: province_schemes {list(schemes)} must be among {SCHEMES}")
+    max_rows = raw["partition"]["max_rows"]
+    if not isinstance(max_rows, int) or max_rows < 1:
+        raise PopsyncError(
+            f"run config: partition.max_rows must be a positive integer, not {max_rows!r}"
+        )
+    if not isinstance(raw["matching"], dict):
+        raise PopsyncError("run config: matching must be a mapping of matching settings")
+    _check_matching_settings(raw["matching"])
+
+    out_dir = Path(raw["output"]["dir"]).resolve()
+    raw["output"]["dir"] = str(out_dir)
+    return RunConfig(
+        registry=_source("registry", raw["registry"]),
+        population=_source("population", raw["population"]),
+        matching=raw["matching"],
+        out_dir=out_dir,
+        db_url=raw["output"]["db_url"] or store.default_db_url(out_dir),
+        province_schemes=schemes,
+        volume_drop_max=_fraction(raw, "volume_drop_max"),
+        quarantine_max=_fraction(raw, "quarantine_max"),
+        partition_max_rows=max_rows,
+        raw=raw,
+    )
+
+
+def _check_matching_settings(section: dict[str, Any]) -> None:
+    try:
+        from matching import Settings
+    except ImportError:
+        return  # the match step reports the missing engine; loading a config should not
+    try:
+        Settings.from_mapping(section)
+    except ValueError as exc:
+        raise PopsyncError(f"run config: matching: {exc}") from None
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
+    """Read and validate a YAML run configuration (or only the defaults when ``path`` is None)."""
+    given: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise PopsyncError(f"run config {path}: no such file") from None
+        try:
+            given = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise PopsyncError(f"run config {path}: not valid YAML: {exc}") from None
+        if not isinstance(given, dict):
+            raise PopsyncError(f"run config {path}: the top level must be a mapping of sections")
+        # Relative source paths and output folders are relative to the config file.
+        given = _anchor_paths(given, path.parent)
+    try:
+        return build_config(given, **overrides)
+    except PopsyncError as exc:
+        if path is not None:
+            raise PopsyncError(f"{exc} (in {path})") from None
+        raise
+
+
+def _anchor_paths(given: dict[str, Any], base: Path) -> dict[str, Any]:
+    given = copy.deepcopy(given)
+    for name in ("registry", "population"):
+        section = given.get(name)
+        if isinstance(section, dict) and isinstance(section.get("source"), str):
+            source = section["source"]
+            if "://" not in source and not Path(source).is_absolute():
+                section["source"] = str(base / source)
+    output = given.get("output")
+    if isinstance(output, dict) and isinstance(output.get("dir"), str):
+        if not Path(output["dir"]).is_absolute():
+            output["dir"] = str(base / output["dir"])
+    return given

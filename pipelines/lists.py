@@ -1,0 +1,136 @@
+"""Per-province lists of participants to fix: ``unsynchronized.xlsx`` (a sheet per status) and
+``unsynchronized.csv`` (UTF-8 with BOM), with Vietnamese headers, in each province scheme.
+
+Cells that a spreadsheet would run as a formula (``= + - @``, tab, CR) are neutralized with a
+leading apostrophe, and the workbook stores every text cell as text.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import xlsxwriter
+
+from pipelines.metrics import in_scheme, reasons_text
+from popsync import store
+from popsync.contracts import NEEDS_CORRECTION, NEEDS_REVIEW, SYNCHRONIZED, UNMATCHED
+
+STATUS_LABELS = {
+    NEEDS_CORRECTION: "Cần điều chỉnh",
+    NEEDS_REVIEW: "Cần xác minh",
+    UNMATCHED: "Không tìm thấy",
+}
+REASON_LABELS = {
+    "missing_id": "Thiếu số định danh cá nhân",
+    "old_id_number": "Dùng số CMND cũ",
+    "id_invalid": "Số định danh không hợp lệ",
+    "id_not_found": "Số định danh không có trong CSDL dân cư",
+    "name_mismatch": "Họ tên không khớp",
+    "birth_date_mismatch": "Ngày sinh không khớp",
+    "birth_date_partial": "Ngày sinh không đầy đủ",
+    "gender_mismatch": "Giới tính không khớp",
+    "duplicate_registration": "Một người có nhiều mã số BHXH",
+    "deceased": "Đã qua đời theo CSDL dân cư",
+    "ambiguous": "Nhiều người gần giống, cần xác minh",
+    "no_candidate": "Không tìm thấy trong CSDL dân cư",
+}
+GENDER_LABELS = {"M": "Nam", "F": "Nữ"}
+# List column -> Vietnamese header, in the order offices read them.
+HEADERS = {
+    "vss_code": "Mã số BHXH",
+    "full_name": "Họ và tên",
+    "birth_date": "Ngày sinh",
+    "gender": "Giới tính",
+    "national_id": "Số định danh cá nhân",
+    "province_code": "Mã tỉnh",
+    "status": "Tình trạng",
+    "reasons": "Lý do",
+    "suggested_full_name": "Họ tên theo CSDL dân cư",
+    "suggested_birth_date": "Ngày sinh theo CSDL dân cư",
+    "suggested_gender": "Giới tính theo CSDL dân cư",
+    "suggested_national_id": "Số định danh theo CSDL dân cư",
+    "match_probability": "Độ tin cậy",
+    "explanation": "Giải thích",
+}
+_FORMULA_START = r"^[=+\-@\t\r]"
+_MAX_WIDTH = 60
+
+
+def neutralize(text: pd.Series) -> pd.Series:
+    """Prefix an apostrophe to cells a spreadsheet would read as a formula."""
+    return text.mask(text.str.contains(_FORMULA_START, regex=True, na=False), "'" + text)
+
+
+def list_rows(listed: pd.DataFrame) -> pd.DataFrame:
+    """Unsynchronized results (joined with the registry's fields) -> the list's cells, as text."""
+    labels = reasons_text(listed["reasons"])
+    for code, label in REASON_LABELS.items():
+        labels = labels.str.replace(rf"\b{code}\b", label, regex=True)
+    cells = pd.DataFrame(
+        {
+            **{c: listed[c] for c in HEADERS if c in listed and c not in ("status", "reasons")},
+            "status": listed["status"].map(STATUS_LABELS),
+            "reasons": labels.str.replace(",", "; "),
+            "gender": listed["gender"].map(GENDER_LABELS).fillna(listed["gender"]),
+            "suggested_gender": listed["suggested_gender"].map(GENDER_LABELS),
+        }
+    )[list(HEADERS)]
+    for column in cells.columns:
+        if column != "match_probability":
+            cells[column] = neutralize(cells[column].astype("str").fillna(""))
+    return cells.reset_index(drop=True)
+
+
+def _write_xlsx(path: Path, cells: pd.DataFrame, status: pd.Series) -> None:
+    workbook = xlsxwriter.Workbook(
+        str(path),
+        {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False},
+    )
+    header_format = workbook.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
+    headers = list(HEADERS.values())
+    for code, sheet_name in STATUS_LABELS.items():
+        sheet = workbook.add_worksheet(sheet_name)
+        rows = cells[status.to_numpy() == code]
+        sheet.write_row(0, 0, headers, header_format)
+        for index, column in enumerate(cells.columns):
+            values = rows[column]
+            if column == "match_probability":
+                values = values.round(3).astype(object).where(values.notna(), None)
+            sheet.write_column(1, index, values.tolist())
+            longest = rows[column].astype("str").fillna("").str.len().max() if len(rows) else 0
+            width = max(len(headers[index]), 0 if pd.isna(longest) else int(longest)) + 2
+            sheet.set_column(index, index, min(width, _MAX_WIDTH))
+        sheet.freeze_panes(1, 0)
+        sheet.autofilter(0, 0, len(rows), len(headers) - 1)
+    workbook.close()
+
+
+def write_lists(listed_all: pd.DataFrame, folder: Path, schemes: tuple[str, ...]) -> int:
+    """Write every province's lists under ``folder`` (a publication); returns files written.
+
+    ``listed_all``: every result row joined with the registry's fields, with ``office_code``.
+    Each province with participants gets its files, even when it has nobody to fix.
+    """
+    unsynchronized = listed_all[listed_all["status"] != SYNCHRONIZED]
+    cells = list_rows(unsynchronized)
+    written = 0
+    for scheme in schemes:
+        province = in_scheme(unsynchronized["office_code"], scheme).to_numpy()
+        for code in sorted(in_scheme(listed_all["office_code"], scheme).dropna().unique()):
+            chosen = province == code
+            rows = cells[chosen]
+            xlsx = folder / store.list_path(scheme, code, "xlsx")
+            xlsx.parent.mkdir(parents=True, exist_ok=True)
+            _write_xlsx(xlsx, rows, unsynchronized["status"][chosen])
+            rows.rename(columns=HEADERS).to_csv(
+                folder / store.list_path(scheme, code, "csv"), index=False, encoding="utf-8-sig"
+            )
+            written += 2
+    return written
+
+
+def neutralize_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """``neutralize`` every text column of a frame meant for spreadsheets (quarantine.csv)."""
+    text_columns = [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c])]
+    return frame.assign(**{c: neutralize(frame[c].astype("str")) for c in text_columns})

@@ -1,0 +1,244 @@
+"""Declarative column mapping: turns a source's own layout into the canonical columns of design.md.
+
+A mapping is YAML, one entry per canonical column; a column left out is taken from the source
+column of the same name. An entry is a source column name, or a rule:
+
+```yaml
+full_name: HO_TEN
+birth_date: {column: NGAY_SINH, format: dd/mm/yyyy}     # also accepts mm/yyyy and yyyy
+gender: {column: GIOI_TINH, values: {"1": M, "2": F}}   # Nam/Nữ/M/F are understood anyway
+province_code: {column: MA_TINH, zfill: 2}
+scheme_ui: {constant: false}
+```
+
+Values a rule cannot read are kept as they are (never dropped), so input validation quarantines
+those rows with a reason instead of the mapping hiding them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from popsync.contracts import (
+    POPULATION_OPTIONAL,
+    POPULATION_REQUIRED,
+    REGISTRY_OPTIONAL,
+    REGISTRY_REQUIRED,
+)
+
+CANONICAL = {
+    "registry": (REGISTRY_REQUIRED, REGISTRY_OPTIONAL),
+    "population": (POPULATION_REQUIRED, POPULATION_OPTIONAL),
+}
+BOOL_COLUMNS = frozenset(
+    {"scheme_si_compulsory", "scheme_si_voluntary", "scheme_hi", "scheme_ui", "is_deceased"}
+)
+DATE_COLUMNS = frozenset({"birth_date", "death_date"})
+RULE_KEYS = ("column", "constant", "format", "values", "zfill")
+
+# Understood without configuration; a rule's ``values`` add to these. Keys are lower-case NFC.
+DEFAULT_VALUES: dict[str, dict[str, Any]] = {
+    "gender": {"m": "M", "f": "F", "nam": "M", "nữ": "F", "male": "M", "female": "F"},
+}
+_BOOL_VALUES = {
+    "true": True,
+    "t": True,
+    "1": True,
+    "yes": True,
+    "y": True,
+    "x": True,
+    "có": True,
+    "false": False,
+    "f": False,
+    "0": False,
+    "no": False,
+    "n": False,
+    "không": False,
+}
+_DATE_TOKENS = {"dd": r"(?P<day>\d{1,2})", "mm": r"(?P<month>\d{1,2})", "yyyy": r"(?P<year>\d{4})"}
+_DEFAULT_DATE_FORMAT = "yyyy-mm-dd"
+
+
+class MissingColumnError(ValueError):
+    """The source lacks a column the mapping needs."""
+
+    def __init__(self, canonical: str, source_column: str, available: list[str]):
+        self.canonical = canonical
+        self.source_column = source_column
+        shown = ", ".join(available[:20]) + (" ..." if len(available) > 20 else "")
+        super().__init__(
+            f"column {source_column!r} (mapped to {canonical}) is missing; the source has: {shown}"
+        )
+
+
+@dataclass(frozen=True)
+class ColumnRule:
+    column: str | None = None
+    constant: Any = None
+    formats: tuple[str, ...] = ()
+    values: dict[str, Any] = field(default_factory=dict)
+    zfill: int | None = None
+
+
+@dataclass(frozen=True)
+class SourceMapping:
+    kind: str  # "registry" or "population"
+    rules: dict[str, ColumnRule]
+
+
+def parse_mapping(section: dict[str, Any], kind: str) -> SourceMapping:
+    """Validate a mapping section; a ValueError names the offending key."""
+    if kind not in CANONICAL:
+        raise ValueError(f"unknown source kind {kind!r}")
+    required, optional = CANONICAL[kind]
+    if not isinstance(section, dict):
+        raise ValueError(f"{kind}.mapping must be a mapping of canonical column -> rule")
+    rules: dict[str, ColumnRule] = {}
+    for canonical, rule in section.items():
+        where = f"{kind}.mapping.{canonical}"
+        if canonical not in required and canonical not in optional:
+            raise ValueError(
+                f"{where}: {canonical!r} is not a canonical {kind} column "
+                f"(known: {', '.join(required + optional)})"
+            )
+        if isinstance(rule, str):
+            rules[canonical] = ColumnRule(column=rule)
+            continue
+        if not isinstance(rule, dict):
+            raise ValueError(f"{where}: give a source column name or a rule mapping, not {rule!r}")
+        for key in rule:
+            if key not in RULE_KEYS:
+                raise ValueError(f"{where}: unknown key {key!r} (known: {', '.join(RULE_KEYS)})")
+        if ("column" in rule) == ("constant" in rule):
+            raise ValueError(f"{where}: give exactly one of 'column' or 'constant'")
+        formats = rule.get("format", ())
+        formats = (formats,) if isinstance(formats, str) else tuple(formats)
+        if formats and canonical not in DATE_COLUMNS:
+            raise ValueError(
+                f"{where}.format: only date columns ({sorted(DATE_COLUMNS)}) take a format"
+            )
+        for fmt in formats:
+            _date_pattern(fmt, f"{where}.format")
+        values = rule.get("values", {})
+        if not isinstance(values, dict):
+            raise ValueError(f"{where}.values must map source values to canonical values")
+        zfill = rule.get("zfill")
+        if zfill is not None and (not isinstance(zfill, int) or zfill < 1):
+            raise ValueError(f"{where}.zfill must be a positive integer, not {zfill!r}")
+        rules[canonical] = ColumnRule(
+            column=rule.get("column"),
+            constant=rule.get("constant"),
+            formats=formats,
+            values={_value_key(k): v for k, v in values.items()},
+            zfill=zfill,
+        )
+    return SourceMapping(kind=kind, rules=rules)
+
+
+def _value_key(value: Any) -> str:
+    return str(value).strip().lower()
+
+
+def _date_pattern(fmt: str, where: str) -> str:
+    """``dd/mm/yyyy`` -> a full-match regex with named groups; partial forms drop leading parts."""
+    parts = re.split(r"(dd|mm|yyyy)", fmt)
+    tokens = [p for p in parts if p in _DATE_TOKENS]
+    if "yyyy" not in tokens or len(set(tokens)) != len(tokens):
+        raise ValueError(f"{where}: {fmt!r} needs 'yyyy' and may use 'mm', 'dd' once each")
+    return "".join(_DATE_TOKENS.get(p, re.escape(p)) for p in parts)
+
+
+def _date_formats(rule: ColumnRule) -> tuple[str, ...]:
+    """The given formats plus their partial forms (year and month-year birth dates are real)."""
+    formats = list(rule.formats or (_DEFAULT_DATE_FORMAT,))
+    for fmt in list(formats):
+        for token in ("dd", "mm"):
+            if token in fmt:
+                # "dd/mm/yyyy" -> "mm/yyyy" -> "yyyy": drop the token and one separator beside it
+                fmt = re.sub(rf"{token}[^dmy]?|[^dmy]?{token}", "", fmt, count=1)
+                if fmt not in formats:
+                    formats.append(fmt)
+    return tuple(formats)
+
+
+def _as_text(series: pd.Series, zfill: int | None) -> pd.Series:
+    """Any source dtype -> trimmed strings, missing as NA (numbers lose no digits to floats)."""
+    if pd.api.types.is_datetime64_any_dtype(series):
+        text = series.dt.strftime("%Y-%m-%d")
+    elif pd.api.types.is_float_dtype(series) and series.dropna().mod(1).eq(0).all():
+        text = series.astype("Int64").astype("string")
+    elif pd.api.types.is_bool_dtype(series):
+        text = series.astype("string").str.lower()
+    else:
+        text = series.astype("string")
+    text = text.str.strip().str.normalize("NFC")
+    text = text.mask(text == "")
+    if zfill:
+        text = text.str.zfill(zfill)
+    return text.astype("str")
+
+
+def _parse_dates(text: pd.Series, rule: ColumnRule) -> pd.Series:
+    """To ``YYYY-MM-DD`` / ``YYYY-MM`` / ``YYYY``; unreadable values stay as they are."""
+    out = pd.Series(pd.NA, index=text.index, dtype="str")
+    pending = text.notna()
+    for fmt in _date_formats(rule):
+        parts = text[pending].str.extract(f"^{_date_pattern(fmt, fmt)}$")
+        hit = parts["year"].notna()
+        if not hit.any():
+            continue
+        parts = parts[hit]
+        value = parts["year"]
+        if "month" in parts:
+            value = value + "-" + parts["month"].str.zfill(2)
+        if "day" in parts:
+            value = value + "-" + parts["day"].str.zfill(2)
+            # 30/02/1990 reads but is no date: leave it raw for validation to quarantine
+            real = pd.to_datetime(value, format="%Y-%m-%d", errors="coerce").notna()
+            value = value[real]
+        out.loc[value.index] = value
+        pending.loc[value.index] = False
+    return out.where(~pending, text)
+
+
+def _apply_values(text: pd.Series, canonical: str, rule: ColumnRule) -> pd.Series:
+    values = {**DEFAULT_VALUES.get(canonical, {}), **rule.values}
+    if canonical in BOOL_COLUMNS:
+        values = {**_BOOL_VALUES, **values}
+    if not values:
+        return text
+    mapped = text.str.lower().map(values)
+    if canonical in BOOL_COLUMNS:
+        return mapped.astype("boolean")  # unreadable flags become NA; validation quarantines them
+    return mapped.where(mapped.notna(), text).astype("str")
+
+
+def apply_mapping(frame: pd.DataFrame, mapping: SourceMapping) -> pd.DataFrame:
+    """Source frame -> canonical frame (required columns, then the optional ones present).
+
+    Raises MissingColumnError naming the first source column the mapping needs and cannot find.
+    """
+    required, optional = CANONICAL[mapping.kind]
+    columns: dict[str, pd.Series] = {}
+    for canonical in required + optional:
+        rule = mapping.rules.get(canonical, ColumnRule(column=canonical))
+        if rule.column is None:
+            series = pd.Series([rule.constant] * len(frame), index=frame.index)
+        elif rule.column in frame.columns:
+            series = frame[rule.column]
+        elif canonical in required:
+            raise MissingColumnError(canonical, rule.column, [str(c) for c in frame.columns])
+        else:
+            continue
+        if canonical in BOOL_COLUMNS and pd.api.types.is_bool_dtype(series):
+            columns[canonical] = series.astype("boolean")
+            continue
+        text = _as_text(series, rule.zfill)
+        if canonical in DATE_COLUMNS:
+            text = _parse_dates(text, rule)
+        columns[canonical] = _apply_values(text, canonical, rule)
+    return pd.DataFrame(columns, index=frame.index).reset_index(drop=True)

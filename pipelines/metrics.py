@@ -1,0 +1,118 @@
+"""Metrics of design.md from a night's results: per scheme x line x province the status counts,
+sync_rate, rank (1 = best) and change since the previous publication; and the reason counts.
+
+Results here carry, beside RESULT_COLUMNS, the registry's insurance-line flags and ``office_code``
+(the 63-scheme office a row is counted under), as published in ``results.parquet``, so anyone
+can recompute the metrics from that one file.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from popsync.contracts import LINES, METRIC_COLUMNS, STATUSES, SYNCHRONIZED
+from popsync.reference.provinces import PROVINCES_63, SCHEME_63_TO_34
+
+REASON_COUNT_COLUMNS = ("run_date", "scheme", "province_code", "status", "reason", "count")
+
+
+def office_code(registry: pd.DataFrame) -> pd.Series:
+    """The (63-scheme) office a row is counted under: its province, else its code's issuer."""
+    codes = list(PROVINCES_63)
+    known = registry["province_code"].where(registry["province_code"].isin(codes))
+    prefix = registry["vss_code"].str.slice(0, 2)
+    return known.fillna(prefix.where(prefix.isin(codes))).astype("str")
+
+
+def in_scheme(office: pd.Series, scheme: str) -> pd.Series:
+    """63-scheme office codes -> the unit they belong to in ``scheme``."""
+    return office if scheme == "63" else office.map(SCHEME_63_TO_34).astype("str")
+
+
+def line_mask(results: pd.DataFrame, line: str) -> pd.Series:
+    flag = LINES[line]
+    if flag is None:
+        return pd.Series(True, index=results.index)
+    return results[flag].fillna(False).astype(bool)
+
+
+def reasons_text(reasons: pd.Series) -> pd.Series:
+    """Reason lists -> ``"a,b"`` strings ("" for none), in one Arrow call."""
+    lists = pa.array(reasons, type=pa.list_(pa.string()), from_pandas=True)
+    joined = pc.fill_null(pc.binary_join(lists, ","), "")
+    return pd.Series(joined.to_numpy(zero_copy_only=False), index=reasons.index, dtype="str")
+
+
+def national_totals(results: pd.DataFrame) -> dict[str, int]:
+    return {line: int(line_mask(results, line).sum()) for line in LINES}
+
+
+def compute_metrics(
+    results: pd.DataFrame,
+    run_date: str,
+    schemes: tuple[str, ...],
+    previous: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One row per scheme x line x province with participants in that line.
+
+    ``previous``: the previous publication's metrics (same columns); ``change`` is the
+    difference in sync_rate, null where the previous publication has no such row.
+    """
+    status_counts = (
+        pd.get_dummies(results["status"])
+        .reindex(columns=list(STATUSES), fill_value=False)
+        .astype("int64")
+    )
+    blocks = []
+    for scheme in schemes:
+        province = in_scheme(results["office_code"], scheme)
+        for line in LINES:
+            mask = line_mask(results, line)
+            counts = status_counts[mask].groupby(province[mask]).sum()
+            counts.index.name = "province_code"
+            counts = counts.reset_index()
+            counts["participants"] = counts[list(STATUSES)].sum(axis=1)
+            counts = counts[counts["participants"] > 0]
+            counts["sync_rate"] = counts[SYNCHRONIZED] / counts["participants"]
+            counts["rank"] = counts["sync_rate"].rank(ascending=False, method="min").astype("int64")
+            counts["scheme"] = scheme
+            counts["line"] = line
+            blocks.append(counts)
+    metrics = pd.concat(blocks, ignore_index=True)
+    metrics["run_date"] = run_date
+    keys = ["scheme", "line", "province_code"]
+    if previous is not None and len(previous):
+        before = previous[keys + ["sync_rate"]].rename(columns={"sync_rate": "previous_rate"})
+        metrics = metrics.merge(before, on=keys, how="left")
+        metrics["change"] = metrics["sync_rate"] - metrics["previous_rate"]
+    else:
+        metrics["change"] = float("nan")
+    metrics = metrics[list(METRIC_COLUMNS)].sort_values(["scheme", "line", "rank", "province_code"])
+    return metrics.reset_index(drop=True)
+
+
+def compute_reason_counts(
+    results: pd.DataFrame, run_date: str, schemes: tuple[str, ...]
+) -> pd.DataFrame:
+    """Rows carrying each reason, per scheme x province x status."""
+    exploded = (
+        results[["office_code", "status", "reasons"]].explode("reasons").dropna(subset=["reasons"])
+    )
+    blocks = []
+    for scheme in schemes:
+        counts = (
+            exploded.assign(province_code=in_scheme(exploded["office_code"], scheme))
+            .groupby(["province_code", "status", "reasons"])
+            .size()
+            .rename("count")
+            .reset_index()
+            .rename(columns={"reasons": "reason"})
+        )
+        counts["scheme"] = scheme
+        blocks.append(counts)
+    reason_counts = pd.concat(blocks, ignore_index=True)
+    reason_counts["run_date"] = run_date
+    reason_counts["count"] = reason_counts["count"].astype("int64")
+    return reason_counts[list(REASON_COUNT_COLUMNS)]

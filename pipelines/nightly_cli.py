@@ -1,0 +1,95 @@
+"""``popsync run``: the night's steps of the Airflow DAG, in the same order, in one process."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from tqdm import tqdm
+
+from pipelines import steps
+from pipelines.config import load_config
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--registry", help="registry file or URL (overrides registry.source)")
+    parser.add_argument("--population", help="population file or URL (overrides population.source)")
+    parser.add_argument("--out", help="output folder (overrides output.dir; default ./out)")
+    parser.add_argument("--config", help="run configuration YAML (see config/popsync.example.yaml)")
+    parser.add_argument(
+        "--run-date", default=date.today().isoformat(), help="run date YYYY-MM-DD (default: today)"
+    )
+    parser.add_argument("--db-url", help="publication database URL (default: SQLite under --out)")
+
+
+def _progress(name: str, function, *args):
+    print(f"  {name:<18}", end="", flush=True, file=sys.stderr)
+    started = time.perf_counter()
+    result = function(*args)
+    print(f"done in {time.perf_counter() - started:6.1f} s", file=sys.stderr)
+    return result
+
+
+def run_night(config, run_date: str) -> str:
+    """All steps for one run date; returns the work folder (the publication is in its manifest)."""
+    work_dir = steps.start_run(config, run_date)
+    print(f"popsync run {run_date}: work folder {work_dir}", file=sys.stderr)
+    _progress("extract", steps.extract_sources, work_dir)
+    _progress("validate inputs", steps.validate_inputs, work_dir)
+    specs = _progress("plan partitions", steps.plan_partitions, work_dir)
+    parts = [
+        steps.match_partition(work_dir, spec_path=spec)
+        for spec in tqdm(specs, desc="  match partitions", unit="band", file=sys.stderr)
+    ]
+    _progress("resolve", steps.resolve_results, work_dir, parts)
+    _progress("validate results", steps.validate_results, work_dir)
+    _progress("stage", steps.stage_publication, work_dir)
+    _progress("publish", steps.publish_run, work_dir)
+    return work_dir
+
+
+def summary(work_dir: str) -> str:
+    """One screen: rows read, quarantined, statuses, national rate, slowest step, outputs."""
+    state = json.loads((Path(work_dir) / steps.RUN_FILE).read_text("utf-8"))
+    folder = Path(state["out_dir"]) / "publications" / state["run_date"]
+    manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+    timings: dict[str, float] = {}
+    for path in (Path(work_dir) / "timings").glob("*.json"):
+        timing = json.loads(path.read_text("utf-8"))
+        timings[timing["step"]] = timings.get(timing["step"], 0.0) + timing["seconds"]
+    slowest = max(timings, key=timings.get)
+    statuses = "  ".join(f"{k} {v:,}" for k, v in manifest["statuses"].items())
+    return "\n".join(
+        [
+            f"popsync run {state['run_date']} (run {state['run_id']}): published",
+            f"  rows read      registry {manifest['rows']['registry']:,}  "
+            f"population {manifest['rows']['population']:,}",
+            f"  quarantined    registry {manifest['quarantined']['registry']:,}  "
+            f"population {manifest['quarantined']['population']:,}  (quarantine.parquet)",
+            f"  statuses       {statuses}",
+            f"  national rate  {manifest['sync_rate']:.2%}",
+            f"  slowest step   {slowest} ({timings[slowest]:.1f} s of "
+            f"{sum(timings.values()):.1f} s)",
+            f"  publication    {folder}",
+            f"  lists          {folder / 'lists'}/<63|34>/<province>/unsynchronized.xlsx|csv",
+            f"  report         {folder / 'validation_report.html'}",
+            f"  database       {state['db_url'].split('@')[-1]}",
+        ]
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    config = load_config(
+        args.config,
+        registry=args.registry,
+        population=args.population,
+        out_dir=args.out,
+        db_url=args.db_url,
+    )
+    work_dir = run_night(config, args.run_date)
+    print(summary(work_dir))
+    return 0

@@ -1,0 +1,97 @@
+"""Fan-out of matching: the registry cut into birth-year bands, each band matched against only the
+population slice it can link to.
+
+Why birth year, not province: a participant is often registered in another province than the
+one they live in (half of Bình Dương's population are migrants), so a province slice of the
+population would lose real links. Birth year travels with the person: the errors seen in
+registries keep the year (partial dates, day/month swapped) or move it by one, so a band
+[lo, hi] is matched against population born in [lo - 1, hi + 1], plus everyone whose personal
+ID or old ID number a band row quotes (a wrong birth date with a right ID is still found).
+Registry rows without a readable year are matched against the whole population.
+
+Each band holds at most ``max_rows`` registry rows and reads only the population columns
+matching uses, with the band's filter pushed down to the Parquet row groups (the population
+file is sorted by birth year), so a mapped task's memory is bounded by its band, not the nation.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from popsync.contracts import POPULATION_REQUIRED, REGISTRY_REQUIRED
+
+BIRTH_YEAR = "birth_year"  # helper column of the work folder's population file
+YEAR_MARGIN = 1
+POPULATION_ROW_GROUP = 65_536
+
+
+def birth_year(birth_date: pd.Series) -> pd.Series:
+    year = pd.to_numeric(birth_date.str.slice(0, 4), errors="coerce")
+    return year.where(year.between(1800, 2200)).astype("Int16")
+
+
+def write_population(population: pd.DataFrame, path: Path) -> None:
+    """Sorted by birth year with small row groups, so band filters skip most of the file."""
+    frame = population.assign(**{BIRTH_YEAR: birth_year(population["birth_date"])})
+    frame = frame.sort_values(BIRTH_YEAR, kind="stable", na_position="last")
+    frame.to_parquet(path, index=False, row_group_size=POPULATION_ROW_GROUP)
+
+
+def plan(registry: pd.DataFrame, max_rows: int, folder: Path) -> list[dict]:
+    """Cut the registry into bands of at most ``max_rows`` rows; write each band's rows."""
+    folder.mkdir(parents=True, exist_ok=True)
+    years = birth_year(registry["birth_date"])
+    order = years.sort_values(kind="stable", na_position="last").index
+    ordered = registry.loc[order].reset_index(drop=True)
+    ordered_years = years.loc[order].reset_index(drop=True)
+    known = int(ordered_years.notna().sum())
+    bounds = [(start, min(start + max_rows, known)) for start in range(0, known, max_rows)]
+    bounds += [
+        (start, min(start + max_rows, len(ordered)))
+        for start in range(known, len(ordered), max_rows)
+    ]
+    specs = []
+    for index, (start, stop) in enumerate(bounds):
+        band_years = ordered_years.iloc[start:stop]
+        path = folder / f"registry-{index:04d}.parquet"
+        ordered.iloc[start:stop].to_parquet(path, index=False)
+        specs.append(
+            {
+                "index": index,
+                "registry": str(path),
+                "rows": stop - start,
+                # None: no readable year in this band, match against the whole population.
+                "year_min": None if start >= known else int(band_years.min()),
+                "year_max": None if start >= known else int(band_years.max()),
+            }
+        )
+    return specs
+
+
+def write_specs(specs: list[dict], folder: Path) -> list[str]:
+    paths = []
+    for spec in specs:
+        path = folder / f"partition-{spec['index']:04d}.json"
+        path.write_text(json.dumps(spec), encoding="utf-8")
+        paths.append(str(path))
+    return paths
+
+
+def read_band(spec: dict, population_path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The band's registry rows and the population slice they can link to (needed columns only)."""
+    registry = pd.read_parquet(spec["registry"], columns=list(REGISTRY_REQUIRED))
+    columns = list(POPULATION_REQUIRED)
+    if spec["year_min"] is None:
+        return registry, pd.read_parquet(population_path, columns=columns)
+    ids = registry["national_id"].dropna().unique().tolist()
+    year = ds.field(BIRTH_YEAR)
+    wanted = (year >= spec["year_min"] - YEAR_MARGIN) & (year <= spec["year_max"] + YEAR_MARGIN)
+    if ids:
+        wanted = wanted | ds.field("personal_id").isin(ids) | ds.field("old_id_number").isin(ids)
+    table = pq.read_table(population_path, columns=columns, filters=wanted)
+    return registry, table.to_pandas()

@@ -1,0 +1,454 @@
+"""The night's steps, in order: each takes paths and returns paths, so the Airflow DAG (one task per
+step, matching fanned out over partitions) and ``popsync run`` (one process) run the very same code.
+
+A run's work folder ``<out>/work/<run_date>-r<run_id>/`` holds ``run.json`` (run id, date, the
+config snapshot) and every intermediate file; nothing passes between steps in memory.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+from expectations import inputs as input_suites
+from expectations import report as validation_report
+from expectations import results as result_suites
+from expectations.runner import SuiteOutcome
+from pipelines import lists, metrics, partition, publish
+from pipelines.config import RunConfig, load_config
+from pipelines.extract import describe, extract
+from popsync import store
+from popsync.contracts import RESULT_COLUMNS, STATUSES
+from popsync.errors import PopsyncError
+
+log = logging.getLogger("popsync.run")
+
+RUN_FILE = "run.json"
+CONFIG_FILE = "config.yaml"
+LINE_FLAGS = ("scheme_si_compulsory", "scheme_si_voluntary", "scheme_hi", "scheme_ui")
+QUARANTINE_COLUMNS = ("source", "row", "key", "column", "reason", "value")
+
+
+# --- the run's state on disk ------------------------------------------------------------------
+
+
+def _state(work_dir: str | Path) -> dict:
+    return json.loads((Path(work_dir) / RUN_FILE).read_text("utf-8"))
+
+
+def _config(work_dir: str | Path) -> RunConfig:
+    return load_config(Path(work_dir) / CONFIG_FILE)
+
+
+def _engine(state: dict) -> sa.Engine:
+    return store.engine_for(state["db_url"])
+
+
+def _write_json(path: Path, value) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(value, ensure_ascii=False, indent=1, default=str), "utf-8")
+    tmp.replace(path)
+
+
+def step(name: str):
+    """Time a step into ``timings/`` and, when it fails, record the failure in the runs table."""
+
+    def decorate(function):
+        @functools.wraps(function)
+        def wrapper(work_dir, *args, **kwargs):
+            started = time.perf_counter()
+            try:
+                result = function(work_dir, *args, **kwargs)
+            except Exception as exc:
+                _mark_failed(work_dir, name, exc)
+                raise
+            label = (
+                name if not kwargs.get("spec_path") else f"{name}-{Path(kwargs['spec_path']).stem}"
+            )
+            _write_json(
+                Path(work_dir) / "timings" / f"{label}.json",
+                {"step": name, "label": label, "seconds": time.perf_counter() - started},
+            )
+            return result
+
+        return wrapper
+
+    return decorate
+
+
+def _mark_failed(work_dir, name: str, exc: Exception) -> None:
+    message = f"{name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+    try:
+        state = _state(work_dir)
+        with _engine(state).begin() as connection:
+            connection.execute(
+                sa.update(store.runs)
+                .where(store.runs.c.run_id == state["run_id"])
+                .values(status="failed", finished_at=datetime.now(UTC), message=message[:2000])
+            )
+    except Exception as secondary:  # the database may be what failed; the step's error matters
+        log.warning("could not record the failure of %s in the runs table: %s", name, secondary)
+
+
+# --- steps ------------------------------------------------------------------------------------
+
+
+def start_run(config: RunConfig, run_date: str) -> str:
+    """Record the attempt in ``runs``, repair an interrupted publication, make the work folder."""
+    try:
+        datetime.strptime(run_date, "%Y-%m-%d")
+    except ValueError:
+        raise PopsyncError(f"run date {run_date!r} is not YYYY-MM-DD") from None
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = store.engine_for(config.db_url)
+        with engine.begin() as connection:
+            run_id = connection.execute(
+                sa.insert(store.runs).values(
+                    run_date=run_date, started_at=datetime.now(UTC), status="running"
+                )
+            ).inserted_primary_key[0]
+    except sa.exc.SQLAlchemyError as exc:
+        raise PopsyncError(
+            "publication database "
+            f"{sa.make_url(config.db_url).render_as_string(hide_password=True)}"
+            f" is unreachable: {str(exc.orig or exc).splitlines()[0]}"
+        ) from None
+    for line in publish.recover(config.out_dir, engine):
+        log.warning("recovery: %s", line)
+    work_dir = config.out_dir / "work" / f"{run_date}-r{run_id}"
+    work_dir.mkdir(parents=True)
+    config.dump(work_dir / CONFIG_FILE)
+    _write_json(
+        work_dir / RUN_FILE,
+        {
+            "run_id": run_id,
+            "run_date": run_date,
+            "out_dir": str(config.out_dir),
+            "db_url": config.db_url,
+            "started_at": datetime.now(UTC).isoformat(),
+        },
+    )
+    return str(work_dir)
+
+
+@step("extract")
+def extract_sources(work_dir: str) -> str:
+    """Both sources, mapped to canonical columns, into the work folder."""
+    config, work = _config(work_dir), Path(work_dir)
+    registry = extract(config.registry)
+    registry.to_parquet(work / "registry.parquet", index=False)
+    population = extract(config.population)
+    partition.write_population(population, work / "population.parquet")
+    _write_json(
+        work / "extract.json",
+        {
+            "registry_rows": len(registry),
+            "population_rows": len(population),
+            "registry_source": describe(config.registry),
+            "population_source": describe(config.population),
+        },
+    )
+    return work_dir
+
+
+def _previous_rows(state: dict) -> dict:
+    previous = publish.previous_publication(_engine(state), state["run_date"])
+    if previous is None:
+        return {}
+    manifest = publish.manifest_of(Path(state["out_dir"]) / previous["path"]) or {}
+    return manifest.get("rows", {})
+
+
+def _quarantine(outcome: SuiteOutcome, frame: pd.DataFrame, key: str) -> pd.DataFrame:
+    """One row per (source row, failed row expectation): where, what and why."""
+    blocks = []
+    for finding in outcome.row_failures:
+        rows = finding.rows
+        blocks.append(
+            pd.DataFrame(
+                {
+                    "source": outcome.suite,
+                    "row": rows + 1,  # 1-based data row (CSV line = row + 1)
+                    "key": frame[key].to_numpy()[rows],
+                    "column": finding.column,
+                    "reason": finding.reason,
+                    "value": frame[finding.column].astype("str").to_numpy()[rows],
+                }
+            )
+        )
+    if not blocks:
+        return pd.DataFrame({c: pd.Series(dtype="str") for c in QUARANTINE_COLUMNS})
+    return pd.concat(blocks, ignore_index=True).astype({"row": "int64"})
+
+
+def _hard_failure_message(outcome: SuiteOutcome) -> str:
+    parts = []
+    for finding in outcome.hard_failures:
+        where = f" column {finding.column}" if finding.column else ""
+        detail = (
+            f"{finding.unexpected_count:,} rows, e.g. {', '.join(finding.samples)}"
+            if finding.unexpected_count
+            else f"observed {finding.observed}"
+        )
+        parts.append(f"{finding.reason}{where} ({detail})")
+    return f"{outcome.suite} failed validation: " + "; ".join(parts)
+
+
+@step("validate_inputs")
+def validate_inputs(work_dir: str) -> str:
+    """GX on both sources: hard failures stop the night, bad rows go to quarantine."""
+    state, config, work = _state(work_dir), _config(work_dir), Path(work_dir)
+    previous = _previous_rows(state)
+    registry = pd.read_parquet(work / "registry.parquet")
+    registry_outcome = input_suites.validate_registry(
+        registry.assign(office_code=metrics.office_code(registry)),
+        previous.get("registry"),
+        config.volume_drop_max,
+    )
+    population = pd.read_parquet(work / "population.parquet")
+    population_outcome = input_suites.validate_population(
+        population, previous.get("population"), config.volume_drop_max
+    )
+    _write_json(
+        work / "validation" / "inputs.json",
+        [registry_outcome.as_dict(), population_outcome.as_dict()],
+    )
+    failures = [
+        _hard_failure_message(o) for o in (registry_outcome, population_outcome) if o.hard_failures
+    ]
+    quarantine = pd.concat(
+        [
+            _quarantine(registry_outcome, registry, "vss_code"),
+            _quarantine(population_outcome, population, "personal_id"),
+        ],
+        ignore_index=True,
+    )
+    for name, frame in (("registry", registry), ("population", population)):
+        share = quarantine.loc[quarantine["source"] == name, "row"].nunique() / len(frame)
+        if share > config.quarantine_max:
+            failures.append(
+                f"{name}: {share:.1%} of rows quarantined, more than "
+                f"validation.quarantine_max = {config.quarantine_max:.0%}"
+            )
+    if failures:
+        raise PopsyncError("input validation stopped the night: " + " | ".join(failures))
+    quarantine.to_parquet(work / "quarantine.parquet", index=False)
+    return work_dir
+
+
+@step("plan_partitions")
+def plan_partitions(work_dir: str) -> list[str]:
+    """Registry bands for the mapped matching tasks; returns their spec files."""
+    config, work = _config(work_dir), Path(work_dir)
+    registry = pd.read_parquet(work / "registry.parquet")
+    specs = partition.plan(registry, config.partition_max_rows, work / "partitions")
+    return partition.write_specs(specs, work / "partitions")
+
+
+@step("match")
+def match_partition(work_dir: str, spec_path: str) -> str:
+    """Link one band of the registry; returns the band's results file."""
+    import matching
+
+    config, work = _config(work_dir), Path(work_dir)
+    spec = json.loads(Path(spec_path).read_text("utf-8"))
+    registry, population = partition.read_band(spec, work / "population.parquet")
+    linked = matching.link(registry, population, matching.Settings.from_mapping(config.matching))
+    out = work / "parts" / f"results-{spec['index']:04d}.parquet"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    linked.results.to_parquet(out, index=False)
+    _write_json(
+        out.with_suffix(".json"),
+        {"rows": spec["rows"], "population_rows": len(population), "report": linked.report},
+    )
+    return str(out)
+
+
+@step("resolve")
+def resolve_results(work_dir: str, part_paths: list[str]) -> str:
+    """One-to-one across bands, then the line flags and office joined on; metrics computed."""
+    import matching
+
+    state, config, work = _state(work_dir), _config(work_dir), Path(work_dir)
+    parts = pd.concat([pd.read_parquet(p) for p in sorted(part_paths)], ignore_index=True)
+    resolved = matching.resolve(parts, matching.Settings.from_mapping(config.matching))
+    registry = pd.read_parquet(
+        work / "registry.parquet", columns=["vss_code", "province_code", *LINE_FLAGS]
+    )
+    registry["office_code"] = metrics.office_code(registry)
+    results = resolved[list(RESULT_COLUMNS)].merge(
+        registry.drop(columns="province_code"), on="vss_code", how="left", validate="one_to_one"
+    )
+    results.to_parquet(work / "results.parquet", index=False)
+    previous = publish.previous_metrics(_engine(state), state["run_date"])
+    metrics.compute_metrics(
+        results, state["run_date"], config.province_schemes, previous
+    ).to_parquet(work / "metrics.parquet", index=False)
+    metrics.compute_reason_counts(results, state["run_date"], config.province_schemes).to_parquet(
+        work / "reason_counts.parquet", index=False
+    )
+    return work_dir
+
+
+@step("validate_results")
+def validate_results(work_dir: str) -> str:
+    """Great Expectations on results and metrics; any failure stops publication."""
+    work = Path(work_dir)
+    results = pd.read_parquet(work / "results.parquet")
+    registry_codes = pd.read_parquet(work / "registry.parquet", columns=["vss_code"])["vss_code"]
+    night_metrics = pd.read_parquet(work / "metrics.parquet")
+    outcomes = [
+        result_suites.validate_results(
+            results, metrics.reasons_text(results["reasons"]), registry_codes
+        ),
+        result_suites.validate_metrics(night_metrics, metrics.national_totals(results)),
+    ]
+    _write_json(work / "validation" / "results.json", [o.as_dict() for o in outcomes])
+    failures = [_hard_failure_message(o) for o in outcomes if o.hard_failures]
+    if failures:
+        raise PopsyncError("result validation stopped publication: " + " | ".join(failures))
+    return work_dir
+
+
+def _rankings(night_metrics: pd.DataFrame) -> pd.DataFrame:
+    from popsync.reference.provinces import province_name
+
+    names = {
+        (s, c): province_name(c, s)
+        for s, c in night_metrics[["scheme", "province_code"]]
+        .drop_duplicates()
+        .itertuples(index=False)
+    }
+    return night_metrics.assign(
+        province_name=[
+            names[key]
+            for key in zip(night_metrics["scheme"], night_metrics["province_code"], strict=True)
+        ]
+    )
+
+
+def _summary(work: Path) -> dict:
+    results = pd.read_parquet(work / "results.parquet", columns=["status"])
+    counts = results["status"].value_counts().reindex(list(STATUSES), fill_value=0)
+    extracted = json.loads((work / "extract.json").read_text("utf-8"))
+    quarantine = pd.read_parquet(work / "quarantine.parquet", columns=["source", "row"])
+    return {
+        "rows": {
+            "registry": extracted["registry_rows"],
+            "population": extracted["population_rows"],
+        },
+        "quarantined": {
+            s: int(quarantine.loc[quarantine["source"] == s, "row"].nunique())
+            for s in ("registry", "population")
+        },
+        "statuses": {s: int(n) for s, n in counts.items()},
+        "sync_rate": float(counts[STATUSES[0]] / max(len(results), 1)),
+    }
+
+
+@step("stage")
+def stage_publication(work_dir: str) -> str:
+    """Every file of the publication, in a staging folder next to its final place."""
+    state, config, work = _state(work_dir), _config(work_dir), Path(work_dir)
+    staging = publish.staging_folder(Path(state["out_dir"]), state["run_date"], state["run_id"])
+    staging.mkdir(parents=True)
+    results = pd.read_parquet(work / "results.parquet")
+    results.to_parquet(staging / "results.parquet", index=False)
+    quarantine = pd.read_parquet(work / "quarantine.parquet")
+    quarantine.to_parquet(staging / "quarantine.parquet", index=False)
+    lists.neutralize_frame(quarantine).to_csv(
+        staging / "quarantine.csv", index=False, encoding="utf-8-sig"
+    )
+    _rankings(pd.read_parquet(work / "metrics.parquet")).to_csv(
+        staging / "rankings.csv", index=False, encoding="utf-8-sig"
+    )
+    registry = pd.read_parquet(
+        work / "registry.parquet",
+        columns=["vss_code", "full_name", "birth_date", "gender", "national_id"],
+    )
+    listed = results.merge(registry, on="vss_code", how="left", validate="one_to_one")
+    files = lists.write_lists(listed, staging, config.province_schemes)
+    summary = _summary(work)
+    suites = [
+        *json.loads((work / "validation" / "inputs.json").read_text("utf-8")),
+        *json.loads((work / "validation" / "results.json").read_text("utf-8")),
+    ]
+    (staging / "validation_report.html").write_text(
+        validation_report.render(
+            {
+                "run_date": state["run_date"],
+                "run_id": state["run_id"],
+                **summary["rows"],
+                "quarantined": sum(summary["quarantined"].values()),
+            },
+            suites,
+        ),
+        "utf-8",
+    )
+    _write_json(staging / "validation.json", suites)
+    _write_json(
+        staging / publish.MANIFEST,
+        {
+            "run_id": state["run_id"],
+            "run_date": state["run_date"],
+            **summary,
+            "list_files": files,
+            "files": {
+                "results": "results.parquet",
+                "quarantine": "quarantine.parquet",
+                "rankings": "rankings.csv",
+                "validation_report": "validation_report.html",
+                "lists": "lists/<scheme>/<province_code>/unsynchronized.{xlsx,csv}",
+            },
+        },
+    )
+    return str(staging)
+
+
+@step("publish")
+def publish_run(work_dir: str) -> str:
+    """Swap the staged publication in and commit its rows; returns the publication folder."""
+    state, work = _state(work_dir), Path(work_dir)
+    out_dir = Path(state["out_dir"])
+    staging = publish.staging_folder(out_dir, state["run_date"], state["run_id"])
+    summary = publish.manifest_of(staging)
+    if summary is None:
+        raise PopsyncError(f"staging folder {staging} is missing or incomplete; rerun the night")
+    try:
+        engine = _engine(state)
+    except sa.exc.SQLAlchemyError as exc:
+        raise PopsyncError(
+            f"publication database unreachable ({exc.__class__.__name__}); "
+            "the previous publication stays"
+        ) from None
+    final = publish.publish(
+        out_dir,
+        engine,
+        state["run_id"],
+        state["run_date"],
+        staging,
+        pd.read_parquet(work / "metrics.parquet"),
+        pd.read_parquet(work / "reason_counts.parquet"),
+        {
+            "participants": summary["rows"]["registry"],
+            "quarantined": summary["quarantined"]["registry"],
+            "sync_rate": summary["sync_rate"],
+        },
+    )
+    return str(final)
+
+
+def run_date_of(logical_date: datetime, timezone: str = "Asia/Ho_Chi_Minh") -> str:
+    """The run date of a scheduled night: its logical date on Vietnam's calendar."""
+    import zoneinfo
+
+    return logical_date.astimezone(zoneinfo.ZoneInfo(timezone)).date().isoformat()
