@@ -1,0 +1,220 @@
+"""The matching run: ID stage, learned weights, candidate search, decision, results."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from matching.blocking import PASS_SURVIVES, candidate_pairs
+from matching.compare import compare, comparison_levels
+from matching.decide import assemble, best_candidates, resolve_duplicates
+from matching.normalize import ID_MISSING, ID_OLD, ID_PERSONAL
+from matching.settings import Settings
+from matching.tables import Table, prepare
+from matching.weights import (
+    AGREEING,
+    Parameters,
+    estimate_m,
+    estimate_u,
+    level_shares,
+    m_prior,
+    score,
+    start_id_m,
+    term_frequencies,
+)
+from popsync.contracts import STATUSES
+
+NON_ID_FIELDS = ("full_name", "given_name", "birth_date", "gender", "province")
+
+
+@dataclass
+class LinkResult:
+    """``results``: one row per registry row (contracts.RESULT_COLUMNS); ``report``: plain
+    JSON-able figures of the run (pairs per pass, cuts, thresholds, m/u, counts per status)."""
+
+    results: pd.DataFrame
+    report: dict = field(default_factory=dict)
+
+
+def _weight_of(probability: float) -> float:
+    return math.log2(probability / (1.0 - probability))
+
+
+def id_pairs(registry: Table, population: Table) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs joined on the 12-digit personal ID, then on the old 9-digit ID number (only where
+    the old number belongs to one person)."""
+    person = pd.Index(population.ids.number)
+    twelve = np.flatnonzero(registry.ids.twelve_digits)
+    at = person.get_indexer(registry.ids.number[twelve])
+    r, p = [twelve[at >= 0]], [at[at >= 0]]
+    holders = population.old_id >= 0
+    numbers, counts = np.unique(population.old_id[holders], return_counts=True)
+    single = np.flatnonzero(holders & np.isin(population.old_id, numbers[counts == 1]))
+    old_rows = np.flatnonzero(registry.ids.kind == ID_OLD)
+    at = pd.Index(population.old_id[single]).get_indexer(registry.ids.number[old_rows])
+    r.append(old_rows[at >= 0])
+    p.append(single[at[at >= 0]])
+    return np.concatenate(r).astype(np.int64), np.concatenate(p).astype(np.int64)
+
+
+def _take(codes: dict[str, np.ndarray], mask) -> dict[str, np.ndarray]:
+    return {name: values[mask] for name, values in codes.items()}
+
+
+def _concat(*parts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+
+def link(registry: pd.DataFrame, population: pd.DataFrame,
+         settings: Settings | None = None) -> LinkResult:
+    """Link every registry row to at most one person of the population (see design.md)."""
+    settings = settings or Settings()
+    clock = {"start": time.perf_counter()}
+    reg, pop = prepare(registry, population)
+    levels = comparison_levels(settings)
+    rng = np.random.default_rng(settings.seed)
+    clock["normalized"] = time.perf_counter()
+
+    # ID stage: exact joins, compared on every other field
+    id_r, id_p = id_pairs(reg, pop)
+    id_codes = compare(reg, pop, id_r, id_p, settings)
+    id_level = np.array(levels["national_id"])[id_codes["national_id"]]
+    u = estimate_u(reg, pop, settings, rng) if len(reg) and len(pop) else {
+        name: np.ones(len(names)) for name, names in levels.items()}
+    m = estimate_m(_take(id_codes, id_level == "exact"), settings, NON_ID_FIELDS)
+    m["national_id"] = start_id_m(settings)
+    parameters = Parameters(
+        levels, m, u, prior_weight=0.0,
+        tf_full_name=term_frequencies(pop.names.folded, len(pop.names.folded_vocab)),
+        tf_given_name=term_frequencies(pop.names.given, len(pop.names.syllable_vocab)),
+    )
+    id_weight, id_contributions = score(parameters, id_codes, pop, id_p)
+    non_id = id_weight - id_contributions["national_id"]
+    corroborated = non_id >= settings.id_corroboration_weight
+    with_personal_id = max(int((reg.ids.kind == ID_PERSONAL).sum()), 1)
+    share_linked = min(max(corroborated[id_level == "exact"].sum() / with_personal_id, 0.01),
+                       0.999999)
+    parameters.prior_weight = _weight_of(share_linked / max(len(pop), 2))
+    clock["id_stage"] = time.perf_counter()
+
+    # candidate search for every row the ID stage did not settle
+    settled = np.zeros(len(reg), bool)
+    settled[id_r[corroborated]] = True
+    search_rows = np.flatnonzero(~settled)
+    cand_r, cand_p, outcomes = candidate_pairs(
+        reg, search_rows, pop, settings.blocking_passes, settings.max_block_size,
+        settings.max_pairs_per_pass,
+    )
+    # the uncorroborated ID pair stays a candidate beside those found by blocking
+    extra = ~corroborated
+    key = np.unique(np.concatenate([cand_r * len(pop) + cand_p,
+                                    id_r[extra] * len(pop) + id_p[extra]]))
+    cand_r, cand_p = key // max(len(pop), 1), key % max(len(pop), 1)
+    cand_codes = compare(reg, pop, cand_r, cand_p, settings)
+    clock["candidates"] = time.perf_counter()
+
+    # m of the ID comparison: pairs whose name, birth date and gender agree (one per row)
+    r_all = np.concatenate([id_r[corroborated], cand_r])
+    p_all = np.concatenate([id_p[corroborated], cand_p])
+    codes_all = _concat(_take(id_codes, corroborated), cand_codes)
+    anchors = _anchor_pairs(levels, codes_all, r_all)
+    parameters.m["national_id"] = level_shares(
+        codes_all["national_id"][anchors], levels["national_id"], settings.probability_floor,
+        m_prior("national_id", levels["national_id"]))
+    weight, contributions = score(parameters, codes_all, pop, p_all)
+
+    # decision
+    link_weight = settings.link_weight if settings.link_weight is not None else _weight_of(
+        settings.link_probability)
+    review_weight = settings.review_weight if settings.review_weight is not None else (
+        _weight_of(settings.review_probability))
+    best, second = best_candidates(r_all, weight, len(reg))
+    best_weight = np.where(best >= 0, weight[np.maximum(best, 0)], -np.inf)
+    gap = np.where(np.isfinite(second), best_weight - np.where(np.isfinite(second), second, 0),
+                   np.inf)
+    close = gap < settings.ambiguity_gap
+    linked = (best_weight >= link_weight) & ~close
+    review = ~linked & (best_weight >= review_weight)
+    ambiguous = close & (second >= review_weight)
+    decision = {"best": best, "linked": linked, "review": review, "ambiguous": ambiguous}
+    pairs = {"p": p_all, "codes": codes_all, "weight": weight, "contributions": contributions}
+    results = assemble(registry, population, reg, pop, pairs, decision, levels,
+                       parameters.prior_weight)
+    results = resolve_duplicates(results)
+    clock["decided"] = time.perf_counter()
+
+    report = _report(reg, pop, results, id_level, corroborated, search_rows, outcomes,
+                     len(cand_r), anchors, parameters, link_weight, review_weight, settings,
+                     clock)
+    return LinkResult(results, report)
+
+
+def _anchor_pairs(levels, codes: dict[str, np.ndarray], r: np.ndarray) -> np.ndarray:
+    """Pairs whose name (exact or folded), birth date and gender agree, one per registry row."""
+    name_ok = np.isin(codes["full_name"], [levels["full_name"].index(x)
+                                           for x in ("exact", "folded")])
+    date_ok = codes["birth_date"] == levels["birth_date"].index("exact")
+    gender_ok = np.isin(codes["gender"], [levels["gender"].index(x) for x in AGREEING["gender"]])
+    strong = name_ok & date_ok & gender_ok
+    rows, counts = np.unique(r[strong], return_counts=True)
+    return strong & np.isin(r, rows[counts == 1])
+
+
+def _report(reg, pop, results, id_level, corroborated, search_rows, outcomes, n_candidates,
+            anchors, parameters, link_weight, review_weight, settings, clock) -> dict:
+    counts = results["status"].value_counts()
+    reasons = results["reasons"].explode().value_counts()
+    times = list(clock.items())
+    return {
+        "registry_rows": len(reg),
+        "population_rows": len(pop),
+        "status_counts": {s: int(counts.get(s, 0)) for s in STATUSES},
+        "reason_counts": {str(k): int(v) for k, v in reasons.items()},
+        "bad_input": {
+            "id_missing": int((reg.ids.kind == ID_MISSING).sum()),
+            "id_invalid": int((reg.ids.kind == 3).sum()),
+            "id_old_number": int((reg.ids.kind == ID_OLD).sum()),
+            "birth_date_unparsable": int(reg.dates.unparsable.sum()),
+            "name_empty": int(reg.names.empty.sum()),
+            "gender_unknown": int(reg.genders.unknown.sum()),
+            "province_unknown": int(reg.province_unknown.sum()),
+        },
+        "id_stage": {
+            "pairs_by_id": int(len(id_level)),
+            "pairs_by_old_id": int((id_level == "old_exact").sum()),
+            "corroborated": int(corroborated.sum()),
+            "sent_to_candidate_search": int((~corroborated).sum()),
+        },
+        "candidate_search": {
+            "registry_rows": int(len(search_rows)),
+            "distinct_pairs": int(n_candidates),
+            "passes": [dict(o.as_dict(), survives=PASS_SURVIVES[o.name]) for o in outcomes],
+            "caps": {"max_block_size": settings.max_block_size,
+                     "max_pairs_per_pass": settings.max_pairs_per_pass},
+        },
+        "id_m_anchor_pairs": int(anchors.sum()),
+        "thresholds": {"link_weight": round(link_weight, 3),
+                       "review_weight": round(review_weight, 3),
+                       "ambiguity_gap": settings.ambiguity_gap},
+        "parameters": parameters.as_dict(),
+        "seconds": {name: round(t - times[i - 1][1], 3)
+                    for i, (name, t) in enumerate(times) if i},
+        "settings": {k: (list(v) if isinstance(v, tuple) else v)
+                     for k, v in asdict(settings).items()},
+    }
+
+
+def resolve(results: pd.DataFrame, settings: Settings | None = None) -> pd.DataFrame:
+    """Re-apply one person = one registration over concatenated partition results."""
+    del settings  # the rule has no tunables today; the parameter keeps the interface stable
+    return resolve_duplicates(results)
+
+
+def reconcile(registry: pd.DataFrame, population: pd.DataFrame,
+              settings: Settings | None = None) -> pd.DataFrame:
+    """``resolve(link(...).results)``: the results table for one registry."""
+    return resolve(link(registry, population, settings).results, settings)

@@ -1,0 +1,318 @@
+"""Canonical and diacritic-folded forms of Vietnamese names, birth dates, genders and ID numbers,
+computed over whole columns (Arrow kernels; Python only over the distinct syllables)."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from popsync.reference.provinces import PROVINCES_63
+
+# --- names -------------------------------------------------------------------------------------
+
+_TONES = ("\u0300", "\u0301", "\u0309", "\u0303", "\u0323")  # huyền, sắc, hỏi, ngã, nặng
+# Open syllables ending in oa / oe / uy carry the tone on either vowel depending on the writer
+# ("hoà"/"hòa", "thuỷ"/"thủy"); canonical form puts it on the first vowel. With a final consonant
+# ("hoàng", "huỳnh") both styles agree, so only syllable endings are rewritten.
+_TONE_ENDINGS = {
+    unicodedata.normalize("NFC", first + second + tone): unicodedata.normalize(
+        "NFC", first + tone + second
+    )
+    for first, second in (("o", "a"), ("o", "e"), ("u", "y"))
+    for tone in _TONES
+}
+# Look-alikes of đ that typists and OCR produce: eth (Ð U+00D0 lower-cased to ð U+00F0),
+# and the African D with stroke (Ɖ/ɖ).
+_D_LOOKALIKES = str.maketrans({"ð": "đ", "ɖ": "đ", "Ð": "đ", "Ɖ": "đ"})
+
+
+def canonical_syllable(syllable: str) -> str:
+    """One lower-case NFC syllable in canonical spelling: đ look-alikes mapped, one tone style."""
+    text = unicodedata.normalize("NFC", syllable.lower().translate(_D_LOOKALIKES))
+    ending = text[-2:]
+    # In "quý", "quỷ" the u belongs to the consonant qu: the tone is on y in every style.
+    if ending in _TONE_ENDINGS and not (ending[0] == "u" and text[:-2].endswith("q")):
+        text = text[:-2] + _TONE_ENDINGS[ending]
+    return text
+
+
+def fold_syllable(syllable: str) -> str:
+    """Remove every diacritic and map đ (and its look-alikes) to d: "Đặng" -> "dang"."""
+    text = unicodedata.normalize("NFD", syllable.lower().translate(_D_LOOKALIKES))
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return text.replace("đ", "d")
+
+
+def canonical_name(full_name: str | None) -> str:
+    """The canonical form of one name (scalar counterpart of :func:`normalize_names`)."""
+    if full_name is None:
+        return ""
+    text = unicodedata.normalize("NFC", full_name)
+    return " ".join(canonical_syllable(s) for s in text.split())
+
+
+def folded_name(full_name: str | None) -> str:
+    """The folded form of one name: canonical, then without diacritics."""
+    return " ".join(fold_syllable(s) for s in canonical_name(full_name).split())
+
+
+@dataclass
+class Names:
+    """Name columns as integer codes; full names share one vocabulary across the tables
+    normalized together, so equal codes mean equal names."""
+
+    canonical: np.ndarray  # int32 code of the canonical full name ("" when empty)
+    folded: np.ndarray  # int32 code of the folded full name
+    family: np.ndarray  # int32 folded-syllable code of the first syllable, -1 when empty
+    given: np.ndarray  # int32 folded-syllable code of the last syllable, -1 when empty
+    given_canonical: np.ndarray  # int32 canonical-syllable code of the last syllable
+    middle: np.ndarray  # uint64 multiset hash of the folded middle syllables (0: none)
+    tokens: np.ndarray  # uint64 multiset hash of all folded syllables (order-free)
+    n_syllables: np.ndarray  # int16
+    canonical_vocab: np.ndarray  # object array of canonical full names, indexed by code
+    folded_vocab: np.ndarray  # object array of folded full names
+    syllable_vocab: np.ndarray  # object array of folded syllables
+
+    def take(self, rows: np.ndarray | slice) -> Names:
+        """The same names for a subset of rows (vocabularies shared)."""
+        return Names(
+            self.canonical[rows], self.folded[rows], self.family[rows], self.given[rows],
+            self.given_canonical[rows], self.middle[rows], self.tokens[rows],
+            self.n_syllables[rows], self.canonical_vocab, self.folded_vocab, self.syllable_vocab,
+        )
+
+    @property
+    def empty(self) -> np.ndarray:
+        return self.n_syllables == 0
+
+
+def _codes(values: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Dense codes of a list of strings and the distinct strings in code order."""
+    index: dict[str, int] = {}
+    codes = np.fromiter((index.setdefault(v, len(index)) for v in values), np.int32, len(values))
+    return codes, list(index)
+
+
+def _syllable_hashes(n: int, seed: int) -> np.ndarray:
+    """Random 64-bit hash per syllable code: sums of them make an order-free name key."""
+    return np.random.default_rng(seed).integers(1, 2**63, size=n, dtype=np.uint64)
+
+
+def _encode_strings(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    encoded = pc.dictionary_encode(array)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+    return codes, np.array(encoded.dictionary.to_pylist(), dtype=object)
+
+
+def normalize_names(full_name: pa.Array | pa.ChunkedArray) -> Names:
+    """Canonical and folded codes of a column of full names, split into family/middle/given."""
+    if isinstance(full_name, pa.ChunkedArray):
+        full_name = full_name.combine_chunks()
+    text = pc.utf8_normalize(pc.fill_null(full_name.cast(pa.string()), ""), "NFC")
+    text = pc.utf8_trim_whitespace(pc.utf8_lower(text))
+    # an empty name has no syllables (splitting "" would give one empty syllable)
+    text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+    syllables = pc.utf8_split_whitespace(text)
+    lengths = pc.fill_null(pc.list_value_length(syllables), 0)
+    lengths = lengths.to_numpy(zero_copy_only=False).astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    flat = pc.list_flatten(syllables)
+    raw_codes, raw_vocab = _encode_strings(flat)
+
+    canonical_codes_of_raw, canonical_vocab = _codes([canonical_syllable(s) for s in raw_vocab])
+    folded_codes_of_canonical, folded_vocab = _codes([fold_syllable(s) for s in canonical_vocab])
+    syllable_canonical = canonical_codes_of_raw[raw_codes]
+    syllable_folded = folded_codes_of_canonical[syllable_canonical]
+
+    has = lengths > 0
+    first = np.where(has, offsets[:-1], 0)
+    last = np.where(has, offsets[1:] - 1, 0)
+
+    def pick(codes: np.ndarray, at: np.ndarray) -> np.ndarray:
+        if not len(codes):
+            return np.full(len(lengths), -1, np.int32)
+        return np.where(has, codes[at], -1).astype(np.int32)
+
+    family, given = pick(syllable_folded, first), pick(syllable_folded, last)
+    given_canonical = pick(syllable_canonical, last)
+
+    hashes = _syllable_hashes(len(folded_vocab), seed=0x5EED)
+    summed = np.cumsum(hashes[syllable_folded], dtype=np.uint64)
+    cumulative = np.concatenate([[np.uint64(0)], summed])
+    with np.errstate(over="ignore"):
+        tokens = cumulative[offsets[1:]] - cumulative[offsets[:-1]]
+        inner = lengths >= 3
+        middle = np.where(
+            inner,
+            cumulative[np.where(inner, offsets[1:] - 1, 0)]
+            - cumulative[np.where(inner, offsets[:-1] + 1, 0)],
+            np.uint64(0),
+        ).astype(np.uint64)
+
+    def joined(vocab: list[str], codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        words = pa.array(vocab, pa.string()).take(pa.array(codes))
+        names = pa.ListArray.from_arrays(pa.array(offsets, pa.int64()), words)
+        return _encode_strings(pc.fill_null(pc.binary_join(names, " "), ""))
+
+    canonical, canonical_full_vocab = joined(canonical_vocab, syllable_canonical)
+    folded, folded_full_vocab = joined(folded_vocab, syllable_folded)
+    return Names(
+        canonical, folded, family, given, given_canonical, middle, tokens,
+        lengths.astype(np.int16), canonical_full_vocab, folded_full_vocab,
+        np.array(folded_vocab, dtype=object),
+    )
+
+
+# --- birth dates -------------------------------------------------------------------------------
+
+NO_DATE, YEAR, MONTH, FULL = 0, 1, 2, 3  # precision of a birth date
+_DAYS_IN_MONTH = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int16)
+
+
+@dataclass
+class BirthDates:
+    year: np.ndarray  # int16, 0 when unknown
+    month: np.ndarray  # int8, 0 when unknown
+    day: np.ndarray  # int8, 0 when unknown
+    precision: np.ndarray  # int8: NO_DATE, YEAR, MONTH, FULL
+    unparsable: np.ndarray  # bool: a value was given but is not a valid date
+
+    def take(self, rows) -> BirthDates:
+        return BirthDates(self.year[rows], self.month[rows], self.day[rows],
+                          self.precision[rows], self.unparsable[rows])
+
+
+def _digits(text: pa.Array, start: int, stop: int, valid: np.ndarray) -> np.ndarray:
+    part = pc.utf8_slice_codeunits(text, start, stop)
+    part = pc.if_else(pa.array(valid), part, pa.scalar("0"))
+    return pc.cast(part, pa.int32()).to_numpy(zero_copy_only=False)
+
+
+def parse_birth_dates(values: pa.Array | pa.ChunkedArray) -> BirthDates:
+    """Parse ``YYYY-MM-DD`` / ``YYYY-MM`` / ``YYYY`` keeping the precision; anything else given
+    (``31/12/1990``, ``1990-02-30``, letters) is flagged unparsable, never guessed."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    text = pc.utf8_trim_whitespace(pc.fill_null(values.cast(pa.string()), ""))
+    shape = {
+        FULL: r"^\d{4}-\d{2}-\d{2}$",
+        MONTH: r"^\d{4}-\d{2}$",
+        YEAR: r"^\d{4}$",
+    }
+    matches = {p: pc.match_substring_regex(text, rx).to_numpy(zero_copy_only=False)
+               for p, rx in shape.items()}
+    any_shape = matches[FULL] | matches[MONTH] | matches[YEAR]
+    year = _digits(text, 0, 4, any_shape)
+    month = _digits(text, 5, 7, matches[FULL] | matches[MONTH])
+    day = _digits(text, 8, 10, matches[FULL])
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month_ok = (month >= 1) & (month <= 12)
+    max_day = np.where(month_ok, _DAYS_IN_MONTH[np.clip(month, 0, 12)], 0)
+    max_day = np.where((month == 2) & ~leap, 28, max_day)
+    year_ok = (year >= 1850) & (year <= 2150)
+    full = matches[FULL] & year_ok & month_ok & (day >= 1) & (day <= max_day)
+    month_only = matches[MONTH] & year_ok & month_ok
+    year_only = matches[YEAR] & year_ok
+    precision = np.select([full, month_only, year_only], [FULL, MONTH, YEAR], NO_DATE)
+    given = pc.not_equal(text, "").to_numpy(zero_copy_only=False)
+    known = precision > NO_DATE
+    return BirthDates(
+        np.where(known, year, 0).astype(np.int16),
+        np.where(precision >= MONTH, month, 0).astype(np.int8),
+        np.where(precision == FULL, day, 0).astype(np.int8),
+        precision.astype(np.int8),
+        given & ~known,
+    )
+
+
+# --- gender ------------------------------------------------------------------------------------
+
+NO_GENDER, MALE, FEMALE = 0, 1, 2
+_GENDER_WORDS = {"m": MALE, "male": MALE, "nam": MALE, "f": FEMALE, "female": FEMALE,
+                 "nu": FEMALE, "nữ": FEMALE}
+
+
+@dataclass
+class Genders:
+    code: np.ndarray  # int8: NO_GENDER, MALE, FEMALE
+    unknown: np.ndarray  # bool: a value was given but is not a gender we know
+
+    def take(self, rows) -> Genders:
+        return Genders(self.code[rows], self.unknown[rows])
+
+
+def parse_genders(values: pa.Array | pa.ChunkedArray) -> Genders:
+    """``M``/``F`` in any case (and Nam/Nữ, male/female); other values are flagged unknown."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    text = pc.utf8_lower(pc.utf8_trim_whitespace(pc.fill_null(values.cast(pa.string()), "")))
+    text = pc.utf8_normalize(text, "NFC")
+    codes, vocab = _encode_strings(text)
+    lookup = np.array([_GENDER_WORDS.get(v, NO_GENDER) for v in vocab] or [0], np.int8)
+    code = lookup[codes] if len(codes) else np.zeros(0, np.int8)
+    given = np.array([v != "" for v in vocab] or [False])[codes] if len(codes) else code > 0
+    return Genders(code, given & (code == NO_GENDER))
+
+
+# --- identifiers -------------------------------------------------------------------------------
+
+ID_MISSING, ID_PERSONAL, ID_OLD, ID_INVALID = 0, 1, 2, 3
+ID_CLASS_NAMES = ("missing", "personal_id", "old_id_number", "invalid")
+_PROVINCE_PREFIXES = sorted("0" + code for code in PROVINCES_63)
+
+
+@dataclass
+class Identifiers:
+    cleaned: pa.Array  # string: separators removed, null when missing
+    kind: np.ndarray  # int8: ID_MISSING, ID_PERSONAL, ID_OLD, ID_INVALID
+    number: np.ndarray  # int64 value of an all-digit 9- or 12-digit ID, -1 otherwise
+    twelve_digits: np.ndarray  # bool: 12 digits (a personal ID, or one with a bad prefix)
+
+    def take(self, rows) -> Identifiers:
+        index = pa.array(np.arange(len(self.kind))[rows])
+        return Identifiers(self.cleaned.take(index), self.kind[rows], self.number[rows],
+                           self.twelve_digits[rows])
+
+
+def clean_ids(values: pa.Array | pa.ChunkedArray) -> Identifiers:
+    """Remove spaces, dots and dashes; classify as 12-digit personal ID (known province prefix
+    and century digit), old 9-digit ID number, invalid (letters, wrong length) or missing."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    text = pc.replace_substring_regex(values.cast(pa.string()), r"[\s.\-]", "")
+    present = pc.fill_null(pc.not_equal(text, ""), False).to_numpy(zero_copy_only=False)
+    text = pc.if_else(pa.array(present), text, pa.scalar(None, pa.string()))
+    twelve = pc.fill_null(pc.match_substring_regex(text, r"^\d{12}$"), False)
+    nine = pc.fill_null(pc.match_substring_regex(text, r"^\d{9}$"), False)
+    prefix_ok = pc.is_in(pc.utf8_slice_codeunits(text, 0, 3), pa.array(_PROVINCE_PREFIXES))
+    century_ok = pc.match_substring_regex(pc.utf8_slice_codeunits(text, 3, 4), r"^[0-7]$")
+    personal = pc.fill_null(pc.and_(twelve, pc.and_(prefix_ok, century_ok)), False)
+    twelve = twelve.to_numpy(zero_copy_only=False)
+    nine = nine.to_numpy(zero_copy_only=False)
+    personal = personal.to_numpy(zero_copy_only=False)
+    kind = np.select([~present, personal, nine], [ID_MISSING, ID_PERSONAL, ID_OLD], ID_INVALID)
+    digits = pa.array(twelve | nine)
+    number = pc.cast(pc.if_else(digits, text, pa.scalar("-1")), pa.int64())
+    return Identifiers(text, kind.astype(np.int8), number.to_numpy(zero_copy_only=False), twelve)
+
+
+def id_digit(numbers: np.ndarray, position: int, width: int = 1) -> np.ndarray:
+    """Digits ``position .. position+width`` (0 = leftmost) of 12-digit ID numbers as int."""
+    return (numbers // 10 ** (12 - position - width)) % 10**width
+
+
+def province_codes(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """Province codes as int16 (-1 when missing or unknown) and the unknown-but-given flags."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    text = pc.utf8_trim_whitespace(pc.fill_null(values.cast(pa.string()), ""))
+    known = pc.is_in(text, pa.array(sorted(PROVINCES_63))).to_numpy(zero_copy_only=False)
+    code = pc.cast(pc.if_else(pa.array(known), text, pa.scalar("-1")), pa.int16())
+    given = pc.not_equal(text, "").to_numpy(zero_copy_only=False)
+    return code.to_numpy(zero_copy_only=False), given & ~known

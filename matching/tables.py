@@ -1,0 +1,128 @@
+"""Check the input tables and turn them into normalized column arrays, once per run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from matching.normalize import (
+    ID_OLD,
+    BirthDates,
+    Genders,
+    Identifiers,
+    Names,
+    clean_ids,
+    normalize_names,
+    parse_birth_dates,
+    parse_genders,
+    province_codes,
+)
+from popsync.contracts import POPULATION_REQUIRED, REGISTRY_REQUIRED
+from popsync.errors import PopsyncError
+from popsync.reference.identifiers import mask
+
+
+class InputError(PopsyncError, ValueError):
+    """An input table the engine cannot work on (missing column, duplicate keys)."""
+
+
+@dataclass
+class Table:
+    """One input table as normalized arrays aligned with its rows."""
+
+    names: Names
+    dates: BirthDates
+    genders: Genders
+    ids: Identifiers
+    province: np.ndarray  # int16 63-scheme code, -1 when missing/unknown
+    province_unknown: np.ndarray  # bool: a code was given but is not a province
+    old_id: np.ndarray  # int64 old 9-digit ID number, -1 when none
+    deceased: np.ndarray  # bool (always False for the registry)
+
+    def __len__(self) -> int:
+        return len(self.province)
+
+
+def check_columns(table: pd.DataFrame, required: tuple[str, ...], what: str) -> None:
+    if not isinstance(table, pd.DataFrame):
+        raise InputError(f"{what} must be a pandas DataFrame, not {type(table).__name__}")
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise InputError(f"{what} table is missing required column(s): {', '.join(missing)}")
+
+
+def check_registry(registry: pd.DataFrame) -> None:
+    check_columns(registry, REGISTRY_REQUIRED, "registry")
+    codes = registry["vss_code"]
+    if codes.isna().any():
+        rows = np.flatnonzero(codes.isna().to_numpy())[:5]
+        raise InputError(f"registry has empty vss_code in row(s) {', '.join(map(str, rows))}")
+    duplicated = codes[codes.duplicated(keep=False)]
+    if len(duplicated):
+        shown = sorted(set(duplicated.astype(str)))[:10]
+        raise InputError(
+            f"registry has {duplicated.nunique()} duplicate vss_code(s), "
+            f"e.g. {', '.join(shown)}: one row per social-insurance code is required"
+        )
+
+
+def check_population(population: pd.DataFrame, ids: Identifiers) -> None:
+    check_columns(population, POPULATION_REQUIRED, "population")
+    known = ids.number[ids.twelve_digits]
+    values, counts = np.unique(known, return_counts=True)
+    if (counts > 1).any():
+        shown = [mask(f"{v:012d}") for v in values[counts > 1][:5]]
+        raise InputError(
+            f"population has {(counts > 1).sum()} duplicate personal_id(s), e.g. "
+            f"{', '.join(shown)} (masked): one row per person is required"
+        )
+    if (~ids.twelve_digits).any():
+        rows = np.flatnonzero(~ids.twelve_digits)[:5]
+        raise InputError(
+            f"population column personal_id is not a 12-digit number in "
+            f"{(~ids.twelve_digits).sum()} row(s), e.g. rows {', '.join(map(str, rows))}"
+        )
+
+
+def _arrow(column: pd.Series) -> pa.Array:
+    """A column as an Arrow string array (numbers become text, missing values null)."""
+    return pa.array(column.astype("string"), from_pandas=True).cast(pa.string())
+
+
+def prepare(registry: pd.DataFrame, population: pd.DataFrame) -> tuple[Table, Table]:
+    """Check both tables and normalize them; names share one vocabulary across the two."""
+    check_registry(registry)
+    check_columns(population, POPULATION_REQUIRED, "population")
+    n_registry = len(registry)
+    names = normalize_names(
+        pa.chunked_array([_arrow(registry["full_name"]), _arrow(population["full_name"])])
+    )
+    registry_ids = clean_ids(_arrow(registry["national_id"]))
+    population_ids = clean_ids(_arrow(population["personal_id"]))
+    check_population(population, population_ids)
+    population_old = clean_ids(_arrow(population["old_id_number"]))
+    deceased = population["is_deceased"].fillna(False).astype(bool).to_numpy()
+
+    def table(frame: pd.DataFrame, rows: slice, ids: Identifiers, old_id, dead) -> Table:
+        province, province_unknown = province_codes(_arrow(frame["province_code"]))
+        return Table(
+            names.take(rows),
+            parse_birth_dates(_arrow(frame["birth_date"])),
+            parse_genders(_arrow(frame["gender"])),
+            ids,
+            province,
+            province_unknown,
+            old_id,
+            dead,
+        )
+
+    registry_old = np.where(registry_ids.kind == ID_OLD, registry_ids.number, -1)
+    population_old_id = np.where(population_old.kind == ID_OLD, population_old.number, -1)
+    return (
+        table(registry, slice(0, n_registry), registry_ids, registry_old,
+              np.zeros(n_registry, bool)),
+        table(population, slice(n_registry, None), population_ids, population_old_id, deceased),
+    )

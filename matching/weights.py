@@ -1,0 +1,176 @@
+"""Fellegi-Sunter match weights whose m- and u-probabilities are learned from the data itself.
+
+u: level frequencies among random (registry, population) pairs. m: level frequencies among pairs
+known to be the same person without looking at the field being estimated (pairs joined by
+personal ID whose other fields agree; for the ID comparison, pairs whose name, birth date and
+gender agree). Agreeing name levels are adjusted by how common the value is in the population,
+so "Nguyễn Văn Anh" counts for little and a rare name for much.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from matching.compare import MISSING, TF_LEVELS, compare, comparison_levels
+from matching.settings import Settings
+from matching.tables import Table
+
+# Levels taken as "this field agrees" when selecting pairs to learn another field's m from.
+AGREEING = {
+    "full_name": ("exact", "folded", "reordered", "family_given"),
+    "birth_date": ("exact", "partial_compatible", "day_month_swapped", "year_off"),
+    "gender": ("agree",),
+}
+# Which agreeing fields a comparison's m is learned under (never the field itself or its kin).
+M_CONDITIONS = {
+    "full_name": ("birth_date", "gender"),
+    "given_name": ("birth_date", "gender"),
+    "birth_date": ("full_name", "gender"),
+    "gender": ("full_name", "birth_date"),
+    "province": ("full_name", "birth_date"),
+    "national_id": ("full_name", "birth_date", "gender"),
+}
+# What true matches look like before any evidence: the m estimates start from these, worth
+# M_PRIOR_PAIRS pairs, so a small registry (or a rare level) does not get extreme weights.
+M_PRIOR = {
+    "full_name": {"exact": 0.85, "folded": 0.05, "reordered": 0.01, "family_given": 0.02,
+                  "different": 0.01},
+    "given_name": {"exact": 0.9, "folded": 0.04, "one_edit": 0.02, "different": 0.01},
+    "birth_date": {"exact": 0.9, "partial_compatible": 0.05, "day_month_swapped": 0.01,
+                   "year_off": 0.01, "different": 0.03},
+    "gender": {"agree": 0.98, "different": 0.02},
+    "national_id": {"exact": 0.9, "old_exact": 0.03, "one_edit": 0.03,
+                    "gender_year_consistent": 0.01, "old_different": 0.01, "different": 0.02},
+    "province": {"same": 0.7, "different": 0.3},
+}
+M_PRIOR_BAND = 0.02  # each similarity band of a name
+M_PRIOR_PAIRS = 200.0
+
+
+@dataclass
+class Parameters:
+    levels: dict[str, tuple[str, ...]]
+    m: dict[str, np.ndarray]
+    u: dict[str, np.ndarray]
+    prior_weight: float  # log2 odds that a random pair is a match
+    tf_full_name: np.ndarray  # population frequency per folded full-name code
+    tf_given_name: np.ndarray  # population frequency per folded given-name code
+
+    def weights(self, comparison: str) -> np.ndarray:
+        """log2(m/u) per level; the missing level weighs 0."""
+        weight = np.log2(self.m[comparison] / self.u[comparison])
+        weight[self.levels[comparison].index(MISSING)] = 0.0
+        return weight
+
+    def as_dict(self) -> dict:
+        return {
+            "prior_weight": round(self.prior_weight, 3),
+            "comparisons": {
+                name: {
+                    level: {"m": float(f"{self.m[name][i]:.4g}"),
+                            "u": float(f"{self.u[name][i]:.4g}"),
+                            "weight": round(float(self.weights(name)[i]), 3)}
+                    for i, level in enumerate(levels) if level != MISSING
+                }
+                for name, levels in self.levels.items()
+            },
+        }
+
+
+def m_prior(comparison: str, levels: tuple[str, ...]) -> np.ndarray:
+    """The starting m of every level (missing gets 0), normalized to sum 1."""
+    known = M_PRIOR[comparison]
+    start = np.array([0.0 if level == MISSING else known.get(level, M_PRIOR_BAND)
+                      for level in levels])
+    return start / start.sum()
+
+
+def level_shares(codes: np.ndarray, levels: tuple[str, ...], floor: float,
+                 prior: np.ndarray | None = None) -> np.ndarray:
+    """Share of each non-missing level among pairs (missing excluded), floored; with a prior,
+    the counts are added to M_PRIOR_PAIRS pseudo-pairs distributed like the prior."""
+    counts = np.bincount(codes, minlength=len(levels)).astype(float)
+    counts[levels.index(MISSING)] = 0
+    if prior is not None:
+        counts = counts + M_PRIOR_PAIRS * prior
+    total = counts.sum()
+    shares = counts / total if total else np.full(len(levels), 1.0 / len(levels))
+    shares = np.maximum(shares, floor)
+    shares[levels.index(MISSING)] = 1.0
+    return shares
+
+
+def agreeing(levels: dict[str, tuple[str, ...]], codes: dict[str, np.ndarray],
+             fields: tuple[str, ...]) -> np.ndarray:
+    n = len(next(iter(codes.values())))
+    mask = np.ones(n, bool)
+    for field in fields:
+        accepted = [levels[field].index(level) for level in AGREEING[field]]
+        mask &= np.isin(codes[field], accepted)
+    return mask
+
+
+def estimate_u(registry: Table, population: Table, settings: Settings,
+               rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Level shares among random pairs."""
+    n = settings.u_sample_pairs
+    r = rng.integers(0, len(registry), n)
+    p = rng.integers(0, len(population), n)
+    codes = compare(registry, population, r, p, settings)
+    levels = comparison_levels(settings)
+    # a random pair that shares an ID is (nearly always) a true match: leave it out of u
+    same_id = np.isin(codes["national_id"], [levels["national_id"].index(x)
+                                             for x in ("exact", "old_exact")])
+    codes = {name: values[~same_id] for name, values in codes.items()}
+    floor = min(settings.probability_floor, 0.5 / n)
+    return {name: level_shares(codes[name], levels[name], floor) for name in levels}
+
+
+def estimate_m(codes: dict[str, np.ndarray], settings: Settings,
+               fields: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Level shares among pairs taken as matches, each field under its M_CONDITIONS."""
+    levels = comparison_levels(settings)
+    estimates = {}
+    for field in fields:
+        selected = agreeing(levels, codes, M_CONDITIONS[field])
+        estimates[field] = level_shares(codes[field][selected], levels[field],
+                                        settings.probability_floor,
+                                        m_prior(field, levels[field]))
+    return estimates
+
+
+def start_id_m(settings: Settings) -> np.ndarray:
+    shares = m_prior("national_id", comparison_levels(settings)["national_id"])
+    shares[-1] = 1.0  # missing
+    return shares
+
+
+def term_frequencies(codes: np.ndarray, vocab_size: int) -> np.ndarray:
+    counts = np.bincount(codes[codes >= 0], minlength=vocab_size).astype(float)
+    return counts / max(len(codes), 1)
+
+
+def score(parameters: Parameters, codes: dict[str, np.ndarray], population: Table,
+          p: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Match weight of each pair (prior included) and each comparison's contribution."""
+    contributions = {}
+    for name, levels in parameters.levels.items():
+        contribution = parameters.weights(name)[codes[name]]
+        if name in TF_LEVELS:
+            tf_table, value = (
+                (parameters.tf_full_name, population.names.folded[p])
+                if name == "full_name"
+                else (parameters.tf_given_name, population.names.given[p])
+            )
+            adjusted = np.isin(codes[name], [levels.index(x) for x in TF_LEVELS[name]])
+            m = parameters.m[name][codes[name][adjusted]]
+            frequency = np.maximum(tf_table[np.maximum(value[adjusted], 0)],
+                                   1.0 / max(len(population), 1))
+            # log2(m/tf): a value shared by many people is weak evidence; never below u-based
+            # weight's sign flip (an agreement never counts against a match)
+            contribution[adjusted] = np.maximum(np.log2(m / frequency), 0.0)
+        contributions[name] = contribution.astype(np.float32)
+    total = parameters.prior_weight + sum(contributions.values())
+    return total.astype(np.float64), contributions
