@@ -38,7 +38,7 @@ def server(published):
 
 @pytest.fixture
 def client(server):
-    with httpx.Client(base_url=server, timeout=30) as c:
+    with httpx.Client(base_url=server, timeout=30, follow_redirects=True) as c:
         yield c
 
 

@@ -1,0 +1,150 @@
+"""The portal in a real headless Chromium (Selenium): leadership sees the ranking and switches
+scheme, an office downloads its list and is refused another's. Screenshots go to
+tests/screenshots/ (git-ignored) for review."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import openpyxl
+import pytest
+from portal_fixtures import PASSWORD
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "screenshots"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+                       reason="Debian's chromium and chromium-driver are not installed"),
+]
+
+
+@pytest.fixture
+def browser(tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="popsync-chromium-")
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                 f"--user-data-dir={profile}", "--window-size=1280,1900", "--lang=vi"):
+        options.add_argument(flag)
+    options.add_experimental_option("prefs", {
+        "download.default_directory": str(downloads),
+        "download.prompt_for_download": False,
+        "download.directory_upgrade": True,
+    })
+    # An explicit driver path: selenium-manager never runs, so nothing is downloaded.
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)),
+                              options=options)
+    driver.set_page_load_timeout(30)
+    driver.downloads = downloads
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def log_in(driver, server: str, username: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.get(server + "/login")
+    driver.find_element(By.ID, "username").send_keys(username)
+    driver.find_element(By.ID, "password").send_keys(PASSWORD)
+    driver.find_element(By.ID, "login-submit").click()
+    wait_for(lambda: driver.find_elements(By.ID, "whoami"), "the logged-in header")
+
+
+def full_screenshot(driver, name: str) -> None:
+    """The whole page, not just the window: grow the window to the document's height."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    size = driver.get_window_size()
+    width, height = size["width"], size["height"]
+    page_height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(width, page_height + 140)
+    driver.save_screenshot(str(SCREENSHOTS / name))
+    driver.set_window_size(width, height)
+
+
+def wait_for(condition, what: str, timeout: float = 20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_leadership_sees_ranking_and_switches_to_34(browser, server):
+    from selenium.webdriver.common.by import By
+
+    browser.get(server + "/")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#ranking tbody tr")) == 63
+    assert not browser.find_elements(By.CSS_SELECTOR, "#ranking a[href^='/provinces/']")
+    log_in(browser, server, "lead")
+    assert browser.current_url.rstrip("/") == server
+    rows = browser.find_elements(By.CSS_SELECTOR, "#ranking tbody tr")
+    assert len(rows) == 63
+    assert rows[0].find_elements(By.TAG_NAME, "td")[0].text == "1"
+    assert browser.find_elements(By.CSS_SELECTOR, "svg.chart path.line")
+    full_screenshot(browser, "ranking_63.png")
+
+    browser.find_element(By.ID, "scheme-34").click()
+    wait_for(lambda: "scheme=34" in browser.current_url, "the 34-scheme ranking")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#ranking tbody tr")
+    assert len(rows) == 34
+    assert browser.find_element(By.ID, "ranking").get_attribute("data-scheme") == "34"
+    names = {row.find_elements(By.TAG_NAME, "td")[2].text for row in rows}
+    assert "Gia Lai" in names and "Bình Định" not in names
+    browser.find_element(By.ID, "sort-sync_rate").click()
+    wait_for(lambda: "sort=sync_rate" in browser.current_url, "sorting by rate")
+    browser.find_element(By.ID, "lang-switch").click()
+    wait_for(lambda: "Provinces ranked" in browser.page_source, "the English page")
+    full_screenshot(browser, "ranking_34_en.png")
+    browser.find_element(By.ID, "lang-switch").click()
+    wait_for(lambda: "Xếp hạng tỉnh" in browser.page_source, "the Vietnamese page")
+
+
+def test_office_downloads_its_list_and_is_refused_another(browser, server):
+    from selenium.webdriver.common.by import By
+
+    log_in(browser, server, "office79")
+    wait_for(lambda: browser.find_elements(By.ID, "download-xlsx"), "the download link")
+    assert browser.find_element(By.ID, "province-name").text.startswith("TP Hồ Chí Minh")
+    full_screenshot(browser, "province_79.png")
+
+    browser.find_element(By.ID, "download-xlsx").click()
+    files = wait_for(lambda: [p for p in browser.downloads.glob("*.xlsx")], "the xlsx download")
+    assert files[0].name.startswith("popsync_63_79_")
+    workbook = openpyxl.load_workbook(files[0], read_only=True)
+    rows = [row for sheet in workbook.worksheets
+            for row in sheet.iter_rows(min_row=2, values_only=True)]
+    figures = httpx.get(server + "/api/provinces/79", auth=("lead", PASSWORD)).json()
+    line = figures["lines"]["all"]
+    assert len(rows) == line["participants"] - line["synchronized"] > 0
+    assert {row[5] for row in rows} == {"79"}
+    assert [sheet.title for sheet in workbook.worksheets] == [
+        "Cần điều chỉnh", "Cần xác minh", "Không tìm thấy"]
+
+    browser.get(server + "/provinces/01/lists/unsynchronized.xlsx")
+    wait_for(lambda: "Bạn không có quyền" in browser.page_source, "the refusal page")
+    time.sleep(1)  # a download, had one started, would have landed by now
+    assert [p.name for p in browser.downloads.iterdir()] == [files[0].name]
+    assert "Nguy" not in browser.page_source
+    browser.get(server + "/provinces/01")
+    assert "Bạn không có quyền" in browser.page_source
+    assert not browser.find_elements(By.ID, "download-xlsx")
+    browser.find_element(By.ID, "logout").click()
+    wait_for(lambda: browser.find_elements(By.ID, "login-link"), "the logged-out header")
