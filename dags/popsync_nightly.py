@@ -1,0 +1,98 @@
+"""
+### popsync_nightly
+
+Reconciles the VSS participant registry with the National Population Database every night at
+01:00 Asia/Ho_Chi_Minh and publishes per province the synchronization rate, the national
+rankings (63 and 34 schemes) and the lists of participants to fix.
+
+Steps (each a function of `pipelines/steps.py`; `popsync run` runs the same ones in one process):
+extract → validate inputs (GX; stops the night, or quarantines rows) → plan birth-year bands →
+match, one mapped task per band → resolve across bands → validate results (GX) → stage → publish.
+
+* Run configuration: the YAML at `$POPSYNC_CONFIG`, or the `config` param of a manual run.
+* Run date: the logical date on Vietnam's calendar. Rerunning a date replaces its publication.
+* Intermediate data: Parquet files in `<output.dir>/work/<run date>-r<run id>/`; only paths
+  travel through XCom, so tasks may run on any worker that shares the output folder.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
+
+DEFAULT_ARGS = {
+    "owner": "vss-data-engineering",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=10),
+    "retry_exponential_backoff": True,
+}
+
+
+def _steps():
+    from pipelines import steps  # heavy (pandas, GX): import when a task runs, not at parse time
+
+    return steps
+
+
+@dag(
+    dag_id="popsync_nightly",
+    schedule=CronTriggerTimetable("0 1 * * *", timezone="Asia/Ho_Chi_Minh"),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["popsync", "vss", "nightly"],
+    doc_md=__doc__,
+    params={"config": Param("", type="string", description="run config YAML; empty: $POPSYNC_CONFIG")},
+)
+def popsync_nightly():
+    @task
+    def start() -> str:
+        from pipelines.config import load_config
+
+        context = get_current_context()
+        when = context.get("logical_date") or context["dag_run"].run_after
+        config = load_config(context["params"]["config"] or os.environ["POPSYNC_CONFIG"])
+        return _steps().start_run(config, _steps().run_date_of(when))
+
+    @task
+    def extract(work_dir: str) -> str:
+        return _steps().extract_sources(work_dir)
+
+    @task
+    def validate_inputs(work_dir: str) -> str:
+        return _steps().validate_inputs(work_dir)
+
+    @task
+    def plan_partitions(work_dir: str) -> list[str]:
+        return _steps().plan_partitions(work_dir)
+
+    @task
+    def match(work_dir: str, spec_path: str) -> str:
+        return _steps().match_partition(work_dir, spec_path=spec_path)
+
+    @task
+    def resolve(work_dir: str, part_paths: list[str]) -> str:
+        return _steps().resolve_results(work_dir, list(part_paths))
+
+    @task
+    def validate_results(work_dir: str) -> str:
+        return _steps().validate_results(work_dir)
+
+    @task
+    def stage(work_dir: str) -> str:
+        _steps().stage_publication(work_dir)
+        return work_dir
+
+    @task
+    def publish(work_dir: str) -> str:
+        return _steps().publish_run(work_dir)
+
+    work_dir = validate_inputs(extract(start()))
+    parts = match.partial(work_dir=work_dir).expand(spec_path=plan_partitions(work_dir))
+    publish(stage(validate_results(resolve(work_dir, parts))))
+
+
+popsync_nightly()
