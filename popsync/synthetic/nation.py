@@ -18,7 +18,7 @@ from popsync.errors import PopsyncError
 from popsync.synthetic.people import IdAllocator, People, draw_people
 from popsync.synthetic.profiles import ERROR_PROFILES
 from popsync.synthetic.registry import build_registry
-from popsync.synthetic.strings import date_strings
+from popsync.synthetic.strings import date_strings, digits
 
 # People per chunk: each chunk has its own derived seed, so memory stays flat for any size.
 CHUNK_PEOPLE = 500_000
@@ -83,7 +83,7 @@ def population_table(people: People) -> pa.Table:
         "birth_date": pa.array(date_strings(people.birth), pa.string()),
         "gender": pa.array(np.where(people.female, "F", "M"), pa.string()),
         "old_id_number": pa.array(people.old_id, pa.string(), mask=people.old_id == ""),
-        "province_code": pa.array(np.char.zfill(people.residence.astype(str), 2), pa.string()),
+        "province_code": pa.array(digits(people.residence, 2), pa.string()),
         "is_deceased": people.is_deceased,
         "death_date": pa.array(date_strings(people.death), pa.string(),
                                mask=~people.is_deceased),

@@ -286,3 +286,12 @@ def test_chunks_keep_identifiers_unique(monkeypatch):
     assert chunked.registry["vss_code"].is_unique
     assert len(chunked.population) == 10_000
     assert np.all(chunked.truth["vss_code"].to_numpy() == chunked.registry["vss_code"].to_numpy())
+
+
+@pytest.mark.parametrize("people", [1, 2, 10, 100])
+@pytest.mark.parametrize("profile", ["default", "dirty", "clean"])
+def test_tiny_nations(people, profile):
+    tiny = generate_nation(people, seed=3, profile=profile)
+    assert len(tiny.population) == people
+    assert len(tiny.registry) == len(tiny.truth)
+    assert tuple(tiny.registry.columns) == (*REGISTRY_REQUIRED, "hi_card_number")

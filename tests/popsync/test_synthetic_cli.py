@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
+import pty
+import struct
 import subprocess
 import sys
+import termios
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -14,7 +19,7 @@ from pipelines.cli import main as popsync
 from popsync.contracts import POPULATION_REQUIRED, REGISTRY_REQUIRED, TRUTH_COLUMNS
 from popsync.errors import PopsyncError
 from popsync.reference import PROVINCES_63
-from popsync.synthetic import ERROR_PROFILES, ERROR_TAGS
+from popsync.synthetic import ERROR_PROFILES, ERROR_TAGS, generate_nation, write_nation
 from popsync.synthetic.nation import generate_chunks, write_chunks
 
 FILES = ("population.parquet", "registry.parquet", "truth.parquet")
@@ -92,6 +97,56 @@ def test_failure_midway_leaves_nothing(tmp_path):
     with pytest.raises(PopsyncError):
         write_chunks(broken_chunks(), out)
     assert not out.exists() and not _leftovers(tmp_path)
+
+
+def test_write_nation_round_trip(tmp_path):
+    nation = generate_nation(3000, seed=4)
+    write_nation(nation, tmp_path / "out")
+    for name in ("population", "registry", "truth"):
+        written = pd.read_parquet(tmp_path / "out" / f"{name}.parquet")
+        pd.testing.assert_frame_equal(written, getattr(nation, name), check_dtype=False)
+    with pytest.raises(PopsyncError, match="not empty"):
+        write_nation(nation, tmp_path / "out")
+    write_nation(nation, tmp_path / "out", force=True)
+
+
+# The generate subcommand on its own: ``pipelines.cli`` imports every subcommand's module (GX,
+# Airflow) to build its parser, which costs tens of seconds per process on this machine.
+_GENERATE_ALONE = (
+    "import argparse, sys\n"
+    "from popsync.synthetic import cli\n"
+    "parser = argparse.ArgumentParser()\n"
+    "cli.add_arguments(parser)\n"
+    "sys.exit(cli.main(parser.parse_args()))\n"
+)
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path):
+    command = [sys.executable, "-c", _GENERATE_ALONE, "--people", "3000", "--seed", "1"]
+    quiet = subprocess.run([*command, "--out", str(tmp_path / "quiet")], capture_output=True,
+                           text=True, check=True)
+    assert quiet.stderr == ""
+    controller, terminal = pty.openpty()
+    # A new pseudo-terminal is 0 columns wide; give it a real terminal's size.
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    try:
+        shown = subprocess.Popen([*command, "--out", str(tmp_path / "shown")],
+                                 stdout=subprocess.DEVNULL, stderr=terminal)
+        os.close(terminal)
+        received = b""
+        while True:  # read until the child closes the terminal (EIO on Linux)
+            try:
+                data = os.read(controller, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            received += data
+        assert shown.wait() == 0
+    finally:
+        os.close(controller)
+    progress = received.decode("utf-8", "replace")
+    assert "generate" in progress and "people" in progress and "100%" in progress
 
 
 @pytest.mark.slow
