@@ -120,23 +120,30 @@ def write_chunks(chunks: Iterable[dict[str, pa.Table]], out_dir: str | os.PathLi
             staging.mkdir(parents=True)
         except OSError as exc:
             raise PopsyncError(f"cannot write output folder {out}: {exc.strerror}") from None
-        writers = {name: pq.ParquetWriter(staging / f"{name}.parquet", SCHEMAS[name],
-                                          **_WRITER_OPTIONS) for name in FILES}
         try:
-            for chunk in chunks:
-                for name in FILES:
-                    writers[name].write_table(chunk[name].cast(SCHEMAS[name]))
-                if on_chunk is not None:
-                    on_chunk(len(chunk["population"]))
-        finally:
-            for writer in writers.values():
-                writer.close()
-        out.mkdir(parents=True, exist_ok=True)
-        for name in FILES:
-            os.replace(staging / f"{name}.parquet", out / f"{name}.parquet")
+            _write_staged(chunks, staging, on_chunk)
+            out.mkdir(parents=True, exist_ok=True)
+            for name in FILES:
+                os.replace(staging / f"{name}.parquet", out / f"{name}.parquet")
+        except OSError as exc:  # e.g. the disk filled up
+            raise PopsyncError(f"writing {out} failed: {exc.strerror or exc}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out
+
+
+def _write_staged(chunks, staging: Path, on_chunk) -> None:
+    writers = {name: pq.ParquetWriter(staging / f"{name}.parquet", SCHEMAS[name],
+                                      **_WRITER_OPTIONS) for name in FILES}
+    try:
+        for chunk in chunks:
+            for name in FILES:
+                writers[name].write_table(chunk[name].cast(SCHEMAS[name]))
+            if on_chunk is not None:
+                on_chunk(len(chunk["population"]))
+    finally:
+        for writer in writers.values():
+            writer.close()
 
 
 def _check_output_folder(out: Path, force: bool) -> None:

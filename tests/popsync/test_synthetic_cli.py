@@ -45,6 +45,16 @@ def test_same_seed_same_bytes(tmp_path):
         [*REGISTRY_REQUIRED, "hi_card_number"]
 
 
+def test_same_seed_same_bytes_over_many_chunks(tmp_path, monkeypatch):
+    from popsync.synthetic import nation as nation_module
+
+    monkeypatch.setattr(nation_module, "CHUNK_PEOPLE", 2500)
+    for run in ("a", "b"):
+        write_chunks(generate_chunks(10_000, seed=7), tmp_path / run)
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    assert pq.ParquetFile(tmp_path / "a" / "population.parquet").metadata.num_row_groups == 4
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
