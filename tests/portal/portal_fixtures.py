@@ -111,9 +111,11 @@ def _write_list(folder: Path, scheme: str, code: str, counts: dict[str, int]) ->
 
 
 def publish_nights(data_dir: Path, db_url: str, run_dates: list[str], seed: int = 7,
-                   lists_for_latest: bool = True) -> sa.Engine:
+                   lists_for_latest: bool = True,
+                   lists_of: set[tuple[str, str]] | None = None) -> sa.Engine:
     """Publish ``run_dates`` (oldest first) like the nightly run: runs, publications, metrics,
-    reason counts; list files for the latest night."""
+    reason counts; list files for the latest night (only the (scheme, code) in ``lists_of``
+    when given, to keep a test quick)."""
     engine = store.engine_for(db_url)
     previous = None
     for night, run_date in enumerate(run_dates):
@@ -151,7 +153,8 @@ def publish_nights(data_dir: Path, db_url: str, run_dates: list[str], seed: int 
             folder = data_dir / path
             for scheme, by_line in by_scheme.items():
                 for code, counts in by_line["all"].items():
-                    _write_list(folder, scheme, code, counts)
+                    if lists_of is None or (scheme, code) in lists_of:
+                        _write_list(folder, scheme, code, counts)
     return engine
 
 

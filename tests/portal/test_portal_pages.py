@@ -162,7 +162,7 @@ def test_no_run_yet(fresh):
 
 def test_latest_night_failed_shows_last_good_publication(fresh):
     data, db_url, engine = fresh
-    publish_nights(data, db_url, ["2026-11-20"], lists_for_latest=True)
+    publish_nights(data, db_url, ["2026-11-20"], lists_of={("63", "79")})
     add_run(engine, "2026-11-21", "failed", "input validation failed: registry.parquet")
     with live_server(create_app(PortalSettings(db_url=db_url, data_dir=data))) as base:
         page = httpx.get(base + "/").text
@@ -198,3 +198,14 @@ def test_repeated_failed_logins_are_slowed_down(fresh):
         assert httpx.get(base + "/api/provinces/79", auth=("lead", PASSWORD)).status_code == 429
         # another account from the same address is not locked by these failures
         assert login(client, "office79").status_code == 200
+
+
+def test_a_run_in_progress_is_announced(fresh):
+    data, db_url, engine = fresh
+    publish_nights(data, db_url, ["2026-11-20"], lists_for_latest=False)
+    add_run(engine, "2026-11-21", "running")
+    with live_server(create_app(PortalSettings(db_url=db_url, data_dir=data))) as base:
+        page = httpx.get(base + "/", params={"lang": "en"}).text
+        assert 'id="state-running"' in page and "A run (for 2026-11-21) is in progress" in page
+        assert "<strong>2026-11-20</strong>" in page
+        assert httpx.get(base + "/api/health").json()["latest_run"]["status"] == "running"

@@ -1,0 +1,60 @@
+"""The portal on PostgreSQL (production's database): publication read, accounts, sessions,
+throttling and audit in the same database, through a live server."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from conftest import login, make_accounts
+from portal_fixtures import PASSWORD, add_run, live_server, publish_nights
+
+from portal.app import PortalSettings, create_app
+from portal.security import Throttle
+
+SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+DATABASE = "popsync_portal_test"
+
+
+@pytest.fixture
+def pg_url():
+    try:
+        admin = sa.create_engine(SERVER_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
+            conn.execute(sa.text(f"CREATE DATABASE {DATABASE}"))
+    except sa.exc.OperationalError as exc:
+        pytest.skip(f"PostgreSQL not reachable on 127.0.0.1:5432: {exc.orig}")
+    yield SERVER_URL.replace("/test", f"/{DATABASE}")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
+    admin.dispose()
+
+
+def test_portal_on_postgresql(tmp_path, pg_url):
+    engine = publish_nights(tmp_path, pg_url, ["2026-11-20", "2026-11-21"],
+                            lists_of={("63", "77")})
+    add_run(engine, "2026-11-22", "failed", "validation failed")
+    make_accounts(engine)
+    settings = PortalSettings(db_url=pg_url, data_dir=tmp_path,
+                              throttle=Throttle(free_attempts_per_user=2))
+    with live_server(create_app(settings)) as base, httpx.Client(
+            base_url=base, follow_redirects=True) as client:
+        health = client.get("/api/health").json()
+        assert health["latest_publication"] == "2026-11-21" and health["latest_run_failed"]
+        assert health["latest_run"]["finished_at"].endswith("+00:00")
+        rankings = client.get("/api/rankings", params={"scheme": "34", "line": "ui"}).json()
+        assert len(rankings["provinces"]) == 34
+        assert all(p["change"] is not None for p in rankings["provinces"])
+        xlsx = client.get("/provinces/77/lists/unsynchronized.xlsx", params={"scheme": "63"},
+                          auth=("unit79", PASSWORD))
+        assert xlsx.status_code == 200
+        assert client.get("/provinces/77/lists/unsynchronized.xlsx",
+                          auth=("office79", PASSWORD)).status_code == 403
+        assert login(client, "lead").status_code == 200
+        audit = client.get("/audit").text
+        assert "unit79" in audit and "office79" in audit
+        client.cookies.clear()
+        for _ in range(2):
+            assert login(client, "office74", "wrong-password").status_code == 401
+        assert login(client, "office74").status_code == 429
