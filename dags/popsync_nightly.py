@@ -45,7 +45,7 @@ def _steps():
     default_args=DEFAULT_ARGS,
     tags=["popsync", "vss", "nightly"],
     doc_md=__doc__,
-    params={"config": Param("", type="string", description="run config YAML; empty: $POPSYNC_CONFIG")},
+    params={"config": Param("", type="string", description="config YAML, else $POPSYNC_CONFIG")},
 )
 def popsync_nightly():
     @task

@@ -17,14 +17,14 @@ from popsync.reference.provinces import PROVINCES_63
 
 PROVINCE_CODES = sorted(PROVINCES_63)
 _PREFIXES = "|".join(PROVINCE_CODES)
-VSS_CODE = rf"^({_PREFIXES})\d{{8}}$"
+VSS_CODE = rf"^(?:{_PREFIXES})\d{{8}}$"
 PERSONAL_ID = r"^\d{12}$"
 OLD_ID_NUMBER = r"^\d{9}$"
-NATIONAL_ID = r"^(\d{12}|\d{9})$"
+NATIONAL_ID = r"^(?:\d{12}|\d{9})$"
 HEALTH_CARD = r"^[A-Z]{2}[1-5]\d{2}\d{10}$"
 # YYYY, YYYY-MM or YYYY-MM-DD with a real month and day number.
-BIRTH_DATE = r"^(19|20)\d{2}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$"
-FULL_DATE = r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"
+BIRTH_DATE = r"^(?:19|20)\d{2}(?:-(?:0[1-9]|1[0-2])(?:-(?:0[1-9]|[12]\d|3[01]))?)?$"
+FULL_DATE = r"^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])$"
 REGISTRY_FLAGS = ("scheme_si_compulsory", "scheme_si_voluntary", "scheme_hi", "scheme_ui")
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 from expectations.runner import HARD, SuiteOutcome, run_suite
 from popsync.contracts import REASONS, RESULT_COLUMNS, STATUSES
 
-REASONS_TEXT = rf"^(({'|'.join(REASONS)})(,|$))*$"
+REASONS_TEXT = rf"^(?:(?:{'|'.join(REASONS)})(?:,|$))*$"
 
 
 def _hard(expectation_cls, reason: str, **kwargs):

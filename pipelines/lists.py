@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import xlsxwriter
 
@@ -82,27 +83,51 @@ def list_rows(listed: pd.DataFrame) -> pd.DataFrame:
     return cells.reset_index(drop=True)
 
 
-def _write_xlsx(path: Path, cells: pd.DataFrame, status: pd.Series) -> None:
+class _Cells:
+    """The list's cells as plain arrays, built once for the nation and sliced per province."""
+
+    def __init__(self, cells: pd.DataFrame, status: pd.Series):
+        self.frame = cells
+        self.status = status.to_numpy()
+        probability = cells["match_probability"].round(3)
+        self.columns = [
+            (
+                probability.astype(object).where(probability.notna(), None)
+                if c == "match_probability"
+                else cells[c].fillna("")
+            ).to_numpy(dtype=object)
+            for c in cells.columns
+        ]
+        self.lengths = np.column_stack(
+            [cells[c].astype("str").fillna("").str.len().to_numpy() for c in cells.columns]
+        ).reshape(len(cells), len(cells.columns))
+
+
+def _write_xlsx(path: Path, cells: _Cells, rows: np.ndarray) -> None:
+    """One workbook: a sheet per status, header frozen, filters on, widths fitting the content."""
     workbook = xlsxwriter.Workbook(
         str(path),
-        {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False},
+        {
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "strings_to_numbers": False,
+            "in_memory": True,
+        },
     )
     header_format = workbook.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
     headers = list(HEADERS.values())
+    header_widths = np.array([len(h) for h in headers])
     for code, sheet_name in STATUS_LABELS.items():
         sheet = workbook.add_worksheet(sheet_name)
-        rows = cells[status.to_numpy() == code]
+        chosen = rows[cells.status[rows] == code]
         sheet.write_row(0, 0, headers, header_format)
-        for index, column in enumerate(cells.columns):
-            values = rows[column]
-            if column == "match_probability":
-                values = values.round(3).astype(object).where(values.notna(), None)
-            sheet.write_column(1, index, values.tolist())
-            longest = rows[column].astype("str").fillna("").str.len().max() if len(rows) else 0
-            width = max(len(headers[index]), 0 if pd.isna(longest) else int(longest)) + 2
-            sheet.set_column(index, index, min(width, _MAX_WIDTH))
+        for index, values in enumerate(cells.columns):
+            sheet.write_column(1, index, values[chosen].tolist())
+        widths = np.maximum(header_widths, cells.lengths[chosen].max(axis=0, initial=0)) + 2
+        for index, width in enumerate(np.minimum(widths, _MAX_WIDTH).tolist()):
+            sheet.set_column(index, index, width)
         sheet.freeze_panes(1, 0)
-        sheet.autofilter(0, 0, len(rows), len(headers) - 1)
+        sheet.autofilter(0, 0, len(chosen), len(headers) - 1)
     workbook.close()
 
 
@@ -113,17 +138,17 @@ def write_lists(listed_all: pd.DataFrame, folder: Path, schemes: tuple[str, ...]
     Each province with participants gets its files, even when it has nobody to fix.
     """
     unsynchronized = listed_all[listed_all["status"] != SYNCHRONIZED]
-    cells = list_rows(unsynchronized)
+    cells = _Cells(list_rows(unsynchronized), unsynchronized["status"])
+    csv_frame = cells.frame.rename(columns=HEADERS)
     written = 0
     for scheme in schemes:
         province = in_scheme(unsynchronized["office_code"], scheme).to_numpy()
         for code in sorted(in_scheme(listed_all["office_code"], scheme).dropna().unique()):
-            chosen = province == code
-            rows = cells[chosen]
+            rows = np.flatnonzero(province == code)
             xlsx = folder / store.list_path(scheme, code, "xlsx")
             xlsx.parent.mkdir(parents=True, exist_ok=True)
-            _write_xlsx(xlsx, rows, unsynchronized["status"][chosen])
-            rows.rename(columns=HEADERS).to_csv(
+            _write_xlsx(xlsx, cells, rows)
+            csv_frame.iloc[rows].to_csv(
                 folder / store.list_path(scheme, code, "csv"), index=False, encoding="utf-8-sig"
             )
             written += 2

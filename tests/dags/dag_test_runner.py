@@ -3,11 +3,11 @@ environment the test set up: temp AIRFLOW_HOME, SQLite metadata, dags folder, PO
 
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from airflow.dag_processing.dagbag import DagBag
 
-logical_date = datetime.fromisoformat(sys.argv[1]).replace(tzinfo=timezone.utc)
+logical_date = datetime.fromisoformat(sys.argv[1]).replace(tzinfo=UTC)
 bag = DagBag(dag_folder=sys.argv[2])
 dag = bag.dags["popsync_nightly"]
 dag_run = dag.test(logical_date=logical_date)
