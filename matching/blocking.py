@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from matching.arrays import sorted_distinct
 from matching.normalize import FULL, MONTH, YEAR
 from matching.tables import Table
 
@@ -164,5 +165,5 @@ def candidate_pairs(
         outcomes.append(outcome)
     r = np.concatenate(found_r) if found_r else np.zeros(0, np.int64)
     p = np.concatenate(found_p) if found_p else np.zeros(0, np.int64)
-    pair = np.unique(r.astype(np.int64) * len(population) + p)
+    pair = sorted_distinct(r.astype(np.int64) * len(population) + p)
     return pair // len(population), pair % len(population), outcomes

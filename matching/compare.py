@@ -6,7 +6,17 @@ import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import OSA, JaroWinkler
 
-from matching.normalize import FEMALE, FULL, ID_MISSING, ID_OLD, NO_DATE, NO_GENDER, YEAR
+from matching.arrays import factorize, first_rows
+from matching.normalize import (
+    FEMALE,
+    FULL,
+    ID_MISSING,
+    ID_OLD,
+    NO_DATE,
+    NO_GENDER,
+    YEAR,
+    mix64,
+)
 from matching.settings import Settings
 from matching.tables import Table
 
@@ -52,9 +62,24 @@ def _pairwise(vocab: np.ndarray, left: np.ndarray, right: np.ndarray, scorer) ->
         return np.zeros(0, np.float32)
     width = np.int64(len(vocab))
     key = left.astype(np.int64) * width + right
-    unique, inverse = np.unique(key, return_inverse=True)
+    inverse, unique = factorize(key)
     scores = process.cpdist(vocab[unique // width], vocab[unique % width], scorer=scorer,
                             workers=-1)
+    return np.asarray(scores)[inverse]
+
+
+def _pairwise_names(registry_names, population_names, r: np.ndarray, p: np.ndarray):
+    """Jaro-Winkler of folded full names, each distinct pair of names scored once."""
+    if not len(r):
+        return np.zeros(0, np.float32)
+    with np.errstate(over="ignore"):
+        key = registry_names.folded[r] * np.uint64(0x9E3779B97F4A7C15) ^ mix64(
+            population_names.folded[p])
+    inverse, unique = factorize(key)
+    first = first_rows(inverse, len(unique))
+    scores = process.cpdist(registry_names.folded_text(r[first]),
+                            population_names.folded_text(p[first]),
+                            scorer=JaroWinkler.normalized_similarity, workers=-1)
     return np.asarray(scores)[inverse]
 
 
@@ -68,8 +93,7 @@ def compare_full_name(reg: Table, pop: Table, r, p, settings: Settings) -> np.nd
     family_given = (rn.family[r] == pn.family[p]) & (rn.given[r] == pn.given[p])
     rest = ~(missing | folded | reordered | family_given)
     similarity = np.zeros(len(r), np.float32)
-    similarity[rest] = _pairwise(rn.folded_vocab, rn.folded[r][rest], pn.folded[p][rest],
-                                 JaroWinkler.normalized_similarity)
+    similarity[rest] = _pairwise_names(rn, pn, r[rest], p[rest])
     conditions = [(MISSING, missing), ("exact", exact), ("folded", folded),
                   ("reordered", reordered), ("family_given", family_given)]
     for band, level in zip(settings.full_name_bands, names[4:], strict=False):
@@ -131,6 +155,23 @@ def _digits(numbers: np.ndarray) -> np.ndarray:
 
 def one_edit_apart(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """12-digit numbers differing in one digit or by one swap of adjacent digits."""
+    # Cheap necessary condition first: the difference is c * 10^k (one digit changed) or
+    # c * 9 * 10^k (two adjacent digits swapped) with 1 <= c <= 9.
+    difference = np.abs(left - right)
+    possible = np.zeros(len(left), bool)
+    for k in range(12):
+        step = np.int64(10**k)
+        scaled = difference // step
+        exact = difference % step == 0
+        possible |= exact & (((scaled >= 1) & (scaled <= 9))
+                             | ((scaled % 9 == 0) & (scaled >= 9) & (scaled <= 81)))
+    result = np.zeros(len(left), bool)
+    if possible.any():
+        result[possible] = _one_edit_by_digits(left[possible], right[possible])
+    return result
+
+
+def _one_edit_by_digits(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     a, b = _digits(left), _digits(right)
     differs = a != b
     count = differs.sum(axis=1)

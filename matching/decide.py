@@ -3,11 +3,16 @@ suggested corrections, explanation; and the one-person-one-registration rule (``
 
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from matching.arrays import factorize
+from matching.compare import TF_LEVELS
 from matching.normalize import FULL, ID_INVALID, ID_MISSING, ID_OLD
 from matching.tables import Table
 from popsync.contracts import (
@@ -43,26 +48,59 @@ def probability(weight: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp2(-weight))
 
 
+@contextmanager
+def _no_gc():
+    """Creating a million small lists triggers the cyclic GC hundreds of times for nothing."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _reason_lists(flags: dict[str, np.ndarray], n: int) -> list[list[str]]:
     """Python lists of reason codes per row, in the order of contracts.REASONS."""
     pattern = np.zeros(n, np.int64)
     for bit, reason in enumerate(REASONS):
         if reason in flags:
             pattern |= flags[reason].astype(np.int64) << bit
-    unique, inverse = np.unique(pattern, return_inverse=True)
+    inverse, unique = factorize(pattern)
     lists = [[reason for bit, reason in enumerate(REASONS) if code >> bit & 1] for code in unique]
-    return [list(lists[i]) for i in inverse]
+    with _no_gc():
+        return [lists[i].copy() for i in inverse.tolist()]
+
+
+def _strings(column: pd.Series) -> pa.Array:
+    array = pa.array(column.astype("string"), from_pandas=True).cast(pa.string())
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
+def _pick(values: pa.Array, rows: np.ndarray, show: np.ndarray) -> pd.Series:
+    """values[rows] where show, else null, as a pandas string column."""
+    taken = values.take(pa.array(np.where(show, rows, 0)))
+    return pd.Series(pc.if_else(pa.array(show), taken, pa.scalar(None, pa.string())),
+                     dtype="str")
 
 
 def _explanations(levels: dict[str, tuple[str, ...]], codes: dict[str, np.ndarray],
                   contributions: dict[str, np.ndarray], prior: float) -> pa.Array:
     """Short JSON per pair: each comparison's level and its weight contribution in bits."""
-    pieces = [pa.array(np.full(len(next(iter(codes.values()))), f'{{"prior":{prior:.2f}'))]
+    n = len(next(iter(codes.values())))
+    pieces = [pa.array(np.full(n, f'{{"prior":{prior:.2f}'))]
     for name, names in levels.items():
-        level = pa.array(np.array(names, dtype=object)).take(pa.array(codes[name]))
-        weight = pc.cast(pc.round(pa.array(contributions[name].astype(np.float64)), 2),
-                         pa.string())
-        pieces += [pa.scalar(f',"{name}":["'), level, pa.scalar('",'), weight, pa.scalar("]")]
+        code, weight = codes[name], contributions[name].astype(np.float64)
+        level_weight = np.zeros(len(names))
+        level_weight[code] = weight  # one weight per level unless term frequencies adjust it
+        if name not in TF_LEVELS or np.allclose(level_weight[code], weight):
+            table = [f',"{name}":["{level}",{w:.2f}]' for level, w in zip(names, level_weight,
+                                                                          strict=True)]
+            pieces.append(pa.array(table).take(pa.array(code)))
+        else:
+            level = pa.array(list(names)).take(pa.array(code))
+            text = pc.cast(pc.round(pa.array(weight), 2), pa.string())
+            pieces += [pa.scalar(f',"{name}":["'), level, pa.scalar('",'), text, pa.scalar("]")]
     pieces.append(pa.scalar("}"))
     return pc.binary_join_element_wise(*pieces, "")
 
@@ -82,16 +120,18 @@ def assemble(
     best, linked, review = decision["best"], decision["linked"], decision["review"]
     has = best >= 0
     shown = linked | review  # rows that name a person
-    r = np.arange(n)
     b = np.where(has, best, 0)
     p = np.where(shown, pairs["p"][b], 0)
     codes = {name: np.where(shown, values[b], 0) for name, values in pairs["codes"].items()}
-    level = {name: np.array(names)[codes[name]] for name, names in levels.items()}
 
-    name_agrees = shown & (level["full_name"] == "exact")
-    date_agrees = shown & (level["birth_date"] == "exact")
-    gender_agrees = shown & (level["gender"] == "agree")
-    id_agrees = shown & (level["national_id"] == "exact")
+    def level_is(comparison: str, level: str) -> np.ndarray:
+        return codes[comparison] == levels[comparison].index(level)
+
+    name_agrees = shown & level_is("full_name", "exact")
+    date_agrees = shown & level_is("birth_date", "exact")
+    gender_agrees = shown & level_is("gender", "agree")
+    id_agrees = shown & level_is("national_id", "exact")
+    date_partial = level_is("birth_date", "partial_compatible")
     deceased = shown & population.deceased[p]
     kind = registry.ids.kind
     partial = registry.dates.precision < FULL
@@ -105,9 +145,9 @@ def assemble(
         & ~id_agrees,
         "name_mismatch": (shown & ~name_agrees) | (~shown & registry.names.empty),
         "birth_date_partial": shown & ~date_agrees & partial
-        & (level["birth_date"] == "partial_compatible"),
+        & date_partial,
         "birth_date_mismatch": (shown & ~date_agrees
-                                & (level["birth_date"] != "partial_compatible"))
+                                & ~date_partial)
         | (~shown & registry.dates.unparsable),
         "gender_mismatch": (shown & ~gender_agrees) | (~shown & registry.genders.unknown),
         "deceased": deceased,
@@ -115,25 +155,18 @@ def assemble(
         "no_candidate": ~shown,
     }
     flags = {k: v & ~synchronized for k, v in flags.items()}
-    status = np.select([synchronized, linked, review], [SYNCHRONIZED, NEEDS_CORRECTION,
-                                                       NEEDS_REVIEW], UNMATCHED)
 
     weight = np.where(has, pairs["weight"][b], np.nan)
-    person = population_frame["personal_id"].astype("string").to_numpy(dtype=object)
-    pop_name = population_frame["full_name"].astype("string").to_numpy(dtype=object)
-    pop_date = population_frame["birth_date"].astype("string").to_numpy(dtype=object)
-    pop_gender = population_frame["gender"].astype("string").to_numpy(dtype=object)
+    person = _strings(population_frame["personal_id"])
 
-    def suggestion(values: np.ndarray, agrees: np.ndarray) -> np.ndarray:
-        out = np.full(n, None, dtype=object)
-        show = shown & ~agrees
-        out[show] = values[p[show]]
-        return out
+    def suggestion(column: str, agrees: np.ndarray) -> pd.Series:
+        values = person if column == "personal_id" else _strings(population_frame[column])
+        return _pick(values, p, shown & ~agrees)
 
     def nullable(values: np.ndarray) -> pd.Series:
         return pd.Series(values, dtype="boolean").where(shown, pd.NA)
 
-    explanation = np.full(n, None, dtype=object)
+    explanation = pa.nulls(n, pa.string())
     if shown.any():
         rows = np.flatnonzero(shown)
         text = _explanations(
@@ -142,26 +175,29 @@ def assemble(
             {k: v[b[rows]] for k, v in pairs["contributions"].items()},
             prior,
         )
-        explanation[rows] = np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
+        explanation = _pick(text, np.cumsum(shown) - 1, shown)
+    status_code = np.select([synchronized, linked, review], [0, 1, 2], 3)
+    status_names = pa.array([SYNCHRONIZED, NEEDS_CORRECTION, NEEDS_REVIEW, UNMATCHED])
 
     results = pd.DataFrame({
-        "vss_code": registry_frame["vss_code"].astype("string").to_numpy(dtype=object),
-        "province_code": registry_frame["province_code"].astype("string").to_numpy(dtype=object),
-        "status": status,
+        "vss_code": registry_frame["vss_code"].astype("str").to_numpy(),
+        "province_code": registry_frame["province_code"].astype("str").to_numpy(),
+        "status": pd.Series(status_names.take(pa.array(status_code)), dtype="str"),
         "reasons": _reason_lists(flags, n),
-        "personal_id": np.where(shown, person[p], None),
+        "personal_id": _pick(person, p, shown),
         "match_weight": weight,
         "match_probability": probability(weight),
         "name_agrees": nullable(name_agrees),
         "birth_date_agrees": nullable(date_agrees),
         "gender_agrees": nullable(gender_agrees),
         "id_agrees": nullable(id_agrees),
-        "suggested_full_name": suggestion(pop_name, name_agrees),
-        "suggested_birth_date": suggestion(pop_date, date_agrees),
-        "suggested_gender": suggestion(pop_gender, gender_agrees),
-        "suggested_national_id": suggestion(person, id_agrees),
-        "explanation": explanation,
-    }, index=r)
+        "suggested_full_name": suggestion("full_name", name_agrees),
+        "suggested_birth_date": suggestion("birth_date", date_agrees),
+        "suggested_gender": suggestion("gender", gender_agrees),
+        "suggested_national_id": suggestion("personal_id", id_agrees),
+        "explanation": explanation if isinstance(explanation, pd.Series)
+        else pd.Series(explanation, dtype="str"),
+    })
     return results[list(RESULT_COLUMNS)]
 
 
@@ -169,33 +205,43 @@ def resolve_duplicates(results: pd.DataFrame) -> pd.DataFrame:
     """One person, one registration: among linked rows of the same person the best-weighted
     keeps its status; the others become needs_correction with reason duplicate_registration.
     Works from the results alone, so it can be (re)applied after concatenating partitions."""
-    results = results.reset_index(drop=True).copy()
+    results = results.reset_index(drop=True)
     linked = results["status"].isin(LINKED).to_numpy() & results["personal_id"].notna().to_numpy()
-    rows = np.flatnonzero(linked)
-    if not len(rows):
+    person = _strings(results["personal_id"].where(linked, None))
+    person = pc.dictionary_encode(person).indices.to_numpy(zero_copy_only=False)
+    person = np.where(linked, np.nan_to_num(person, nan=-1), -1).astype(np.int64)
+    counts = np.bincount(person[person >= 0], minlength=1)
+    shared = linked & (counts[np.maximum(person, 0)] > 1)
+    flagged = np.fromiter((DUPLICATE in reasons for reasons in results["reasons"]), bool,
+                          len(results))
+    if not shared.any() and not flagged.any():
         return results
+    results = results.copy()
+    rows = np.flatnonzero(shared)
     chosen = pd.DataFrame({
         "row": rows,
-        "person": results["personal_id"].iloc[rows].astype(str).to_numpy(),
-        "weight": results["match_weight"].iloc[rows].fillna(-np.inf).to_numpy(),
-        "vss_code": results["vss_code"].iloc[rows].astype(str).to_numpy(),
-    }).sort_values(["person", "weight", "vss_code"], ascending=[True, False, True])
+        "person": person[rows],
+        "weight": results["match_weight"].to_numpy()[rows],
+        "vss_code": results["vss_code"].astype(str).to_numpy()[rows],
+    }).sort_values(["person", "weight", "vss_code"], ascending=[True, False, True],
+                   na_position="last")
     ordered = chosen["row"].to_numpy()
-    person = chosen["person"].to_numpy()
+    group = chosen["person"].to_numpy()
     keeper = np.ones(len(ordered), bool)
-    keeper[1:] = person[1:] != person[:-1]
+    keeper[1:] = group[1:] != group[:-1]
     reasons = results["reasons"].tolist()
     status = results["status"].to_numpy(dtype=object).copy()
     for row in ordered[~keeper]:
         if DUPLICATE not in reasons[row]:
             reasons[row] = sorted([*reasons[row], DUPLICATE], key=REASONS.index)
         status[row] = NEEDS_CORRECTION
-    for row in ordered[keeper]:
-        # a row flagged in an earlier pass that is now the best keeps no duplicate flag
-        if DUPLICATE in reasons[row]:
-            reasons[row] = [x for x in reasons[row] if x != DUPLICATE]
-            if not reasons[row]:
-                status[row] = SYNCHRONIZED
+    # a row flagged in an earlier pass that is now its person's best keeps no duplicate flag
+    keepers = np.zeros(len(results), bool)
+    keepers[ordered[keeper]] = True
+    for row in np.flatnonzero(flagged & linked & ~(shared & ~keepers)):
+        reasons[row] = [x for x in reasons[row] if x != DUPLICATE]
+        if not reasons[row]:
+            status[row] = SYNCHRONIZED
     results["reasons"] = reasons
-    results["status"] = status
+    results["status"] = pd.Series(status, dtype="str")
     return results

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from matching.arrays import counts_per_row, sorted_distinct
 from matching.blocking import PASS_SURVIVES, candidate_pairs
 from matching.compare import compare, comparison_levels
 from matching.decide import assemble, best_candidates, resolve_duplicates
@@ -22,6 +23,7 @@ from matching.weights import (
     estimate_u,
     level_shares,
     m_prior,
+    row_frequencies,
     score,
     start_id_m,
     term_frequencies,
@@ -52,8 +54,7 @@ def id_pairs(registry: Table, population: Table) -> tuple[np.ndarray, np.ndarray
     at = person.get_indexer(registry.ids.number[twelve])
     r, p = [twelve[at >= 0]], [at[at >= 0]]
     holders = population.old_id >= 0
-    numbers, counts = np.unique(population.old_id[holders], return_counts=True)
-    single = np.flatnonzero(holders & np.isin(population.old_id, numbers[counts == 1]))
+    single = np.flatnonzero(holders & (counts_per_row(population.old_id) == 1))
     old_rows = np.flatnonzero(registry.ids.kind == ID_OLD)
     at = pd.Index(population.old_id[single]).get_indexer(registry.ids.number[old_rows])
     r.append(old_rows[at >= 0])
@@ -89,7 +90,7 @@ def link(registry: pd.DataFrame, population: pd.DataFrame,
     m["national_id"] = start_id_m(settings)
     parameters = Parameters(
         levels, m, u, prior_weight=0.0,
-        tf_full_name=term_frequencies(pop.names.folded, len(pop.names.folded_vocab)),
+        tf_full_name=row_frequencies(pop.names.folded),
         tf_given_name=term_frequencies(pop.names.given, len(pop.names.syllable_vocab)),
     )
     id_weight, id_contributions = score(parameters, id_codes, pop, id_p)
@@ -111,7 +112,7 @@ def link(registry: pd.DataFrame, population: pd.DataFrame,
     )
     # the uncorroborated ID pair stays a candidate beside those found by blocking
     extra = ~corroborated
-    key = np.unique(np.concatenate([cand_r * len(pop) + cand_p,
+    key = sorted_distinct(np.concatenate([cand_r * len(pop) + cand_p,
                                     id_r[extra] * len(pop) + id_p[extra]]))
     cand_r, cand_p = key // max(len(pop), 1), key % max(len(pop), 1)
     cand_codes = compare(reg, pop, cand_r, cand_p, settings)
@@ -160,8 +161,8 @@ def _anchor_pairs(levels, codes: dict[str, np.ndarray], r: np.ndarray) -> np.nda
     date_ok = codes["birth_date"] == levels["birth_date"].index("exact")
     gender_ok = np.isin(codes["gender"], [levels["gender"].index(x) for x in AGREEING["gender"]])
     strong = name_ok & date_ok & gender_ok
-    rows, counts = np.unique(r[strong], return_counts=True)
-    return strong & np.isin(r, rows[counts == 1])
+    strong_per_row = np.bincount(r[strong], minlength=int(r.max()) + 1 if len(r) else 0)
+    return strong & (strong_per_row[r] == 1)
 
 
 def _report(reg, pop, results, id_level, corroborated, search_rows, outcomes, n_candidates,

@@ -62,32 +62,45 @@ def folded_name(full_name: str | None) -> str:
 
 @dataclass
 class Names:
-    """Name columns as integer codes; full names share one vocabulary across the tables
-    normalized together, so equal codes mean equal names."""
+    """Name columns as integer keys. Full names are 64-bit hashes of their syllable sequence
+    (equal keys mean equal names, across the tables normalized together); syllables are codes
+    into one vocabulary of folded syllables."""
 
-    canonical: np.ndarray  # int32 code of the canonical full name ("" when empty)
-    folded: np.ndarray  # int32 code of the folded full name
+    canonical: np.ndarray  # uint64 key of the canonical full name (0 when empty)
+    folded: np.ndarray  # uint64 key of the folded full name (0 when empty)
     family: np.ndarray  # int32 folded-syllable code of the first syllable, -1 when empty
     given: np.ndarray  # int32 folded-syllable code of the last syllable, -1 when empty
     given_canonical: np.ndarray  # int32 canonical-syllable code of the last syllable
     middle: np.ndarray  # uint64 multiset hash of the folded middle syllables (0: none)
     tokens: np.ndarray  # uint64 multiset hash of all folded syllables (order-free)
     n_syllables: np.ndarray  # int16
-    canonical_vocab: np.ndarray  # object array of canonical full names, indexed by code
-    folded_vocab: np.ndarray  # object array of folded full names
-    syllable_vocab: np.ndarray  # object array of folded syllables
+    folded_syllables: pa.ListArray  # per row, the folded-syllable codes in order
+    syllable_vocab: np.ndarray  # object array of folded syllables, indexed by code
 
     def take(self, rows: np.ndarray | slice) -> Names:
-        """The same names for a subset of rows (vocabularies shared)."""
+        """The same names for a subset of rows (vocabulary shared)."""
+        if isinstance(rows, slice):
+            start, stop, _ = rows.indices(len(self.canonical))
+            lists = self.folded_syllables.slice(start, stop - start)
+        else:
+            lists = self.folded_syllables.take(pa.array(rows))
         return Names(
             self.canonical[rows], self.folded[rows], self.family[rows], self.given[rows],
             self.given_canonical[rows], self.middle[rows], self.tokens[rows],
-            self.n_syllables[rows], self.canonical_vocab, self.folded_vocab, self.syllable_vocab,
+            self.n_syllables[rows], lists, self.syllable_vocab,
         )
 
     @property
     def empty(self) -> np.ndarray:
         return self.n_syllables == 0
+
+    def folded_text(self, rows: np.ndarray) -> list[str]:
+        """The folded full names of some rows ("nguyen thi thuy"), for string similarity."""
+        lists = self.folded_syllables.take(pa.array(rows))
+        lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False)
+        offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]), pa.int64())
+        words = pa.array(self.syllable_vocab, pa.string()).take(pc.list_flatten(lists))
+        return pc.binary_join(pa.ListArray.from_arrays(offsets, words), " ").to_pylist()
 
 
 def _codes(values: list[str]) -> tuple[np.ndarray, list[str]]:
@@ -114,8 +127,8 @@ def normalize_names(full_name: pa.Array | pa.ChunkedArray) -> Names:
     """Canonical and folded codes of a column of full names, split into family/middle/given."""
     if isinstance(full_name, pa.ChunkedArray):
         full_name = full_name.combine_chunks()
-    text = pc.utf8_normalize(pc.fill_null(full_name.cast(pa.string()), ""), "NFC")
-    text = pc.utf8_trim_whitespace(pc.utf8_lower(text))
+    # NFC, case and tone style are fixed per distinct syllable (canonical_syllable), not per row
+    text = pc.utf8_trim_whitespace(pc.fill_null(full_name.cast(pa.string()), ""))
     # an empty name has no syllables (splitting "" would give one empty syllable)
     text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
     syllables = pc.utf8_split_whitespace(text)
@@ -155,18 +168,33 @@ def normalize_names(full_name: pa.Array | pa.ChunkedArray) -> Names:
             np.uint64(0),
         ).astype(np.uint64)
 
-    def joined(vocab: list[str], codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        words = pa.array(vocab, pa.string()).take(pa.array(codes))
-        names = pa.ListArray.from_arrays(pa.array(offsets, pa.int64()), words)
-        return _encode_strings(pc.fill_null(pc.binary_join(names, " "), ""))
+    position = np.arange(len(syllable_folded), dtype=np.int64) - np.repeat(offsets[:-1],
+                                                                            lengths)
 
-    canonical, canonical_full_vocab = joined(canonical_vocab, syllable_canonical)
-    folded, folded_full_vocab = joined(folded_vocab, syllable_folded)
+    def sequence_key(codes: np.ndarray, seed: int) -> np.ndarray:
+        # order-aware: each syllable's hash depends on its position in the name
+        per_code = _syllable_hashes(int(codes.max()) + 1 if len(codes) else 1, seed)
+        with np.errstate(over="ignore"):
+            step = position.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+            mixed = mix64(per_code[codes] + step)
+            summed = np.concatenate([[np.uint64(0)], np.cumsum(mixed, dtype=np.uint64)])
+            return summed[offsets[1:]] - summed[offsets[:-1]]
+
+    folded_lists = pa.ListArray.from_arrays(pa.array(offsets, pa.int64()),
+                                            pa.array(syllable_folded, pa.int32()))
     return Names(
-        canonical, folded, family, given, given_canonical, middle, tokens,
-        lengths.astype(np.int16), canonical_full_vocab, folded_full_vocab,
+        sequence_key(syllable_canonical, 1), sequence_key(syllable_folded, 2), family, given,
+        given_canonical, middle, tokens, lengths.astype(np.int16), folded_lists,
         np.array(folded_vocab, dtype=object),
     )
+
+
+def mix64(values: np.ndarray) -> np.ndarray:
+    """splitmix64 finalizer: spreads bits so sums of hashes do not collide by structure."""
+    with np.errstate(over="ignore"):
+        values = (values ^ (values >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        values = (values ^ (values >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return values ^ (values >> np.uint64(31))
 
 
 # --- birth dates -------------------------------------------------------------------------------
@@ -188,29 +216,28 @@ class BirthDates:
                           self.precision[rows], self.unparsable[rows])
 
 
-def _digits(text: pa.Array, start: int, stop: int, valid: np.ndarray) -> np.ndarray:
-    part = pc.utf8_slice_codeunits(text, start, stop)
-    part = pc.if_else(pa.array(valid), part, pa.scalar("0"))
-    return pc.cast(part, pa.int32()).to_numpy(zero_copy_only=False)
-
-
 def parse_birth_dates(values: pa.Array | pa.ChunkedArray) -> BirthDates:
     """Parse ``YYYY-MM-DD`` / ``YYYY-MM`` / ``YYYY`` keeping the precision; anything else given
     (``31/12/1990``, ``1990-02-30``, letters) is flagged unparsable, never guessed."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     text = pc.utf8_trim_whitespace(pc.fill_null(values.cast(pa.string()), ""))
-    shape = {
-        FULL: r"^\d{4}-\d{2}-\d{2}$",
-        MONTH: r"^\d{4}-\d{2}$",
-        YEAR: r"^\d{4}$",
-    }
-    matches = {p: pc.match_substring_regex(text, rx).to_numpy(zero_copy_only=False)
-               for p, rx in shape.items()}
-    any_shape = matches[FULL] | matches[MONTH] | matches[YEAR]
-    year = _digits(text, 0, 4, any_shape)
-    month = _digits(text, 5, 7, matches[FULL] | matches[MONTH])
-    day = _digits(text, 8, 10, matches[FULL])
+    # one regex pass: year, optional month, optional day (unmatched groups come back "")
+    parts = pc.extract_regex(text, r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2}))?)?$")
+    shaped = parts.is_valid().to_numpy(zero_copy_only=False)
+
+    def number(field: str) -> np.ndarray:
+        digits = pc.fill_null(pc.struct_field(parts, field), "")
+        digits = pc.if_else(pc.equal(digits, ""), pa.scalar("0"), digits)
+        return pc.cast(digits, pa.int32()).to_numpy(zero_copy_only=False)
+
+    year, month, day = number("y"), number("m"), number("d")
+    def present(field: str) -> np.ndarray:
+        value = pc.fill_null(pc.struct_field(parts, field), "")
+        return shaped & pc.not_equal(value, "").to_numpy(zero_copy_only=False)
+
+    has_month, has_day = present("m"), present("d")
+    matches = {FULL: has_day, MONTH: has_month & ~has_day, YEAR: shaped & ~has_month}
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     month_ok = (month >= 1) & (month <= 12)
     max_day = np.where(month_ok, _DAYS_IN_MONTH[np.clip(month, 0, 12)], 0)
@@ -285,13 +312,19 @@ def clean_ids(values: pa.Array | pa.ChunkedArray) -> Identifiers:
     and century digit), old 9-digit ID number, invalid (letters, wrong length) or missing."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
-    text = pc.replace_substring_regex(values.cast(pa.string()), r"[\s.\-]", "")
+    text = values.cast(pa.string())
+    # separators are rare: strip them only where the value is not all digits already
+    plain = pc.fill_null(pc.ascii_is_decimal(text), True)
+    if not pc.all(plain).as_py():
+        text = pc.if_else(plain, text, pc.replace_substring_regex(text, r"[\s.\-]", ""))
     present = pc.fill_null(pc.not_equal(text, ""), False).to_numpy(zero_copy_only=False)
     text = pc.if_else(pa.array(present), text, pa.scalar(None, pa.string()))
-    twelve = pc.fill_null(pc.match_substring_regex(text, r"^\d{12}$"), False)
-    nine = pc.fill_null(pc.match_substring_regex(text, r"^\d{9}$"), False)
+    length = pc.fill_null(pc.utf8_length(text), 0)
+    all_digits = pc.fill_null(pc.ascii_is_decimal(text), False)
+    twelve = pc.and_(all_digits, pc.equal(length, 12))
+    nine = pc.and_(all_digits, pc.equal(length, 9))
     prefix_ok = pc.is_in(pc.utf8_slice_codeunits(text, 0, 3), pa.array(_PROVINCE_PREFIXES))
-    century_ok = pc.match_substring_regex(pc.utf8_slice_codeunits(text, 3, 4), r"^[0-7]$")
+    century_ok = pc.is_in(pc.utf8_slice_codeunits(text, 3, 4), pa.array(list("01234567")))
     personal = pc.fill_null(pc.and_(twelve, pc.and_(prefix_ok, century_ok)), False)
     twelve = twelve.to_numpy(zero_copy_only=False)
     nine = nine.to_numpy(zero_copy_only=False)

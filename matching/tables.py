@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from matching.normalize import (
     ID_OLD,
@@ -60,6 +61,8 @@ def check_registry(registry: pd.DataFrame) -> None:
     if codes.isna().any():
         rows = np.flatnonzero(codes.isna().to_numpy())[:5]
         raise InputError(f"registry has empty vss_code in row(s) {', '.join(map(str, rows))}")
+    if pc.count_distinct(_arrow(codes)).as_py() == len(codes):
+        return  # one Arrow hash pass; the slower pandas path only names the offenders
     duplicated = codes[codes.duplicated(keep=False)]
     if len(duplicated):
         shown = sorted(set(duplicated.astype(str)))[:10]
@@ -72,11 +75,11 @@ def check_registry(registry: pd.DataFrame) -> None:
 def check_population(population: pd.DataFrame, ids: Identifiers) -> None:
     check_columns(population, POPULATION_REQUIRED, "population")
     known = ids.number[ids.twelve_digits]
-    values, counts = np.unique(known, return_counts=True)
-    if (counts > 1).any():
-        shown = [mask(f"{v:012d}") for v in values[counts > 1][:5]]
+    if pd.Index(known).has_duplicates:
+        repeated = np.unique(known[pd.Index(known).duplicated()])
+        shown = [mask(f"{v:012d}") for v in repeated[:5]]
         raise InputError(
-            f"population has {(counts > 1).sum()} duplicate personal_id(s), e.g. "
+            f"population has {len(repeated)} duplicate personal_id(s), e.g. "
             f"{', '.join(shown)} (masked): one row per person is required"
         )
     if (~ids.twelve_digits).any():
@@ -89,7 +92,10 @@ def check_population(population: pd.DataFrame, ids: Identifiers) -> None:
 
 def _arrow(column: pd.Series) -> pa.Array:
     """A column as an Arrow string array (numbers become text, missing values null)."""
-    return pa.array(column.astype("string"), from_pandas=True).cast(pa.string())
+    array = pa.array(column.astype("string"), from_pandas=True)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array.cast(pa.string())
 
 
 def prepare(registry: pd.DataFrame, population: pd.DataFrame) -> tuple[Table, Table]:

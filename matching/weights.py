@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from matching.arrays import counts_per_row
 from matching.compare import MISSING, TF_LEVELS, compare, comparison_levels
 from matching.settings import Settings
 from matching.tables import Table
@@ -55,7 +56,7 @@ class Parameters:
     m: dict[str, np.ndarray]
     u: dict[str, np.ndarray]
     prior_weight: float  # log2 odds that a random pair is a match
-    tf_full_name: np.ndarray  # population frequency per folded full-name code
+    tf_full_name: np.ndarray  # per population row: share of people with its folded full name
     tf_given_name: np.ndarray  # population frequency per folded given-name code
 
     def weights(self, comparison: str) -> np.ndarray:
@@ -148,8 +149,14 @@ def start_id_m(settings: Settings) -> np.ndarray:
 
 
 def term_frequencies(codes: np.ndarray, vocab_size: int) -> np.ndarray:
+    """Share of rows holding each code (codes dense, -1 = none)."""
     counts = np.bincount(codes[codes >= 0], minlength=vocab_size).astype(float)
     return counts / max(len(codes), 1)
+
+
+def row_frequencies(keys: np.ndarray) -> np.ndarray:
+    """Per row, the share of rows with the same key."""
+    return counts_per_row(keys) / max(len(keys), 1)
 
 
 def score(parameters: Parameters, codes: dict[str, np.ndarray], population: Table,
@@ -159,15 +166,14 @@ def score(parameters: Parameters, codes: dict[str, np.ndarray], population: Tabl
     for name, levels in parameters.levels.items():
         contribution = parameters.weights(name)[codes[name]]
         if name in TF_LEVELS:
-            tf_table, value = (
-                (parameters.tf_full_name, population.names.folded[p])
-                if name == "full_name"
-                else (parameters.tf_given_name, population.names.given[p])
-            )
             adjusted = np.isin(codes[name], [levels.index(x) for x in TF_LEVELS[name]])
             m = parameters.m[name][codes[name][adjusted]]
-            frequency = np.maximum(tf_table[np.maximum(value[adjusted], 0)],
-                                   1.0 / max(len(population), 1))
+            if name == "full_name":
+                frequency = parameters.tf_full_name[p[adjusted]]
+            else:
+                given = population.names.given[p[adjusted]]
+                frequency = parameters.tf_given_name[np.maximum(given, 0)]
+            frequency = np.maximum(frequency, 1.0 / max(len(population), 1))
             # log2(m/tf): a value shared by many people is weak evidence; never below u-based
             # weight's sign flip (an agreement never counts against a match)
             contribution[adjusted] = np.maximum(np.log2(m / frequency), 0.0)

@@ -84,7 +84,8 @@ def test_names_split_into_family_middle_given_and_an_order_free_key():
     assert names.family[2] == names.family[0] and names.given[2] == names.given[0]
     assert list(names.n_syllables) == [4, 4, 2, 0, 0, 2]
     assert names.empty[3] and names.empty[4]
-    assert names.canonical_vocab[names.canonical[5]] == "lê hòa"
+    assert names.folded_text(np.array([5, 0, 3])) == ["le hoa", "tran thi thu ha", ""]
+    assert names.canonical[3] == names.canonical[4] == 0
 
 
 def test_birth_dates_keep_their_precision_and_flag_unparsable_values():

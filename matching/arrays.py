@@ -1,0 +1,33 @@
+"""Hash-based distinct/count helpers over integer arrays (numpy's unique sorts or hashes slowly
+on millions of 64-bit keys; pandas' factorize is one hash pass)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dense codes (in order of first appearance) and the distinct values."""
+    codes, uniques = pd.factorize(values, sort=False)
+    return codes.astype(np.int64, copy=False), np.asarray(uniques)
+
+
+def counts_per_row(values: np.ndarray) -> np.ndarray:
+    """For each row, how many rows hold the same value."""
+    codes, _ = factorize(values)
+    return np.bincount(codes)[codes] if len(codes) else np.zeros(0, np.int64)
+
+
+def first_rows(codes: np.ndarray, n_distinct: int) -> np.ndarray:
+    """Row of the first occurrence of each code."""
+    first = np.zeros(n_distinct, np.int64)
+    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+    return first
+
+
+def sorted_distinct(values: np.ndarray) -> np.ndarray:
+    values = np.sort(values)
+    keep = np.ones(len(values), bool)
+    keep[1:] = values[1:] != values[:-1]
+    return values[keep]
