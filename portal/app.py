@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Form, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exception_handlers import (
     http_exception_handler,
     request_validation_exception_handler,
@@ -46,6 +47,7 @@ Line = Annotated[
     Literal["all", "si_compulsory", "si_voluntary", "hi", "ui"],
     Query(description="insurance line"),
 ]
+Code = Annotated[str, PathParam(description="2-digit province code, meaningful with its scheme")]
 Lang = Annotated[Literal["vi", "en"] | None, Query(description="page language")]
 
 
@@ -387,7 +389,10 @@ def _add_routes(app: FastAPI) -> None:  # noqa: C901 - one place lists every rou
         tags=["lists"],
     )
     def download_list(
-        request: Request, code: str, fmt: Literal["xlsx", "csv"], scheme: Scheme = "63"
+        request: Request,
+        code: Code,
+        fmt: Annotated[Literal["xlsx", "csv"], PathParam(description="file format")],
+        scheme: Scheme = "63",
     ):
         _province_or_404(code, scheme)
         user = current_user(request)
@@ -525,7 +530,7 @@ def _add_routes(app: FastAPI) -> None:  # noqa: C901 - one place lists every rou
                    403: {"description": "another office's province"},
                    404: {"description": "unknown province code"}},
     )
-    def province_api(request: Request, code: str, scheme: Scheme = "63"):
+    def province_api(request: Request, code: Code, scheme: Scheme = "63"):
         name = _province_or_404(code, scheme)
         user = current_user(request)
         if user is None:
@@ -551,7 +556,9 @@ def _add_routes(app: FastAPI) -> None:  # noqa: C901 - one place lists every rou
                 lists[fmt] = _url(f"/provinces/{code}/lists/unsynchronized.{fmt}", scheme=scheme)
         return {**detail, "lists": lists, **_state_json(state)}
 
-    @app.get("/api/audit", tags=["api"], summary="The download log (leadership only)")
+    @app.get("/api/audit", tags=["api"], summary="The download log (leadership only)",
+             responses={401: {"description": "not authenticated"},
+                        403: {"description": "not a leadership account"}})
     def audit_api(request: Request, limit: Annotated[int, Query(ge=1, le=5000)] = 200):
         user = current_user(request)
         if user is None:

@@ -115,6 +115,11 @@ def test_leadership_sees_ranking_and_switches_to_34(browser, server):
     full_screenshot(browser, "ranking_34_en.png")
     browser.find_element(By.ID, "lang-switch").click()
     wait_for(lambda: "Xếp hạng tỉnh" in browser.page_source, "the Vietnamese page")
+    browser.get(server + "/api/docs")
+    assert "/api/rankings" in browser.find_element(By.TAG_NAME, "main").text
+    full_screenshot(browser, "api_docs.png")
+    browser.get(server + "/audit")
+    assert browser.find_elements(By.CSS_SELECTOR, "#audit thead")
 
 
 def test_office_downloads_its_list_and_is_refused_another(browser, server):
