@@ -56,12 +56,15 @@ ERROR_PROFILES: dict[str, dict[str, float]] = {
     "dirty": {tag: 3 * rate for tag, rate in _DEFAULT.items()},
 }
 
-# Errors that change the same field exclude each other within a row; the groups below are drawn
-# one after the other, each row getting at most one error per group.
-ID_ERRORS = ("missing_id", "old_id", "id_typo", "id_transposed")
-NAME_ERRORS = (
-    "no_diacritics", "nfd", "old_tone_style", "name_typo", "dropped_middle", "swapped_name_order",
+# Errors that change the same field exclude each other within a row. Groups are drawn one after
+# the other; within a group the errors possible in the fewest rows draw first (see ``registry``).
+FIELD_ERROR_GROUPS = (
+    ("old_id", "missing_id", "id_typo", "id_transposed"),
+    ("old_tone_style", "dropped_middle", "no_diacritics", "nfd", "name_typo",
+     "swapped_name_order"),
+    ("day_month_swapped", "birth_year_only", "birth_month_year", "birth_year_off"),
+    ("upper_case",),
+    ("wrong_gender",),
 )
-BIRTH_DATE_ERRORS = ("birth_year_only", "birth_month_year", "day_month_swapped", "birth_year_off")
 # Rows that are not plain registrations of a living person of the population.
 ROW_KINDS = ("duplicate", "not_in_population", "deceased")

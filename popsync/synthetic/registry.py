@@ -10,12 +10,7 @@ import pyarrow.compute as pc
 
 from popsync.synthetic import names
 from popsync.synthetic.people import REFERENCE_DATE, IdAllocator, People, draw
-from popsync.synthetic.profiles import (
-    BIRTH_DATE_ERRORS,
-    ERROR_TAGS,
-    ID_ERRORS,
-    NAME_ERRORS,
-)
+from popsync.synthetic.profiles import ERROR_TAGS, FIELD_ERROR_GROUPS, ROW_KINDS
 from popsync.synthetic.strings import (
     date_parts,
     date_strings,
@@ -146,11 +141,10 @@ def build_registry(rng: np.random.Generator, people: People, absent: People,
     lines = draw_lines(rng, people)
     holds_line = lines.hi | lines.compulsory | lines.voluntary
     participants = np.flatnonzero(holds_line & ~people.is_deceased)
-    extra_share = rates["duplicate"] + rates["not_in_population"] + rates["deceased"]
+    extra_share = sum(rates[tag] for tag in ROW_KINDS)
     expected_rows = round(len(participants) / (1 - extra_share))
     duplicate_count, outsider_count, deceased_count = (
-        rng.binomial(expected_rows, rates[tag])
-        for tag in ("duplicate", "not_in_population", "deceased")
+        rng.binomial(expected_rows, rates[tag]) for tag in ROW_KINDS
     )
 
     duplicates = rng.choice(participants, size=min(duplicate_count, len(participants)),
@@ -232,16 +226,7 @@ def _assign_field_errors(rng, rows: Rows, rates, errors: dict[str, np.ndarray]) 
             zero_copy_only=False),
         "day_month_swapped": (days <= 12) & (days != months),
     }
-    # Within a group, the errors with the fewest eligible rows draw first.
-    groups = [
-        ("old_id", "missing_id", "id_typo", "id_transposed"),
-        ("old_tone_style", "dropped_middle", "no_diacritics", "nfd", "name_typo",
-         "swapped_name_order"),
-        ("day_month_swapped", "birth_year_only", "birth_month_year", "birth_year_off"),
-        ("upper_case",), ("wrong_gender",),
-    ]
-    assert sorted(sum(groups[:3], ())) == sorted(ID_ERRORS + NAME_ERRORS + BIRTH_DATE_ERRORS)
-    for group in groups:
+    for group in FIELD_ERROR_GROUPS:
         taken = ~candidate
         for tag in group:
             pool = eligible.get(tag, True) & ~taken

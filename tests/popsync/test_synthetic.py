@@ -196,6 +196,18 @@ def test_every_error_occurs_at_its_configured_rate(profile, nation, dirty):
         assert clean_share < 0.7
 
 
+def test_profiles_name_every_error_once():
+    from popsync.synthetic.profiles import FIELD_ERROR_GROUPS, ROW_KINDS
+
+    drawn = [tag for group in FIELD_ERROR_GROUPS for tag in group] + list(ROW_KINDS)
+    assert sorted(drawn) == sorted(ERROR_TAGS) and len(set(drawn)) == len(drawn)
+    for rates in ERROR_PROFILES.values():
+        assert set(rates) == set(ERROR_TAGS)
+        assert all(0 <= rate < 0.1 for rate in rates.values())
+    default = ERROR_PROFILES["default"]
+    assert all(0.003 <= rate <= 0.02 for rate in default.values())
+
+
 def test_clean_profile_has_no_errors():
     clean = generate_nation(20_000, seed=3, profile="clean")
     assert (clean.truth["error_tags"] == "").all()
