@@ -40,7 +40,8 @@ def main() -> int:
         import pyarrow.parquet as pq
 
         registry_rows = pq.ParquetFile(out / "registry.parquet").metadata.num_rows
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak_kib = usage.ru_maxrss  # KiB on Linux
     print(f"date        {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"machine     {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}")
@@ -49,6 +50,9 @@ def main() -> int:
     print(f"people      {args.people}")
     print(f"registry    {registry_rows} rows")
     print(f"wall        {wall:.1f} s ({args.people / wall / 1e3:.0f}k people/s)")
+    # CPU time shows the work itself when other jobs share the two cores (wall grows, CPU not).
+    print(f"CPU         {usage.ru_utime + usage.ru_stime:.1f} s (user + system, incl. imports)")
+    print(f"load avg    {os.getloadavg()[0]:.1f}")
     print(f"peak RSS    {peak_kib / 1024**2:.2f} GiB")
     print("files       " + ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in sizes.items()))
     return 0
