@@ -144,6 +144,14 @@ def current_user(request: Request) -> User | None:
     return user
 
 
+def _identify_quietly(request: Request) -> None:
+    """Identify the caller for an error page's header; a failure here changes nothing."""
+    try:
+        current_user(request)
+    except HTTPException:
+        request.state.user, request.state.csrf = None, None
+
+
 def _lang(request: Request, lang: str | None) -> str:
     if lang in i18n.LANGUAGES:
         return lang
@@ -246,6 +254,7 @@ def _install_handlers(app: FastAPI) -> None:
     async def on_http_error(request: Request, exc: StarletteHTTPException):
         if _wants_json(request):
             return await http_exception_handler(request, exc)
+        _identify_quietly(request)
         key = {401: "unauthorized", 403: "forbidden", 404: "not_found"}.get(exc.status_code,
                                                                            "error")
         response = _render(
@@ -260,6 +269,7 @@ def _install_handlers(app: FastAPI) -> None:
     async def on_bad_input(request: Request, exc: RequestValidationError):
         if _wants_json(request):
             return await request_validation_exception_handler(request, exc)
+        _identify_quietly(request)
         problems = [
             f"{'.'.join(str(part) for part in error['loc'][1:])}: {error['msg']}"
             for error in exc.errors()

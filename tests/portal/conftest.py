@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from portal_fixtures import ACCOUNTS, PASSWORD, live_server, publish_nights
+from portal_fixtures import RUN_DATES, live_server, make_accounts, publish_nights
 
 from popsync import store
-from portal import security
 from portal.app import PortalSettings, create_app
-
-RUN_DATES = ["2026-11-19", "2026-11-20", "2026-11-21"]
-
-
-def make_accounts(engine) -> None:
-    for username, (role, province, scheme) in ACCOUNTS.items():
-        security.save_user(engine, username, PASSWORD, role, province, scheme)
 
 
 @pytest.fixture(scope="session")
@@ -40,11 +32,3 @@ def server(published):
 def client(server):
     with httpx.Client(base_url=server, timeout=30, follow_redirects=True) as c:
         yield c
-
-
-def login(client: httpx.Client, username: str, password: str = PASSWORD) -> httpx.Response:
-    """Log in through the form, as a browser would (CSRF cookie from GET /login first)."""
-    page = client.get("/login")
-    token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
-    return client.post("/login", data={"username": username, "password": password,
-                                       "csrf_token": token})

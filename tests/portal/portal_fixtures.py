@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import openpyxl
 import pandas as pd
 import sqlalchemy as sa
@@ -19,7 +20,9 @@ import uvicorn
 from popsync import store
 from popsync.contracts import LINES, NEEDS_CORRECTION, NEEDS_REVIEW, UNMATCHED
 from popsync.reference import PROVINCES_34, PROVINCES_63, codes_63_of
+from portal import security
 
+RUN_DATES = ["2026-11-19", "2026-11-20", "2026-11-21"]
 PASSWORD = "correct-horse-9"
 # username -> (role, province, scheme)
 ACCOUNTS = {
@@ -189,3 +192,16 @@ def live_server(app):
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+def make_accounts(engine: sa.Engine) -> None:
+    for username, (role, province, scheme) in ACCOUNTS.items():
+        security.save_user(engine, username, PASSWORD, role, province, scheme)
+
+
+def login(client: httpx.Client, username: str, password: str = PASSWORD) -> httpx.Response:
+    """Log in through the form, as a browser would (CSRF cookie from GET /login first)."""
+    page = client.get("/login")
+    token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    return client.post("/login", data={"username": username, "password": password,
+                                       "csrf_token": token})

@@ -12,8 +12,7 @@ import httpx
 import openpyxl
 import pytest
 import sqlalchemy as sa
-from conftest import RUN_DATES
-from portal_fixtures import PASSWORD
+from portal_fixtures import PASSWORD, RUN_DATES
 
 from popsync import store
 from popsync.reference import PROVINCES_34, PROVINCES_63

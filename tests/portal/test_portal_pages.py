@@ -8,8 +8,15 @@ import unicodedata
 
 import httpx
 import pytest
-from conftest import RUN_DATES, login, make_accounts
-from portal_fixtures import PASSWORD, add_run, live_server, publish_nights
+from portal_fixtures import (
+    PASSWORD,
+    RUN_DATES,
+    add_run,
+    live_server,
+    login,
+    make_accounts,
+    publish_nights,
+)
 
 from popsync import store
 from portal.app import PortalSettings, create_app
@@ -209,3 +216,10 @@ def test_a_run_in_progress_is_announced(fresh):
         assert 'id="state-running"' in page and "A run (for 2026-11-21) is in progress" in page
         assert "<strong>2026-11-20</strong>" in page
         assert httpx.get(base + "/api/health").json()["latest_run"]["status"] == "running"
+
+
+def test_error_pages_keep_the_logged_in_header(client):
+    login(client, "office79")
+    page = client.get("/provinces/99", headers={"accept": "text/html"})
+    assert page.status_code == 404 and 'id="whoami"' in page.text
+    assert "Không tìm thấy trang hoặc tỉnh này" in page.text

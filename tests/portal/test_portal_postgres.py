@@ -6,8 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 import sqlalchemy as sa
-from conftest import login, make_accounts
-from portal_fixtures import PASSWORD, add_run, live_server, publish_nights
+from portal_fixtures import PASSWORD, add_run, live_server, login, make_accounts, publish_nights
 
 from portal.app import PortalSettings, create_app
 from portal.security import Throttle
