@@ -18,24 +18,24 @@ SUBCOMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``command``'s module is imported (Airflow and GX take seconds to load)."""
     parser = argparse.ArgumentParser(prog="popsync", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module_name, help_text) in SUBCOMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue  # that part of popsync is not built yet
-            raise
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if name != command:
+            continue
+        module = importlib.import_module(module_name)
         module.add_arguments(sub_parser)
         sub_parser.set_defaults(handler=module.main)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((word for word in argv if not word.startswith("-")), None)
+    args = build_parser(command if command in SUBCOMMANDS else None).parse_args(argv)
     try:
         return int(args.handler(args) or 0)
     except PopsyncError as exc:
