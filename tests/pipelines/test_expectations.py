@@ -1,0 +1,121 @@
+"""The GX suites catch what they promise: lost or doubled results, unknown statuses and reasons,
+provinces that do not add up, broken keys; and metrics are computed as design.md defines them."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from expectations.inputs import minimum_rows, validate_registry
+from expectations.results import validate_metrics, validate_results
+from pipelines import metrics
+from popsync.contracts import RESULT_COLUMNS
+
+
+def _results(rows):
+    """Hand-made results: (vss_code, office, status, reasons, hi flag)."""
+    frame = pd.DataFrame(
+        rows, columns=["vss_code", "office_code", "status", "reasons", "scheme_hi"]
+    )
+    for column in RESULT_COLUMNS:
+        if column not in frame:
+            frame[column] = None
+    frame["province_code"] = frame["office_code"]
+    frame["match_probability"] = 0.99
+    for flag in ("scheme_si_compulsory", "scheme_si_voluntary", "scheme_ui"):
+        frame[flag] = False
+    return frame
+
+
+RESULTS = _results(
+    [
+        ("7400000001", "74", "synchronized", [], True),
+        ("7700000001", "77", "needs_correction", ["name_mismatch"], True),
+        ("7900000001", "79", "synchronized", [], False),
+        ("7900000002", "79", "unmatched", ["missing_id", "no_candidate"], True),
+        ("0100000001", "01", "synchronized", [], True),
+    ]
+)
+
+
+def _check_results(results, registry_codes=RESULTS["vss_code"]):
+    outcome = validate_results(results, metrics.reasons_text(results["reasons"]), registry_codes)
+    return {f.reason for f in outcome.hard_failures}
+
+
+def test_results_suite_passes_good_results_and_catches_broken_ones():
+    assert _check_results(RESULTS) == set()
+    assert "row_count" in _check_results(RESULTS.iloc[1:])  # a row lost
+    doubled = pd.concat([RESULTS, RESULTS.iloc[[0]]], ignore_index=True)
+    assert {"row_count", "vss_code_duplicate"} <= _check_results(doubled)
+    wrong = RESULTS.copy()
+    wrong.loc[0, "status"] = "matched"
+    wrong.at[1, "reasons"] = ["typo"]
+    wrong.at[2, "reasons"] = ["deceased"]  # synchronized with a reason
+    assert {"status_unknown", "reason_unknown", "reasons_vs_status"} <= _check_results(wrong)
+
+
+def test_metrics_follow_design_and_the_suite_checks_them():
+    previous = pd.DataFrame(
+        {"scheme": ["34"], "line": ["all"], "province_code": ["79"], "sync_rate": [0.25]}
+    )
+    computed = metrics.compute_metrics(RESULTS, "2026-11-21", ("63", "34"), previous)
+    hcmc = computed.query("scheme == '34' and line == 'all' and province_code == '79'").iloc[0]
+    assert (
+        hcmc["participants"],
+        hcmc["synchronized"],
+        hcmc["needs_correction"],
+        hcmc["unmatched"],
+    ) == (4, 2, 1, 1)  # 74 + 77 + 79
+    assert hcmc["sync_rate"] == 0.5 and hcmc["change"] == pytest.approx(0.25)
+    ranks = computed.query("scheme == '63' and line == 'all'").set_index("province_code")["rank"]
+    assert ranks.to_dict() == {"01": 1, "74": 1, "79": 3, "77": 4}  # ties share the best rank
+    assert computed.query("scheme == '63' and line == 'hi' and province_code == '79'")[
+        "participants"
+    ].tolist() == [1]
+    assert computed.query("line == 'ui'").empty  # nobody holds unemployment insurance here
+    totals = metrics.national_totals(RESULTS)
+    assert not validate_metrics(computed, totals).hard_failures
+    broken = computed.copy()
+    broken.loc[0, "participants"] += 1
+    failed = {f.reason for f in validate_metrics(broken, totals).hard_failures}
+    assert failed == {"statuses_add_up", "provinces_add_up"}
+    counts = metrics.compute_reason_counts(RESULTS, "2026-11-21", ("34",))
+    assert counts.query("province_code == '79'").set_index("reason")["count"].to_dict() == {
+        "missing_id": 1,
+        "name_mismatch": 1,
+        "no_candidate": 1,
+    }
+
+
+def test_registry_keys_and_volume_are_hard_failures():
+    registry = pd.DataFrame(
+        {
+            "vss_code": ["0100000001", "0100000001", "7900000002"],
+            "full_name": ["A", "B", "C"],
+            "birth_date": ["1990-01-01", "1990", "1990-13"],
+            "gender": ["M", "F", "F"],
+            "national_id": ["001090000001", None, "12"],
+            "province_code": ["01", "01", "99"],
+            **{
+                flag: [True, False, True]
+                for flag in (
+                    "scheme_si_compulsory",
+                    "scheme_si_voluntary",
+                    "scheme_hi",
+                    "scheme_ui",
+                )
+            },
+        }
+    )
+    registry["office_code"] = metrics.office_code(registry)
+    outcome = validate_registry(registry, previous_rows=10, volume_drop_max=0.3)
+    assert {f.reason for f in outcome.hard_failures} == {"vss_code_duplicate", "volume_drop"}
+    rows = {f.reason: f.rows.tolist() for f in outcome.row_failures}
+    assert rows == {
+        "birth_date_format": [2],
+        "national_id_format": [2],
+        "province_code_unknown": [2],
+    }
+    assert registry["office_code"].tolist() == ["01", "01", "79"]  # unknown province: code's prefix
+    assert minimum_rows(1000, 0.3) == 700 and minimum_rows(None, 0.3) == 1

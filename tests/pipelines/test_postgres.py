@@ -1,0 +1,53 @@
+"""Publication into a real PostgreSQL server (127.0.0.1:5432), the production database."""
+
+from __future__ import annotations
+
+import uuid
+
+import pandas as pd
+import psycopg
+import pytest
+from pipeline_helpers import read_table, run
+
+from popsync import store
+
+SERVER = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture
+def postgres_url():
+    name = f"popsync_test_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = psycopg.connect(SERVER, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is needed (make services): {exc}")
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def test_publication_to_postgresql_is_complete_and_idempotent(
+    tmp_path, registry_path, population_path, published, postgres_url
+):
+    out = tmp_path / "out"
+    assert run(out, registry_path, population_path, "2026-11-20", "--db-url", postgres_url) == 0
+    assert run(out, registry_path, population_path, "2026-11-20", "--db-url", postgres_url) == 0
+    metrics = read_table(out, store.metrics, postgres_url)
+    assert not metrics.duplicated(["run_date", "scheme", "line", "province_code"]).any()
+    sqlite_metrics = read_table(published, store.metrics)  # the same night on SQLite
+    keys = ["scheme", "line", "province_code"]
+    pd.testing.assert_frame_equal(
+        metrics.sort_values(keys).reset_index(drop=True)[["participants", "synchronized", "rank"]],
+        sqlite_metrics.sort_values(keys).reset_index(drop=True)[
+            ["participants", "synchronized", "rank"]
+        ],
+    )
+    assert read_table(out, store.runs, postgres_url)["status"].tolist() == ["succeeded"] * 2
+    assert read_table(out, store.publications, postgres_url)["run_id"].tolist() == [2]
+    assert len(read_table(out, store.reason_counts, postgres_url)) == len(
+        read_table(published, store.reason_counts)
+    )
+    assert not (out / store.DB_FILE).exists()  # nothing went to the embedded default
