@@ -3,6 +3,7 @@ figures and trend, and where its list files are."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +16,11 @@ from popsync.reference import PROVINCES_34, PROVINCES_63, province_name
 
 PUBLIC_COLUMNS = ("participants", "synchronized", "sync_rate", "rank", "change")
 STATUS_COLUMNS = STATUSES  # synchronized, needs_correction, needs_review, unmatched
+
+
+def _value(value):
+    """NaN (a float no JSON can carry) read back as missing, like NULL."""
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def provinces_of(scheme: str) -> dict:
@@ -83,7 +89,7 @@ def ranking(engine: sa.Engine, run_date: str | None, scheme: str, line: str) -> 
             "code": row["province_code"],
             "name": table[row["province_code"]].name if row["province_code"] in table
             else row["province_code"],
-            **{name: row[name] for name in PUBLIC_COLUMNS},
+            **{name: _value(row[name]) for name in PUBLIC_COLUMNS},
         }
         for row in rows
     ]
@@ -152,9 +158,10 @@ def province_detail(
         "scheme": scheme,
         "name": province_name(province_code, scheme),
         "run_date": run_date,
-        "lines": {row["line"]: {name: row[name] for name in figure_columns} for row in lines},
+        "lines": {row["line"]: {name: _value(row[name]) for name in figure_columns}
+                  for row in lines},
         "reasons": [dict(row) for row in reasons],
-        "trend": [dict(row) for row in reversed(trend)],
+        "trend": [{key: _value(value) for key, value in row.items()} for row in reversed(trend)],
     }
 
 

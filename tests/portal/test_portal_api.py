@@ -12,10 +12,12 @@ import httpx
 import openpyxl
 import pytest
 import sqlalchemy as sa
-from portal_fixtures import PASSWORD, RUN_DATES
+from portal_fixtures import PASSWORD, RUN_DATES, live_server, make_accounts, publish_nights
 
 from popsync import store
 from popsync.reference import PROVINCES_34, PROVINCES_63
+from portal import publication
+from portal.app import PortalSettings, create_app
 
 LINES = ("all", "si_compulsory", "si_voluntary", "hi", "ui")
 
@@ -243,3 +245,19 @@ def test_security_headers(client):
     assert "default-src 'self'" in response.headers["content-security-policy"]
     assert response.headers["x-frame-options"] == "DENY"
     assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_nan_figures_read_as_missing(tmp_path):
+    """A missing or NaN change (PostgreSQL keeps NaN floats) must not break JSON or pages."""
+    db_url = store.default_db_url(tmp_path)
+    engine = publish_nights(tmp_path, db_url, ["2026-11-20"], lists_of=set())
+    make_accounts(engine)
+    with engine.begin() as conn:
+        conn.execute(store.metrics.update().where(store.metrics.c.province_code == "79")
+                     .values(change=None))
+    detail = publication.province_detail(engine, "2026-11-20", "63", "79", 5)
+    assert detail["lines"]["all"]["change"] is None
+    assert publication._value(float("nan")) is None and publication._value(0.5) == 0.5
+    with live_server(create_app(PortalSettings(db_url=db_url, data_dir=tmp_path))) as base:
+        assert httpx.get(base + "/api/rankings").status_code == 200
+        assert httpx.get(base + "/").status_code == 200
