@@ -18,7 +18,8 @@ from matching.tables import Table
 PASSES: dict[str, tuple[str, ...]] = {
     "name_year": ("given", "family", "year"),
     "tokens_year": ("tokens", "year"),
-    "name_month_day": ("tokens", "month", "day"),
+    "name_month_day": ("given", "family", "month", "day"),
+    "given_middle_year": ("given", "middle", "year"),
     "date_given": ("date", "given"),
     "date_family_initial": ("date", "family", "given_initial"),
     "date_family_final": ("date", "family", "given_final"),
@@ -28,7 +29,8 @@ PASSES: dict[str, tuple[str, ...]] = {
 PASS_SURVIVES = {
     "name_year": "ID errors, diacritics, middle name, partial or day/month-swapped date, gender",
     "tokens_year": "swapped name order, partial date",
-    "name_month_day": "birth year off",
+    "name_month_day": "birth year off (with a middle-name error)",
+    "given_middle_year": "family-name typo with a partial birth date",
     "date_given": "family-name typo, name order within the middle",
     "date_family_initial": "given-name typo after its first letter",
     "date_family_final": "given-name typo in its first letter",
@@ -45,6 +47,8 @@ def key_column(table: Table, name: str) -> tuple[np.ndarray, np.ndarray]:
         return values, values >= 0
     if name == "tokens":
         return names.tokens.view(np.int64), names.n_syllables > 0
+    if name == "middle":
+        return names.middle.view(np.int64), names.n_syllables >= 3
     if name in ("given_initial", "given_final"):
         vocab = names.syllable_vocab
         at = 0 if name == "given_initial" else -1

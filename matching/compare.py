@@ -27,12 +27,18 @@ def comparison_levels(settings: Settings) -> dict[str, tuple[str, ...]]:
     """The level names of every comparison, most to least similar, ``missing`` last."""
     full_bands = tuple(f"jaro_winkler>={band:g}" for band in settings.full_name_bands)
     given_bands = tuple(f"jaro_winkler>={band:g}" for band in settings.given_name_bands)
+    full_name = ("exact", "folded", "reordered", "family_given", *full_bands, "different",
+                 MISSING)
+    given_name = ("exact", "folded", "one_edit", *given_bands, "different", MISSING)
     return {
         # exact after canonical normalization; equal without diacritics; same syllables in
         # another order; same family and given name (middle dropped or changed); bands
-        "full_name": ("exact", "folded", "reordered", "family_given", *full_bands,
-                      "different", MISSING),
-        "given_name": ("exact", "folded", "one_edit", *given_bands, "different", MISSING),
+        "full_name": full_name,
+        "given_name": given_name,
+        # what is scored: the two together, because they are far from independent (one typo
+        # lowers both; "Nguyễn Thị Thảo"/"Nguyễn Thị Thủy" is close in full, far in given)
+        "name": (*(f"{full}/{given}" for full in full_name[:-1] for given in given_name[:-1]),
+                 MISSING),
         "birth_date": ("exact", "partial_compatible", "day_month_swapped", "year_off",
                        "different", MISSING),
         "gender": ("agree", "different", MISSING),
@@ -44,8 +50,15 @@ def comparison_levels(settings: Settings) -> dict[str, tuple[str, ...]]:
     }
 
 
-# Comparisons whose agreeing levels get a term-frequency adjustment, and on which value.
-TF_LEVELS = {"full_name": ("exact", "folded"), "given_name": ("exact", "folded")}
+# The comparisons that are weighed (full_name and given_name are weighed jointly as name).
+SCORED = ("name", "birth_date", "gender", "national_id", "province")
+# Name levels whose weight is adjusted by how common the person's full name is.
+TF_FULL_NAME_LEVELS = ("exact", "folded", "reordered")
+
+
+def name_tf_levels(levels: dict[str, tuple[str, ...]]) -> list[int]:
+    return [i for i, level in enumerate(levels["name"])
+            if level.split("/")[0] in TF_FULL_NAME_LEVELS]
 
 
 def _select(names: tuple[str, ...], conditions: list[tuple[str, np.ndarray]], n: int):
@@ -225,5 +238,12 @@ COMPARISONS = {
 def compare(reg: Table, pop: Table, r: np.ndarray, p: np.ndarray,
             settings: Settings) -> dict[str, np.ndarray]:
     """Level codes of every comparison for the pairs (registry row r[i], population row p[i])."""
-    return {name: function(reg, pop, r, p, settings) for name, function in COMPARISONS.items()}
+    codes = {name: function(reg, pop, r, p, settings) for name, function in COMPARISONS.items()}
+    levels = comparison_levels(settings)
+    full, given = codes["full_name"].astype(np.int16), codes["given_name"].astype(np.int16)
+    per_full = len(levels["given_name"]) - 1
+    joint = full * per_full + given
+    missing = (full == len(levels["full_name"]) - 1) | (given == per_full)
+    codes["name"] = np.where(missing, len(levels["name"]) - 1, joint).astype(np.int16)
+    return codes
 

@@ -4,6 +4,7 @@ suggested corrections, explanation; and the one-person-one-registration rule (``
 from __future__ import annotations
 
 import gc
+import math
 from contextlib import contextmanager
 
 import numpy as np
@@ -12,7 +13,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from matching.arrays import factorize
-from matching.compare import TF_LEVELS
 from matching.normalize import FULL, ID_INVALID, ID_MISSING, ID_OLD
 from matching.tables import Table
 from popsync.contracts import (
@@ -43,9 +43,43 @@ def best_candidates(r: np.ndarray, weight: np.ndarray, n_registry: int):
     return best, second_weight
 
 
-def probability(weight: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        return 1.0 / (1.0 + np.exp2(-weight))
+def decide(r: np.ndarray, weight: np.ndarray, n_registry: int, settings) -> dict:
+    """Best candidate per registry row and whether it links, goes to review or neither.
+
+    A row's probability weighs its best candidate against all its other candidates and against
+    the person being absent from the population (the prior in the weights), so two equally good
+    candidates can never both look certain."""
+    best, second = best_candidates(r, weight, n_registry)
+    has = best >= 0
+    best_weight = np.where(has, weight[np.maximum(best, 0)], -np.inf)
+    with np.errstate(over="ignore", invalid="ignore"):
+        relative = np.exp2(weight - best_weight[r])
+        others = np.bincount(r, weights=relative, minlength=n_registry)
+        probability = np.where(has, 1.0 / (np.exp2(-best_weight) + others), np.nan)
+        gap = np.where(np.isfinite(second), best_weight - second, np.inf)
+    close = gap < settings.ambiguity_gap
+    if settings.link_weight is not None:
+        linked = best_weight >= settings.link_weight
+    else:
+        linked = probability >= settings.link_probability
+    if settings.review_weight is not None:
+        plausible = best_weight >= settings.review_weight
+    else:
+        plausible = probability >= settings.review_probability
+    review_weight = settings.review_weight if settings.review_weight is not None else (
+        math.log2(settings.review_probability / (1 - settings.review_probability)))
+    linked = has & linked & ~close
+    ambiguous = has & close & (second >= review_weight)
+    review = has & ~linked & (plausible | ambiguous)
+    thresholds = {
+        "link": {"weight": settings.link_weight} if settings.link_weight is not None
+        else {"probability": settings.link_probability},
+        "review": {"weight": settings.review_weight} if settings.review_weight is not None
+        else {"probability": settings.review_probability},
+        "ambiguity_gap_bits": settings.ambiguity_gap,
+    }
+    return {"best": best, "linked": linked, "review": review, "ambiguous": ambiguous,
+            "probability": probability, "thresholds": thresholds}
 
 
 @contextmanager
@@ -93,7 +127,7 @@ def _explanations(levels: dict[str, tuple[str, ...]], codes: dict[str, np.ndarra
         code, weight = codes[name], contributions[name].astype(np.float64)
         level_weight = np.zeros(len(names))
         level_weight[code] = weight  # one weight per level unless term frequencies adjust it
-        if name not in TF_LEVELS or np.allclose(level_weight[code], weight):
+        if name != "name" or np.allclose(level_weight[code], weight):
             table = [f',"{name}":["{level}",{w:.2f}]' for level, w in zip(names, level_weight,
                                                                           strict=True)]
             pieces.append(pa.array(table).take(pa.array(code)))
@@ -113,6 +147,7 @@ def assemble(
     pairs: dict,
     decision: dict,
     levels: dict[str, tuple[str, ...]],
+    scored: dict[str, tuple[str, ...]],
     prior: float,
 ) -> pd.DataFrame:
     """The results table: one row per registry row, columns RESULT_COLUMNS."""
@@ -170,7 +205,7 @@ def assemble(
     if shown.any():
         rows = np.flatnonzero(shown)
         text = _explanations(
-            levels,
+            scored,
             {k: v[rows] for k, v in codes.items()},
             {k: v[b[rows]] for k, v in pairs["contributions"].items()},
             prior,
@@ -186,7 +221,7 @@ def assemble(
         "reasons": _reason_lists(flags, n),
         "personal_id": _pick(person, p, shown),
         "match_weight": weight,
-        "match_probability": probability(weight),
+        "match_probability": np.where(has, decision["probability"], np.nan),
         "name_agrees": nullable(name_agrees),
         "birth_date_agrees": nullable(date_agrees),
         "gender_agrees": nullable(gender_agrees),

@@ -11,8 +11,8 @@ import pandas as pd
 
 from matching.arrays import counts_per_row, sorted_distinct
 from matching.blocking import PASS_SURVIVES, candidate_pairs
-from matching.compare import compare, comparison_levels
-from matching.decide import assemble, best_candidates, resolve_duplicates
+from matching.compare import SCORED, compare, comparison_levels
+from matching.decide import assemble, decide, resolve_duplicates
 from matching.normalize import ID_MISSING, ID_OLD, ID_PERSONAL
 from matching.settings import Settings
 from matching.tables import Table, prepare
@@ -26,11 +26,10 @@ from matching.weights import (
     row_frequencies,
     score,
     start_id_m,
-    term_frequencies,
 )
 from popsync.contracts import STATUSES
 
-NON_ID_FIELDS = ("full_name", "given_name", "birth_date", "gender", "province")
+NON_ID_FIELDS = ("name", "birth_date", "gender", "province")
 
 
 @dataclass
@@ -88,11 +87,9 @@ def link(registry: pd.DataFrame, population: pd.DataFrame,
         name: np.ones(len(names)) for name, names in levels.items()}
     m = estimate_m(_take(id_codes, id_level == "exact"), settings, NON_ID_FIELDS)
     m["national_id"] = start_id_m(settings)
-    parameters = Parameters(
-        levels, m, u, prior_weight=0.0,
-        tf_full_name=row_frequencies(pop.names.folded),
-        tf_given_name=term_frequencies(pop.names.given, len(pop.names.syllable_vocab)),
-    )
+    scored = {name: levels[name] for name in SCORED}
+    parameters = Parameters(scored, m, u, prior_weight=0.0,
+                            tf_full_name=row_frequencies(pop.names.folded))
     id_weight, id_contributions = score(parameters, id_codes, pop, id_p)
     non_id = id_weight - id_contributions["national_id"]
     corroborated = non_id >= settings.id_corroboration_weight
@@ -126,31 +123,25 @@ def link(registry: pd.DataFrame, population: pd.DataFrame,
     parameters.m["national_id"] = level_shares(
         codes_all["national_id"][anchors], levels["national_id"], settings.probability_floor,
         m_prior("national_id", levels["national_id"]))
-    weight, contributions = score(parameters, codes_all, pop, p_all)
 
-    # decision
-    link_weight = settings.link_weight if settings.link_weight is not None else _weight_of(
-        settings.link_probability)
-    review_weight = settings.review_weight if settings.review_weight is not None else (
-        _weight_of(settings.review_probability))
-    best, second = best_candidates(r_all, weight, len(reg))
-    best_weight = np.where(best >= 0, weight[np.maximum(best, 0)], -np.inf)
-    gap = np.where(np.isfinite(second), best_weight - np.where(np.isfinite(second), second, 0),
-                   np.inf)
-    close = gap < settings.ambiguity_gap
-    linked = (best_weight >= link_weight) & ~close
-    review = ~linked & (best_weight >= review_weight)
-    ambiguous = close & (second >= review_weight)
-    decision = {"best": best, "linked": linked, "review": review, "ambiguous": ambiguous}
+    # prior: a searched row's person is in the population with the share of searched rows that
+    # found an unmistakable candidate (a lower bound), and is then one of len(pop) people
+    searched = np.zeros(len(reg), bool)
+    searched[search_rows] = True
+    anchored = np.zeros(len(reg), bool)
+    anchored[r_all[anchors]] = True
+    present = float(np.clip((anchored & searched).sum() / max(searched.sum(), 1), 0.5, 0.999))
+    parameters.prior_weight = math.log2(present / ((1.0 - present) * max(len(pop), 1)))
+    weight, contributions = score(parameters, codes_all, pop, p_all)
+    decision = decide(r_all, weight, len(reg), settings)
     pairs = {"p": p_all, "codes": codes_all, "weight": weight, "contributions": contributions}
-    results = assemble(registry, population, reg, pop, pairs, decision, levels,
+    results = assemble(registry, population, reg, pop, pairs, decision, levels, scored,
                        parameters.prior_weight)
     results = resolve_duplicates(results)
     clock["decided"] = time.perf_counter()
 
     report = _report(reg, pop, results, id_level, corroborated, search_rows, outcomes,
-                     len(cand_r), anchors, parameters, link_weight, review_weight, settings,
-                     clock)
+                     len(cand_r), anchors, parameters, decision, present, settings, clock)
     return LinkResult(results, report)
 
 
@@ -166,7 +157,7 @@ def _anchor_pairs(levels, codes: dict[str, np.ndarray], r: np.ndarray) -> np.nda
 
 
 def _report(reg, pop, results, id_level, corroborated, search_rows, outcomes, n_candidates,
-            anchors, parameters, link_weight, review_weight, settings, clock) -> dict:
+            anchors, parameters, decision, present, settings, clock) -> dict:
     counts = results["status"].value_counts()
     reasons = results["reasons"].explode().value_counts()
     times = list(clock.items())
@@ -198,9 +189,8 @@ def _report(reg, pop, results, id_level, corroborated, search_rows, outcomes, n_
                      "max_pairs_per_pass": settings.max_pairs_per_pass},
         },
         "id_m_anchor_pairs": int(anchors.sum()),
-        "thresholds": {"link_weight": round(link_weight, 3),
-                       "review_weight": round(review_weight, 3),
-                       "ambiguity_gap": settings.ambiguity_gap},
+        "thresholds": decision["thresholds"],
+        "searched_rows_present_share": round(present, 4),
         "parameters": parameters.as_dict(),
         "seconds": {name: round(t - times[i - 1][1], 3)
                     for i, (name, t) in enumerate(times) if i},

@@ -11,6 +11,7 @@ DEFAULT_PASSES = (
     "name_year",
     "tokens_year",
     "name_month_day",
+    "given_middle_year",
     "date_given",
     "date_family_initial",
     "date_family_final",
@@ -23,12 +24,13 @@ DEFAULT_PASSES = (
 class Settings:
     """Thresholds, caps and bands of the engine; ``None`` thresholds are derived from the data."""
 
-    # Decision: a best candidate links when its match probability reaches ``link_probability``
-    # (or its weight reaches ``link_weight`` when that is set), is reviewed from
-    # ``review_probability`` (``review_weight``), and is ``ambiguous`` when the runner-up is
-    # within ``ambiguity_gap`` bits of it.
-    link_probability: float = 0.999
-    review_probability: float = 0.5
+    # Decision: a best candidate links when its probability (against the row's other
+    # candidates and against absence from the population) reaches ``link_probability`` (or its
+    # weight reaches ``link_weight`` when that is set), is reviewed from ``review_probability``
+    # (``review_weight``), and is ``ambiguous`` when the runner-up is within ``ambiguity_gap``
+    # bits of it.
+    link_probability: float = 0.95
+    review_probability: float = 0.1
     link_weight: float | None = None
     review_weight: float | None = None
     ambiguity_gap: float = 5.0

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from matching.arrays import counts_per_row
-from matching.compare import MISSING, TF_LEVELS, compare, comparison_levels
+from matching.compare import MISSING, compare, comparison_levels, name_tf_levels
 from matching.settings import Settings
 from matching.tables import Table
 
@@ -26,8 +26,7 @@ AGREEING = {
 }
 # Which agreeing fields a comparison's m is learned under (never the field itself or its kin).
 M_CONDITIONS = {
-    "full_name": ("birth_date", "gender"),
-    "given_name": ("birth_date", "gender"),
+    "name": ("birth_date", "gender"),
     "birth_date": ("full_name", "gender"),
     "gender": ("full_name", "birth_date"),
     "province": ("full_name", "birth_date"),
@@ -57,7 +56,6 @@ class Parameters:
     u: dict[str, np.ndarray]
     prior_weight: float  # log2 odds that a random pair is a match
     tf_full_name: np.ndarray  # per population row: share of people with its folded full name
-    tf_given_name: np.ndarray  # population frequency per folded given-name code
 
     def weights(self, comparison: str) -> np.ndarray:
         """log2(m/u) per level; the missing level weighs 0."""
@@ -82,10 +80,25 @@ class Parameters:
 
 def m_prior(comparison: str, levels: tuple[str, ...]) -> np.ndarray:
     """The starting m of every level (missing gets 0), normalized to sum 1."""
+    if comparison == "name":  # the full-name prior, split over the given-name levels it allows
+        start = np.array([0.0 if level == MISSING else _name_prior(*level.split("/"))
+                          for level in levels])
+        return start / start.sum()
     known = M_PRIOR[comparison]
     start = np.array([0.0 if level == MISSING else known.get(level, M_PRIOR_BAND)
                       for level in levels])
     return start / start.sum()
+
+
+def _name_prior(full: str, given: str) -> float:
+    """Prior m of a joint name level: the full-name level's, shared among the given-name
+    levels that usually come with it (a folded full name has an exact or folded given name)."""
+    usual = {"exact": ("exact",), "folded": ("exact", "folded"),
+             "family_given": ("exact", "folded")}.get(full)
+    if usual is None:  # reordered, bands, different: the given name can be anything
+        usual = ("exact", "folded", "one_edit", "different")
+    share = M_PRIOR["full_name"].get(full, M_PRIOR_BAND)
+    return share / len(usual) if given in usual else share * 1e-3
 
 
 def level_shares(codes: np.ndarray, levels: tuple[str, ...], floor: float,
@@ -163,17 +176,13 @@ def score(parameters: Parameters, codes: dict[str, np.ndarray], population: Tabl
           p: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Match weight of each pair (prior included) and each comparison's contribution."""
     contributions = {}
-    for name, levels in parameters.levels.items():
+    for name in parameters.levels:
         contribution = parameters.weights(name)[codes[name]]
-        if name in TF_LEVELS:
-            adjusted = np.isin(codes[name], [levels.index(x) for x in TF_LEVELS[name]])
+        if name == "name":
+            adjusted = np.isin(codes[name], name_tf_levels(parameters.levels))
             m = parameters.m[name][codes[name][adjusted]]
-            if name == "full_name":
-                frequency = parameters.tf_full_name[p[adjusted]]
-            else:
-                given = population.names.given[p[adjusted]]
-                frequency = parameters.tf_given_name[np.maximum(given, 0)]
-            frequency = np.maximum(frequency, 1.0 / max(len(population), 1))
+            frequency = np.maximum(parameters.tf_full_name[p[adjusted]],
+                                   1.0 / max(len(population), 1))
             # log2(m/tf): a value shared by many people is weak evidence; never below u-based
             # weight's sign flip (an agreement never counts against a match)
             contribution[adjusted] = np.maximum(np.log2(m / frequency), 0.0)

@@ -204,3 +204,4 @@ def test_settings_from_mapping_names_bad_keys():
         matching.Settings.from_mapping({"blocking_passes": ["surname_only"]})
     with pytest.raises(ValueError, match="max_block_size"):
         matching.Settings.from_mapping({"max_block_size": "big"})
+
