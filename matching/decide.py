@@ -169,7 +169,7 @@ def assemble(
     date_partial = level_is("birth_date", "partial_compatible")
     deceased = shown & population.deceased[p]
     kind = registry.ids.kind
-    partial = registry.dates.precision < FULL
+    partial = (registry.dates.precision < FULL) & ~registry.dates.unparsable
     synchronized = linked & name_agrees & date_agrees & gender_agrees & id_agrees & ~deceased
 
     flags = {
@@ -182,7 +182,7 @@ def assemble(
         "birth_date_partial": shown & ~date_agrees & partial
         & date_partial,
         "birth_date_mismatch": (shown & ~date_agrees
-                                & ~date_partial)
+                                & ~(date_partial & partial))
         | (~shown & registry.dates.unparsable),
         "gender_mismatch": (shown & ~gender_agrees) | (~shown & registry.genders.unknown),
         "deceased": deceased,

@@ -248,13 +248,16 @@ def parse_birth_dates(values: pa.Array | pa.ChunkedArray) -> BirthDates:
     year_only = matches[YEAR] & year_ok
     precision = np.select([full, month_only, year_only], [FULL, MONTH, YEAR], NO_DATE)
     given = pc.not_equal(text, "").to_numpy(zero_copy_only=False)
+    unparsable = given & (precision == NO_DATE)
+    # "1990-15-04" is no date, but its year is still worth searching and comparing on
+    precision = np.where(unparsable & shaped & year_ok, YEAR, precision)
     known = precision > NO_DATE
     return BirthDates(
         np.where(known, year, 0).astype(np.int16),
         np.where(precision >= MONTH, month, 0).astype(np.int8),
         np.where(precision == FULL, day, 0).astype(np.int8),
         precision.astype(np.int8),
-        given & ~known,
+        unparsable,
     )
 
 

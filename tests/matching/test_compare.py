@@ -64,7 +64,8 @@ def test_given_name_levels(written, level, level_of):
     ("written", "level"),
     [
         ("1990-04-15", "exact"),
-        ("1990-15-04", "missing"),  # not a date at all: the registry value is unparsable
+        ("1990-15-04", "partial_compatible"),  # no date, but its year is usable
+        ("15/04/1990", "missing"),  # not a date in the contract's format: unparsable
         ("1990-04", "partial_compatible"),
         ("1990", "partial_compatible"),
         ("1991-04-15", "year_off"),

@@ -93,8 +93,9 @@ def test_birth_dates_keep_their_precision_and_flag_unparsable_values():
         ["1990-04-15", "1990-04", "1990", "1990-02-30", "15/04/1990", "199O", "", None,
          "2000-02-29", "1900-02-29"]
     ))
-    assert list(dates.precision) == [FULL, MONTH, YEAR, NO_DATE, NO_DATE, NO_DATE, NO_DATE,
-                                     NO_DATE, FULL, NO_DATE]
+    # an impossible date of the right shape keeps its year (searchable), still unparsable
+    assert list(dates.precision) == [FULL, MONTH, YEAR, YEAR, NO_DATE, NO_DATE, NO_DATE,
+                                     NO_DATE, FULL, YEAR]
     assert (dates.year[0], dates.month[0], dates.day[0]) == (1990, 4, 15)
     assert (dates.year[1], dates.month[1], dates.day[1]) == (1990, 4, 0)
     assert list(dates.unparsable) == [False, False, False, True, True, True, False, False,
