@@ -51,7 +51,8 @@ def decide(r: np.ndarray, weight: np.ndarray, n_registry: int, settings) -> dict
     candidates can never both look certain."""
     best, second = best_candidates(r, weight, n_registry)
     has = best >= 0
-    best_weight = np.where(has, weight[np.maximum(best, 0)], -np.inf)
+    best_weight = np.full(n_registry, -np.inf)
+    best_weight[has] = weight[best[has]]
     with np.errstate(over="ignore", invalid="ignore"):
         relative = np.exp2(weight - best_weight[r])
         others = np.bincount(r, weights=relative, minlength=n_registry)
@@ -113,6 +114,8 @@ def _strings(column: pd.Series) -> pa.Array:
 
 def _pick(values: pa.Array, rows: np.ndarray, show: np.ndarray) -> pd.Series:
     """values[rows] where show, else null, as a pandas string column."""
+    if not show.any():
+        return pd.Series(pa.nulls(len(show), pa.string()), dtype="str")
     taken = values.take(pa.array(np.where(show, rows, 0)))
     return pd.Series(pc.if_else(pa.array(show), taken, pa.scalar(None, pa.string())),
                      dtype="str")
@@ -156,8 +159,15 @@ def assemble(
     has = best >= 0
     shown = linked | review  # rows that name a person
     b = np.where(has, best, 0)
-    p = np.where(shown, pairs["p"][b], 0)
-    codes = {name: np.where(shown, values[b], 0) for name, values in pairs["codes"].items()}
+
+    def at_best(values: np.ndarray, default) -> np.ndarray:
+        if not len(values):  # no candidate pair at all
+            return np.full(n, default, dtype=np.asarray(values).dtype)
+        return np.where(has, values[b], default)
+
+    p = np.where(shown, at_best(pairs["p"], 0), 0)
+    codes = {name: np.where(shown, at_best(values, 0), 0)
+             for name, values in pairs["codes"].items()}
 
     def level_is(comparison: str, level: str) -> np.ndarray:
         return codes[comparison] == levels[comparison].index(level)
@@ -167,7 +177,7 @@ def assemble(
     gender_agrees = shown & level_is("gender", "agree")
     id_agrees = shown & level_is("national_id", "exact")
     date_partial = level_is("birth_date", "partial_compatible")
-    deceased = shown & population.deceased[p]
+    deceased = shown & (population.deceased[p] if len(population) else False)
     kind = registry.ids.kind
     partial = (registry.dates.precision < FULL) & ~registry.dates.unparsable
     synchronized = linked & name_agrees & date_agrees & gender_agrees & id_agrees & ~deceased
@@ -191,7 +201,7 @@ def assemble(
     }
     flags = {k: v & ~synchronized for k, v in flags.items()}
 
-    weight = np.where(has, pairs["weight"][b], np.nan)
+    weight = at_best(pairs["weight"].astype(np.float64), np.nan)
     person = _strings(population_frame["personal_id"])
 
     def suggestion(column: str, agrees: np.ndarray) -> pd.Series:

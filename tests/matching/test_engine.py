@@ -205,3 +205,13 @@ def test_settings_from_mapping_names_bad_keys():
     with pytest.raises(ValueError, match="max_block_size"):
         matching.Settings.from_mapping({"max_block_size": "big"})
 
+
+
+def test_empty_tables_give_contract_shaped_results(make_registry, make_population):
+    registry = make_registry([{"full_name": "Lê Lan", "birth_date": "1990"}])
+    population = make_population(POPULATION)
+    empty = matching.reconcile(registry.iloc[:0], population)
+    assert len(empty) == 0 and list(empty.columns) == list(RESULT_COLUMNS)
+    alone = matching.reconcile(registry, population.iloc[:0])
+    assert alone["status"].tolist() == ["unmatched"]
+    assert alone["reasons"].tolist() == [["missing_id", "no_candidate"]]
