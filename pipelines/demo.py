@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
+import string
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -106,7 +107,8 @@ def main(args: argparse.Namespace) -> int:
     print(f"demo: {fixed} records were corrected by offices between the two nights")
 
     engine = store.engine_for(store.default_db_url(data))
-    password = secrets.token_urlsafe(9)
+    # Letters and digits only, so the password copies cleanly from a terminal.
+    password = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(12))
     security.save_user(engine, LEADERSHIP_USER, password, "leadership", replace=True)
     security.save_user(engine, OFFICE_USER, password, "office", *OFFICE_PROVINCE, replace=True)
     url = f"http://{args.host}:{args.port}/"
