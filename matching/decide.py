@@ -251,6 +251,11 @@ def resolve_duplicates(results: pd.DataFrame) -> pd.DataFrame:
     keeps its status; the others become needs_correction with reason duplicate_registration.
     Works from the results alone, so it can be (re)applied after concatenating partitions."""
     results = results.reset_index(drop=True)
+    if len(results) and not all(isinstance(r, list) for r in results["reasons"].iloc[:100]):
+        # read back from Parquet the lists are arrays: the contract says Python lists
+        results = results.copy()
+        with _no_gc():
+            results["reasons"] = [list(r) for r in results["reasons"]]
     linked = results["status"].isin(LINKED).to_numpy() & results["personal_id"].notna().to_numpy()
     person = _strings(results["personal_id"].where(linked, None))
     person = pc.dictionary_encode(person).indices.to_numpy(zero_copy_only=False)

@@ -215,3 +215,12 @@ def test_empty_tables_give_contract_shaped_results(make_registry, make_populatio
     alone = matching.reconcile(registry, population.iloc[:0])
     assert alone["status"].tolist() == ["unmatched"]
     assert alone["reasons"].tolist() == [["missing_id", "no_candidate"]]
+
+
+def test_resolve_after_a_parquet_round_trip(small, tmp_path):
+    results = small[2].results
+    results.to_parquet(tmp_path / "part.parquet", index=False)
+    resolved = matching.resolve(pd.read_parquet(tmp_path / "part.parquet"))
+    assert all(isinstance(r, list) for r in resolved["reasons"])
+    assert resolved["reasons"].tolist() == results["reasons"].tolist()
+    assert resolved["status"].tolist() == results["status"].tolist()
