@@ -13,7 +13,7 @@ from matching.arrays import counts_per_row, sorted_distinct
 from matching.blocking import PASS_SURVIVES, candidate_pairs
 from matching.compare import SCORED, compare, comparison_levels
 from matching.decide import assemble, decide, resolve_duplicates
-from matching.normalize import ID_MISSING, ID_OLD, ID_PERSONAL
+from matching.normalize import ID_MISSING, ID_OLD
 from matching.settings import Settings
 from matching.tables import Table, prepare
 from matching.weights import (
@@ -39,10 +39,6 @@ class LinkResult:
 
     results: pd.DataFrame
     report: dict = field(default_factory=dict)
-
-
-def _weight_of(probability: float) -> float:
-    return math.log2(probability / (1.0 - probability))
 
 
 def id_pairs(registry: Table, population: Table) -> tuple[np.ndarray, np.ndarray]:
@@ -91,12 +87,8 @@ def link(registry: pd.DataFrame, population: pd.DataFrame,
     parameters = Parameters(scored, m, u, prior_weight=0.0,
                             tf_full_name=row_frequencies(pop.names.folded))
     id_weight, id_contributions = score(parameters, id_codes, pop, id_p)
-    non_id = id_weight - id_contributions["national_id"]
-    corroborated = non_id >= settings.id_corroboration_weight
-    with_personal_id = max(int((reg.ids.kind == ID_PERSONAL).sum()), 1)
-    share_linked = min(max(corroborated[id_level == "exact"].sum() / with_personal_id, 0.01),
-                       0.999999)
-    parameters.prior_weight = _weight_of(share_linked / max(len(pop), 2))
+    # the ID looks right when the other fields add evidence; otherwise search candidates too
+    corroborated = id_weight - id_contributions["national_id"] >= settings.id_corroboration_weight
     clock["id_stage"] = time.perf_counter()
 
     # candidate search for every row the ID stage did not settle
@@ -110,7 +102,7 @@ def link(registry: pd.DataFrame, population: pd.DataFrame,
     # the uncorroborated ID pair stays a candidate beside those found by blocking
     extra = ~corroborated
     key = sorted_distinct(np.concatenate([cand_r * len(pop) + cand_p,
-                                    id_r[extra] * len(pop) + id_p[extra]]))
+                                          id_r[extra] * len(pop) + id_p[extra]]))
     cand_r, cand_p = key // max(len(pop), 1), key % max(len(pop), 1)
     cand_codes = compare(reg, pop, cand_r, cand_p, settings)
     clock["candidates"] = time.perf_counter()

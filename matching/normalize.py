@@ -293,7 +293,6 @@ def parse_genders(values: pa.Array | pa.ChunkedArray) -> Genders:
 # --- identifiers -------------------------------------------------------------------------------
 
 ID_MISSING, ID_PERSONAL, ID_OLD, ID_INVALID = 0, 1, 2, 3
-ID_CLASS_NAMES = ("missing", "personal_id", "old_id_number", "invalid")
 _PROVINCE_PREFIXES = sorted("0" + code for code in PROVINCES_63)
 
 
@@ -336,11 +335,6 @@ def clean_ids(values: pa.Array | pa.ChunkedArray) -> Identifiers:
     digits = pa.array(twelve | nine)
     number = pc.cast(pc.if_else(digits, text, pa.scalar("-1")), pa.int64())
     return Identifiers(text, kind.astype(np.int8), number.to_numpy(zero_copy_only=False), twelve)
-
-
-def id_digit(numbers: np.ndarray, position: int, width: int = 1) -> np.ndarray:
-    """Digits ``position .. position+width`` (0 = leftmost) of 12-digit ID numbers as int."""
-    return (numbers // 10 ** (12 - position - width)) % 10**width
 
 
 def province_codes(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, fields
 
@@ -125,7 +124,3 @@ def _check(settings: Settings) -> None:
     if not 0.0 < settings.probability_floor < 0.01:
         fail("probability_floor", "must be between 0 and 0.01")
 
-
-def replace(settings: Settings, **changes) -> Settings:
-    """A copy with some settings changed (checked like the original)."""
-    return dataclasses.replace(settings, **changes)

@@ -161,12 +161,6 @@ def start_id_m(settings: Settings) -> np.ndarray:
     return shares
 
 
-def term_frequencies(codes: np.ndarray, vocab_size: int) -> np.ndarray:
-    """Share of rows holding each code (codes dense, -1 = none)."""
-    counts = np.bincount(codes[codes >= 0], minlength=vocab_size).astype(float)
-    return counts / max(len(codes), 1)
-
-
 def row_frequencies(keys: np.ndarray) -> np.ndarray:
     """Per row, the share of rows with the same key."""
     return counts_per_row(keys) / max(len(keys), 1)
