@@ -299,7 +299,7 @@ def _install_handlers(app: FastAPI) -> None:
 # --- routes ------------------------------------------------------------------------------------
 
 
-def _add_routes(app: FastAPI) -> None:  # noqa: C901 - one place lists every route
+def _add_routes(app: FastAPI) -> None:
     # -- pages --
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -211,19 +211,23 @@ def _throttle_keys(throttle: Throttle, username: str, client: str) -> list[tuple
     ]
 
 
-def retry_after(engine: sa.Engine, throttle: Throttle, username: str, client: str) -> float:
-    """Seconds to wait before this login may be tried; 0 when it may be tried now."""
+def retry_after(
+    engine: sa.Engine, throttle: Throttle, username: str, client: str
+) -> tuple[float, bool]:
+    """Seconds to wait before this login may be tried (0: now), and whether the account has
+    failures on record."""
     keys = dict(_throttle_keys(throttle, username, client))
+    user_key = next(iter(keys))
     with engine.connect() as conn:
         rows = conn.execute(
             sa.select(login_failures).where(login_failures.c.key.in_(list(keys)))
-        ).mappings()
-        wait = 0.0
-        for row in rows:
-            delay = throttle.delay(row["failures"], keys[row["key"]])
-            ready_at = as_utc(row["last_failure_at"]) + timedelta(seconds=delay)
-            wait = max(wait, (ready_at - now_utc()).total_seconds())
-    return max(wait, 0.0)
+        ).mappings().all()
+    wait = 0.0
+    for row in rows:
+        delay = throttle.delay(row["failures"], keys[row["key"]])
+        ready_at = as_utc(row["last_failure_at"]) + timedelta(seconds=delay)
+        wait = max(wait, (ready_at - now_utc()).total_seconds())
+    return max(wait, 0.0), any(row["key"] == user_key for row in rows)
 
 
 def _record_failure(engine: sa.Engine, throttle: Throttle, username: str, client: str) -> None:
@@ -256,7 +260,7 @@ def authenticate(
     engine: sa.Engine, throttle: Throttle, username: str, password: str, client: str
 ) -> User | None:
     """The user whose password this is, or None; raises LoginThrottled while slowed down."""
-    wait = retry_after(engine, throttle, username, client)
+    wait, failed_before = retry_after(engine, throttle, username, client)
     if wait > 0:
         raise LoginThrottled(wait)
     with engine.connect() as conn:
@@ -264,7 +268,8 @@ def authenticate(
     if row is None:
         verify_password(password, _DUMMY_HASH)
     elif verify_password(password, row["password_hash"]):
-        _clear_failures(engine, throttle, username)
+        if failed_before:  # a write only when there is something to forget
+            _clear_failures(engine, throttle, username)
         return _user_of(row)
     _record_failure(engine, throttle, username, client)
     return None
