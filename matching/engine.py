@@ -116,15 +116,22 @@ def link(registry: pd.DataFrame, population: pd.DataFrame,
         codes_all["national_id"][anchors], levels["national_id"], settings.probability_floor,
         m_prior("national_id", levels["national_id"]))
 
-    # prior: a searched row's person is in the population with the share of searched rows that
-    # found an unmistakable candidate (a lower bound), and is then one of len(pop) people
+    # prior: a searched row's person is in the population with some share, and is then one of
+    # len(pop) people. The share starts at the searched rows that found an unmistakable
+    # candidate (a lower bound) and is refined as the mean posterior of being present.
     searched = np.zeros(len(reg), bool)
     searched[search_rows] = True
     anchored = np.zeros(len(reg), bool)
     anchored[r_all[anchors]] = True
-    present = float(np.clip((anchored & searched).sum() / max(searched.sum(), 1), 0.5, 0.999))
-    parameters.prior_weight = math.log2(present / ((1.0 - present) * max(len(pop), 1)))
-    weight, contributions = score(parameters, codes_all, pop, p_all)
+    present = (anchored & searched).sum() / max(searched.sum(), 1)
+    parameters.prior_weight = 0.0
+    evidence, contributions = score(parameters, codes_all, pop, p_all)
+    for _ in range(settings.prior_iterations):
+        present = float(np.clip(present, 0.5, 0.999))
+        prior = math.log2(present / ((1.0 - present) * max(len(pop), 1)))
+        present, used = _mean_presence(r_all, evidence + prior, searched), present
+    parameters.prior_weight = prior
+    weight = evidence + prior
     decision = decide(r_all, weight, len(reg), settings)
     pairs = {"p": p_all, "codes": codes_all, "weight": weight, "contributions": contributions}
     results = assemble(registry, population, reg, pop, pairs, decision, levels, scored,
@@ -133,8 +140,17 @@ def link(registry: pd.DataFrame, population: pd.DataFrame,
     clock["decided"] = time.perf_counter()
 
     report = _report(reg, pop, results, id_level, corroborated, search_rows, outcomes,
-                     len(cand_r), anchors, parameters, decision, present, settings, clock)
+                     len(cand_r), anchors, parameters, decision, used, settings, clock)
     return LinkResult(results, report)
+
+
+def _mean_presence(r: np.ndarray, weight: np.ndarray, searched: np.ndarray) -> float:
+    """Mean over searched rows of P(the row's person is among its candidates)."""
+    if not searched.any():
+        return 1.0
+    with np.errstate(over="ignore"):
+        odds = np.bincount(r, weights=np.exp2(np.minimum(weight, 60)), minlength=len(searched))
+    return float((odds / (1.0 + odds))[searched].mean())
 
 
 def _anchor_pairs(levels, codes: dict[str, np.ndarray], r: np.ndarray) -> np.ndarray:

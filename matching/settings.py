@@ -36,6 +36,8 @@ class Settings:
     # An ID-linked person is accepted without candidate search when the non-ID fields add at
     # least this many bits (otherwise "the ID looks wrong" and candidates are searched too).
     id_corroboration_weight: float = 0.0
+    # Rounds refining the share of searched rows whose person is in the population (the prior).
+    prior_iterations: int = 3
     # Blocking: passes to run, the largest population block a pass may open, and the most
     # pairs one pass may produce (largest blocks are cut first); both cuts are reported.
     blocking_passes: tuple[str, ...] = DEFAULT_PASSES
@@ -112,6 +114,8 @@ def _check(settings: Settings) -> None:
     unknown = [p for p in settings.blocking_passes if p not in PASSES]
     if unknown or not settings.blocking_passes:
         fail("blocking_passes", f"unknown pass(es) {unknown}; known: {sorted(PASSES)}")
+    if not isinstance(settings.prior_iterations, int) or settings.prior_iterations < 1:
+        fail("prior_iterations", "must be a positive integer")
     for name in ("max_block_size", "max_pairs_per_pass", "u_sample_pairs"):
         if not isinstance(getattr(settings, name), int) or getattr(settings, name) < 1:
             fail(name, "must be a positive integer")
