@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -33,6 +34,23 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 # Databases are named <prefix><pid>_<token>: a run killed before its cleanup leaves databases
 # whose pid is gone, and the next run drops them.
 DB_PREFIX = "popsync_cluster_"
+
+
+CODE_PACKAGES = ("popsync", "matching", "pipelines", "expectations", "portal", "dags")
+
+
+def snapshot_code(destination: Path) -> Path:
+    """Copy popsync's packages and DAGs, so a run's processes all load the same code.
+
+    Every task is a new process that imports popsync afresh: in a checkout being edited while a
+    test runs, an early task and a late one (or the cluster and the reference ``popsync run``)
+    would otherwise run different code. Put the copy first on ``PYTHONPATH``.
+    """
+    destination.mkdir(parents=True, exist_ok=True)
+    for name in CODE_PACKAGES:
+        shutil.copytree(REPO / name, destination / name,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return destination
 
 
 def free_port() -> int:
@@ -90,6 +108,7 @@ class AirflowCluster:
     workdir: Path
     workers: int = 2
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    code_path: Path = REPO  # put first on every process's PYTHONPATH (see snapshot_code)
     token: str = field(default_factory=lambda: secrets.token_hex(4))
     components: list[Component] = field(default_factory=list)
 
@@ -113,6 +132,11 @@ class AirflowCluster:
     def base_env(self) -> dict[str, str]:
         """The environment every component shares: one metadata DB, one broker, one secret."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+        # This code, whatever the processes' working folder and however popsync was installed
+        # into the venv.
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(self.code_path), os.environ.get("PYTHONPATH", "")) if p
+        )
         secret = self._secret
         env.update(
             {
@@ -146,9 +170,7 @@ class AirflowCluster:
 
     def _worker_env(self, name: str) -> dict[str, str]:
         env = self.base_env()
-        pythonpath = [str(Path(__file__).parent)]
-        if env.get("PYTHONPATH"):
-            pythonpath.append(env["PYTHONPATH"])
+        pythonpath = [str(Path(__file__).parent), env["PYTHONPATH"]]
         env.update(
             {
                 "CLUSTER_WORKER_NAME": name,
@@ -387,7 +409,7 @@ class AirflowCluster:
             with engine.connect() as conn:
                 rows = conn.execute(
                     sa.text(
-                        "SELECT task_id, map_index, state, hostname, start_date, end_date "
+                        "SELECT id, task_id, map_index, state, hostname, start_date, end_date "
                         "FROM task_instance WHERE dag_id = :d AND run_id = :r "
                         "ORDER BY start_date"
                     ),
