@@ -88,23 +88,58 @@ def _context():
     return gx, context
 
 
-def run_suite(name: str, frame: pd.DataFrame, expectations: list) -> SuiteOutcome:
-    """Validate ``frame`` (positional RangeIndex) against ``expectations``."""
+def _columns_of(expectation) -> tuple[str, ...] | None:
+    """The columns an expectation reads; None for ``ExpectColumnToExist`` (reads only names)."""
+    if type(expectation).__name__ == "ExpectColumnToExist":
+        return None
+    kwargs = expectation.configuration.kwargs
+    if "column" in kwargs:
+        return (kwargs["column"],)
+    if "column_A" in kwargs:
+        return (kwargs["column_A"], kwargs["column_B"])
+    return ()  # table level: row counts
+
+
+def run_suite(
+    name: str, frame: pd.DataFrame, expectations: list, complete: bool = True
+) -> SuiteOutcome:
+    """Validate ``frame`` (positional RangeIndex) against ``expectations``.
+
+    Each group of expectations on the same columns runs on a frame of only those columns: GX
+    filters the whole batch frame for every column expectation, so a wide frame of a million
+    rows costs seconds per expectation while a narrow one costs a fraction.
+    ``complete``: return every unexpected row (needed to quarantine rows); otherwise GX returns
+    counts and a few samples, much faster when a check fails on millions of rows.
+    """
     import time
 
     started = time.perf_counter()
     gx, context = _context()
     frame = frame.reset_index(drop=True)
-    asset = context.data_sources.add_pandas(name).add_dataframe_asset(name)
-    batch = asset.add_batch_definition_whole_dataframe(name)
-    suite = context.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name=name, data=batch, suite=suite)
-    )
-    result = definition.run(
-        batch_parameters={"dataframe": frame}, result_format={"result_format": "COMPLETE"}
-    )
-    findings = [_finding(r) for r in result.results]
+    groups: dict[tuple[str, ...] | None, list] = {}
+    for expectation in expectations:
+        groups.setdefault(_columns_of(expectation), []).append(expectation)
+    source = context.data_sources.add_pandas(name)
+    results = {}
+    for index, (columns, group) in enumerate(groups.items()):
+        if columns is None:
+            part = frame.iloc[:0]  # names only
+        else:
+            present = [c for c in columns if c in frame.columns]
+            part = frame[present or list(frame.columns[:1])]
+        label = f"{name}-{index}"
+        batch = source.add_dataframe_asset(label).add_batch_definition_whole_dataframe(label)
+        suite = context.suites.add(gx.ExpectationSuite(name=label, expectations=group))
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name=label, data=batch, suite=suite)
+        )
+        outcome = definition.run(
+            batch_parameters={"dataframe": part},
+            result_format={"result_format": "COMPLETE" if complete else "SUMMARY"},
+        )
+        for result in outcome.results:
+            results[result.expectation_config.id] = result
+    findings = [_finding(results[e.id]) for e in expectations]  # in the suite's order
     return SuiteOutcome(name, len(frame), findings, time.perf_counter() - started)
 
 
