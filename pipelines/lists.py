@@ -7,6 +7,8 @@ leading apostrophe, and the workbook stores every text cell as text.
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -52,8 +54,7 @@ HEADERS = {
     "suggested_gender": "Giới tính theo CSDL dân cư",
     "suggested_national_id": "Số định danh theo CSDL dân cư",
     "match_probability": "Độ tin cậy",
-    "explanation": "Giải thích",
-}
+}  # the engine's explanation (match weights) stays in results.parquet: not for office clerks
 _FORMULA_START = r"^[=+\-@\t\r]"
 _MAX_WIDTH = 60
 
@@ -131,28 +132,48 @@ def _write_xlsx(path: Path, cells: _Cells, rows: np.ndarray) -> None:
     workbook.close()
 
 
-def write_lists(listed_all: pd.DataFrame, folder: Path, schemes: tuple[str, ...]) -> int:
+# The nation's cells, set before the list writers fork so they share them without copying.
+_shared: dict = {}
+
+
+def _write_province(job: tuple[Path, str, str, np.ndarray]) -> int:
+    folder, scheme, code, rows = job
+    xlsx = folder / store.list_path(scheme, code, "xlsx")
+    xlsx.parent.mkdir(parents=True, exist_ok=True)
+    _write_xlsx(xlsx, _shared["cells"], rows)
+    _shared["csv"].iloc[rows].to_csv(
+        folder / store.list_path(scheme, code, "csv"), index=False, encoding="utf-8-sig"
+    )
+    return 2
+
+
+def write_lists(
+    listed_all: pd.DataFrame, folder: Path, schemes: tuple[str, ...], workers: int = 2
+) -> int:
     """Write every province's lists under ``folder`` (a publication); returns files written.
 
     ``listed_all``: every result row joined with the registry's fields, with ``office_code``.
     Each province with participants gets its files, even when it has nobody to fix.
+    Workbooks are written by ``workers`` forked processes (xlsxwriter is pure Python, so
+    threads would not help), biggest provinces first so the workers finish together.
     """
     unsynchronized = listed_all[listed_all["status"] != SYNCHRONIZED]
     cells = _Cells(list_rows(unsynchronized), unsynchronized["status"])
-    csv_frame = cells.frame.rename(columns=HEADERS)
-    written = 0
+    _shared.update(cells=cells, csv=cells.frame.rename(columns=HEADERS))
+    jobs = []
     for scheme in schemes:
         province = in_scheme(unsynchronized["office_code"], scheme).to_numpy()
         for code in sorted(in_scheme(listed_all["office_code"], scheme).dropna().unique()):
-            rows = np.flatnonzero(province == code)
-            xlsx = folder / store.list_path(scheme, code, "xlsx")
-            xlsx.parent.mkdir(parents=True, exist_ok=True)
-            _write_xlsx(xlsx, cells, rows)
-            csv_frame.iloc[rows].to_csv(
-                folder / store.list_path(scheme, code, "csv"), index=False, encoding="utf-8-sig"
-            )
-            written += 2
-    return written
+            jobs.append((folder, scheme, code, np.flatnonzero(province == code)))
+    jobs.sort(key=lambda job: -len(job[3]))
+    try:
+        if workers > 1 and len(jobs) > 1:
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                return sum(pool.map(_write_province, jobs))
+        return sum(map(_write_province, jobs))
+    finally:
+        _shared.clear()
 
 
 def neutralize_frame(frame: pd.DataFrame) -> pd.DataFrame:

@@ -10,11 +10,14 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from expectations import inputs as input_suites
@@ -96,6 +99,14 @@ def _mark_failed(work_dir, name: str, exc: Exception) -> None:
             )
     except Exception as secondary:  # the database may be what failed; the step's error matters
         log.warning("could not record the failure of %s in the runs table: %s", name, secondary)
+
+
+def _read_results(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """Results with ``reasons`` as an Arrow list column (no million Python lists to build)."""
+    table = pq.read_table(path, columns=columns)
+    return table.to_pandas(
+        types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_list(t) else None
+    )
 
 
 # --- steps ------------------------------------------------------------------------------------
@@ -303,7 +314,7 @@ def resolve_results(work_dir: str, part_paths: list[str]) -> str:
 def validate_results(work_dir: str) -> str:
     """Great Expectations on results and metrics; any failure stops publication."""
     work = Path(work_dir)
-    results = pd.read_parquet(work / "results.parquet")
+    results = _read_results(work / "results.parquet")
     registry_codes = pd.read_parquet(work / "registry.parquet", columns=["vss_code"])["vss_code"]
     night_metrics = pd.read_parquet(work / "metrics.parquet")
     outcomes = [
@@ -361,10 +372,10 @@ def stage_publication(work_dir: str) -> str:
     state, config, work = _state(work_dir), _config(work_dir), Path(work_dir)
     staging = publish.staging_folder(Path(state["out_dir"]), state["run_date"], state["run_id"])
     staging.mkdir(parents=True)
-    results = pd.read_parquet(work / "results.parquet")
-    results.to_parquet(staging / "results.parquet", index=False)
+    shutil.copyfile(work / "results.parquet", staging / "results.parquet")
+    shutil.copyfile(work / "quarantine.parquet", staging / "quarantine.parquet")
+    results = _read_results(work / "results.parquet")
     quarantine = pd.read_parquet(work / "quarantine.parquet")
-    quarantine.to_parquet(staging / "quarantine.parquet", index=False)
     lists.neutralize_frame(quarantine).to_csv(
         staging / "quarantine.csv", index=False, encoding="utf-8-sig"
     )
