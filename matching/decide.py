@@ -78,9 +78,13 @@ def decide(r: np.ndarray, weight: np.ndarray, n_registry: int, settings) -> dict
         "review": {"weight": settings.review_weight} if settings.review_weight is not None
         else {"probability": settings.review_probability},
         "ambiguity_gap_bits": settings.ambiguity_gap,
+        # without a competing candidate, probability p is reached at weight log2(p / (1 - p))
+        "link_weight_alone": settings.link_weight if settings.link_weight is not None
+        else round(math.log2(settings.link_probability / (1 - settings.link_probability)), 3),
+        "review_weight_alone": round(review_weight, 3),
     }
     return {"best": best, "linked": linked, "review": review, "ambiguous": ambiguous,
-            "probability": probability, "thresholds": thresholds}
+            "probability": probability, "best_weight": best_weight, "thresholds": thresholds}
 
 
 @contextmanager

@@ -144,6 +144,16 @@ def link(registry: pd.DataFrame, population: pd.DataFrame,
     return LinkResult(results, report)
 
 
+def _histogram(weights: np.ndarray) -> dict[str, int]:
+    """Rows per 4-bit band of their best candidate's weight: where the thresholds cut."""
+    weights = weights[np.isfinite(weights)]
+    if not len(weights):
+        return {}
+    bands = np.floor(np.clip(weights, -40, 60) / 4).astype(int) * 4
+    values, counts = np.unique(bands, return_counts=True)
+    return {f"[{v},{v + 4})": int(c) for v, c in zip(values, counts, strict=True)}
+
+
 def _mean_presence(r: np.ndarray, weight: np.ndarray, searched: np.ndarray) -> float:
     """Mean over searched rows of P(the row's person is among its candidates)."""
     if not searched.any():
@@ -198,6 +208,7 @@ def _report(reg, pop, results, id_level, corroborated, search_rows, outcomes, n_
         },
         "id_m_anchor_pairs": int(anchors.sum()),
         "thresholds": decision["thresholds"],
+        "best_weight_histogram": _histogram(decision["best_weight"]),
         "searched_rows_present_share": round(present, 4),
         "parameters": parameters.as_dict(),
         "seconds": {name: round(t - times[i - 1][1], 3)
