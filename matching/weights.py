@@ -3,8 +3,10 @@
 u: level frequencies among random (registry, population) pairs. m: level frequencies among pairs
 known to be the same person without looking at the field being estimated (pairs joined by
 personal ID whose other fields agree; for the ID comparison, pairs whose name, birth date and
-gender agree). Agreeing name levels are adjusted by how common the value is in the population,
-so "Nguyễn Văn Anh" counts for little and a rare name for much.
+gender agree), starting from a prior worth a few hundred pairs. The full name and the given name
+are weighed as one joint comparison, since one typo moves both. Agreeing name levels are
+adjusted by how common the full name is in the population (term frequency), so
+"Nguyễn Văn Anh" counts for little and a rare name for much.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ class Parameters:
     levels: dict[str, tuple[str, ...]]
     m: dict[str, np.ndarray]
     u: dict[str, np.ndarray]
-    prior_weight: float  # log2 odds that a random pair is a match
+    prior_weight: float  # log2 odds: this very person (one of the population) vs absent
     tf_full_name: np.ndarray  # per population row: share of people with its folded full name
 
     def weights(self, comparison: str) -> np.ndarray:
