@@ -224,3 +224,12 @@ def test_resolve_after_a_parquet_round_trip(small, tmp_path):
     assert all(isinstance(r, list) for r in resolved["reasons"])
     assert resolved["reasons"].tolist() == results["reasons"].tolist()
     assert resolved["status"].tolist() == results["status"].tolist()
+
+
+def test_pure_and_deterministic(small):
+    registry, population, first = small
+    registry_before, population_before = registry.copy(), population.copy()
+    second = matching.link(registry, population)
+    pd.testing.assert_frame_equal(first.results, second.results)
+    pd.testing.assert_frame_equal(registry, registry_before)
+    pd.testing.assert_frame_equal(population, population_before)
