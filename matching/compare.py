@@ -52,16 +52,13 @@ def comparison_levels(settings: Settings) -> dict[str, tuple[str, ...]]:
 
 # The comparisons that are weighed (full_name and given_name are weighed jointly as name).
 SCORED = ("name", "birth_date", "gender", "national_id", "province")
-# Name levels whose weight is adjusted by how common the agreeing value is in the population:
-# the full name's frequency, or (middle name dropped or changed) that of family + given name.
-TF_NAME_LEVELS = {"exact": "full_name", "folded": "full_name", "reordered": "full_name",
-                  "family_given": "family_given"}
+# Name levels whose weight is adjusted by how common the person's full name is.
+TF_FULL_NAME_LEVELS = ("exact", "folded", "reordered")
 
 
-def name_tf_levels(levels: dict[str, tuple[str, ...]], value: str) -> list[int]:
-    """Joint name levels adjusted by the frequency of ``value`` (full_name / family_given)."""
+def name_tf_levels(levels: dict[str, tuple[str, ...]]) -> list[int]:
     return [i for i, level in enumerate(levels["name"])
-            if TF_NAME_LEVELS.get(level.split("/")[0]) == value]
+            if level.split("/")[0] in TF_FULL_NAME_LEVELS]
 
 
 def _select(names: tuple[str, ...], conditions: list[tuple[str, np.ndarray]], n: int):

@@ -85,8 +85,7 @@ def link(registry: pd.DataFrame, population: pd.DataFrame,
     m["national_id"] = start_id_m(settings)
     scored = {name: levels[name] for name in SCORED}
     parameters = Parameters(scored, m, u, prior_weight=0.0,
-                            tf_full_name=row_frequencies(pop.names.folded),
-                            tf_family_given=row_frequencies(family_given_key(pop.names)))
+                            tf_full_name=row_frequencies(pop.names.folded))
     id_weight, id_contributions = score(parameters, id_codes, pop, id_p)
     # the ID looks right when the other fields add evidence; otherwise search candidates too
     corroborated = id_weight - id_contributions["national_id"] >= settings.id_corroboration_weight
@@ -143,11 +142,6 @@ def link(registry: pd.DataFrame, population: pd.DataFrame,
     report = _report(reg, pop, results, id_level, corroborated, search_rows, outcomes,
                      len(cand_r), anchors, parameters, decision, used, settings, clock)
     return LinkResult(results, report)
-
-
-def family_given_key(names) -> np.ndarray:
-    """One int64 per row for the (folded family, folded given) pair."""
-    return names.family.astype(np.int64) * (len(names.syllable_vocab) + 1) + names.given
 
 
 def _histogram(weights: np.ndarray) -> dict[str, int]:

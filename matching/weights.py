@@ -57,9 +57,7 @@ class Parameters:
     m: dict[str, np.ndarray]
     u: dict[str, np.ndarray]
     prior_weight: float  # log2 odds: this very person (one of the population) vs absent
-    # per population row: share of people with its folded full name / family + given name
-    tf_full_name: np.ndarray
-    tf_family_given: np.ndarray
+    tf_full_name: np.ndarray  # per population row: share of people with its folded full name
 
     def weights(self, comparison: str) -> np.ndarray:
         """log2(m/u) per level; the missing level weighs 0."""
@@ -177,14 +175,13 @@ def score(parameters: Parameters, codes: dict[str, np.ndarray], population: Tabl
     for name in parameters.levels:
         contribution = parameters.weights(name)[codes[name]]
         if name == "name":
-            for value, shares in (("full_name", parameters.tf_full_name),
-                                  ("family_given", parameters.tf_family_given)):
-                adjusted = np.isin(codes[name], name_tf_levels(parameters.levels, value))
-                m = parameters.m[name][codes[name][adjusted]]
-                frequency = np.maximum(shares[p[adjusted]], 1.0 / max(len(population), 1))
-                # log2(m/tf): a value shared by many people is weak evidence; an agreement
-                # never counts against a match
-                contribution[adjusted] = np.maximum(np.log2(m / frequency), 0.0)
+            adjusted = np.isin(codes[name], name_tf_levels(parameters.levels))
+            m = parameters.m[name][codes[name][adjusted]]
+            frequency = np.maximum(parameters.tf_full_name[p[adjusted]],
+                                   1.0 / max(len(population), 1))
+            # log2(m/tf): a value shared by many people is weak evidence; never below u-based
+            # weight's sign flip (an agreement never counts against a match)
+            contribution[adjusted] = np.maximum(np.log2(m / frequency), 0.0)
         contributions[name] = contribution.astype(np.float32)
     total = parameters.prior_weight + sum(contributions.values())
     return total.astype(np.float64), contributions
