@@ -21,7 +21,8 @@ DEFAULT_PASSES = (
 
 @dataclass(frozen=True)
 class Settings:
-    """Thresholds, caps and bands of the engine; ``None`` thresholds are derived from the data."""
+    """Thresholds, caps and bands of the engine. The probability thresholds act on weights
+    learned from the data; ``link_weight``/``review_weight``, when set, replace them."""
 
     # Decision: a best candidate links when its probability (against the row's other
     # candidates and against absence from the population) reaches ``link_probability`` (or its
