@@ -88,8 +88,8 @@ def agreement(out: Path, work_dir: str, folder: Path) -> dict:
     import pandas as pd
 
     whole = pd.read_parquet(out / "engine_results.parquet")
-    banded = pd.read_parquet(Path(work_dir) / "results.parquet",
-                             columns=["vss_code", "status", "personal_id"])
+    published = out / "run" / "publications" / "2026-11-22" / "results.parquet"
+    banded = pd.read_parquet(published, columns=["vss_code", "status", "personal_id"])
     both = whole.merge(banded, on="vss_code", suffixes=("_whole", "_banded"))
     same_status = (both["status_whole"] == both["status_banded"]).mean()
     same_person = (both["personal_id_whole"].fillna("-") == both["personal_id_banded"].fillna("-"))
@@ -130,16 +130,18 @@ def main() -> int:
         out = Path(scratch)
         engine = spawn("engine", folder, out, args.max_rows)
         run = spawn("run", folder, out, args.max_rows)
+        load = open("/proc/loadavg").read().split()[0]
+        print(f"date {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, 2 cores, "
+              f"load {load}; {args.people:,} people, seed {args.seed}, bands of {args.max_rows:,}")
+        print(f"engine alone (reconcile)  {engine['wall']:7.1f} s   "
+              f"peak {engine['peak_gib']:.2f} GiB")
+        print(f"popsync run end to end    {run['wall']:7.1f} s   peak {run['peak_gib']:.2f} GiB   "
+              f"({run['bands']} bands)")
+        print(f"ratio run / engine        {run['wall'] / engine['wall']:7.2f}   (target <= 2)")
+        print("run steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in
+                                         sorted(run["steps"].items(), key=lambda kv: -kv[1])),
+              flush=True)
         agree = agreement(out, run["work_dir"], folder)
-    load = open("/proc/loadavg").read().split()[0]
-    print(f"date {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, 2 cores, "
-          f"load {load}; {args.people:,} people, seed {args.seed}, bands of {args.max_rows:,}")
-    print(f"engine alone (reconcile)  {engine['wall']:7.1f} s   peak {engine['peak_gib']:.2f} GiB")
-    print(f"popsync run end to end    {run['wall']:7.1f} s   peak {run['peak_gib']:.2f} GiB   "
-          f"({run['bands']} bands)")
-    print(f"ratio run / engine        {run['wall'] / engine['wall']:7.2f}   (target <= 2)")
-    print("run steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in
-                                     sorted(run["steps"].items(), key=lambda kv: -kv[1])))
     print(f"banded vs whole: same status {agree['same_status']:.4%}, same person "
           f"{agree['same_person']:.4%}; F1 whole {agree['f1_whole']:.4f}, "
           f"banded {agree['f1_banded']:.4f}")

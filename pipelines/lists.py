@@ -167,7 +167,8 @@ def write_lists(
             jobs.append((folder, scheme, code, np.flatnonzero(province == code)))
     jobs.sort(key=lambda job: -len(job[3]))
     try:
-        if workers > 1 and len(jobs) > 1:
+        # A daemonic process (e.g. some worker pools) may not start children: write in-process.
+        if workers > 1 and len(jobs) > 1 and not multiprocessing.current_process().daemon:
             context = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(workers, mp_context=context) as pool:
                 return sum(pool.map(_write_province, jobs))

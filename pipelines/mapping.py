@@ -197,6 +197,31 @@ def _as_text(series: pd.Series, zfill: int | None) -> pd.Series:
     return _pandas_text(text, series.index)
 
 
+def _real_day(parts: pa.StructArray) -> pa.Array:
+    """Day within its month (leap years included), column-wide, for extracted date parts."""
+    # rows the pattern did not match hold "" here: read them as 1 (their hit is false anyway)
+    year, month, day = (
+        pc.cast(
+            pc.if_else(pc.equal(pc.fill_null(parts.field(name), ""), ""), "1", parts.field(name)),
+            pa.int32(),
+        )
+        for name in ("year", "month", "day")
+    )
+    leap = pc.and_(
+        pc.equal(pc.bit_wise_and(year, 3), 0),
+        pc.or_(pc.not_equal(pc.remainder(year, 100), 0), pc.equal(pc.remainder(year, 400), 0)),
+    )
+    month_index = pc.subtract(pc.min_element_wise(pc.max_element_wise(month, 1), 12), 1)
+    days = pc.take(
+        pa.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], pa.int32()), month_index
+    )
+    days = pc.add(days, pc.cast(pc.and_(leap, pc.equal(month, 2)), pa.int32()))
+    return pc.and_(
+        pc.and_(pc.greater_equal(month, 1), pc.less_equal(month, 12)),
+        pc.and_(pc.greater_equal(day, 1), pc.less_equal(day, days)),
+    )
+
+
 def _parse_dates(series: pd.Series, rule: ColumnRule) -> pd.Series:
     """To ``YYYY-MM-DD`` / ``YYYY-MM`` / ``YYYY``; unreadable values stay as they are."""
     text = _arrow_text(series)
@@ -211,14 +236,14 @@ def _parse_dates(series: pd.Series, rule: ColumnRule) -> pd.Series:
         value = parts.field("year")
         if "mm" in fmt:
             value = pc.binary_join_element_wise(
-                value, pc.utf8_lpad(parts.field("month"), 2, "0"), _DASH)
+                value, pc.utf8_lpad(parts.field("month"), 2, "0"), _DASH
+            )
         if "dd" in fmt:
             value = pc.binary_join_element_wise(
-                value, pc.utf8_lpad(parts.field("day"), 2, "0"), _DASH)
+                value, pc.utf8_lpad(parts.field("day"), 2, "0"), _DASH
+            )
             # 30/02/1990 reads but is no date: leave it raw for validation to quarantine
-            parsed = pd.to_datetime(value.to_pandas(), format="%Y-%m-%d", errors="coerce")
-            real = pa.array(parsed.notna().to_numpy())
-            hit = pc.and_(hit, real)
+            hit = pc.and_(hit, _real_day(parts))
         out = pc.if_else(hit, value, out)
         pending = pc.and_(pending, pc.invert(hit))
     return _pandas_text(out, series.index)

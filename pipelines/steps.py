@@ -104,9 +104,7 @@ def _mark_failed(work_dir, name: str, exc: Exception) -> None:
 def _read_results(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     """Results with ``reasons`` as an Arrow list column (no million Python lists to build)."""
     table = pq.read_table(path, columns=columns)
-    return table.to_pandas(
-        types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_list(t) else None
-    )
+    return table.to_pandas(types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_list(t) else None)
 
 
 # --- steps ------------------------------------------------------------------------------------
@@ -122,6 +120,17 @@ def start_run(config: RunConfig, run_date: str) -> str:
     try:
         engine = store.engine_for(config.db_url)
         with engine.begin() as connection:
+            # An attempt still "running" for this date died without a word (a killed worker):
+            # this attempt supersedes it. (Its own publish, if it ever came, would still win.)
+            connection.execute(
+                sa.update(store.runs)
+                .where(store.runs.c.run_date == run_date, store.runs.c.status == "running")
+                .values(
+                    status="failed",
+                    finished_at=datetime.now(UTC),
+                    message="abandoned: a newer attempt of this run date started",
+                )
+            )
             run_id = connection.execute(
                 sa.insert(store.runs).values(
                     run_date=run_date, started_at=datetime.now(UTC), status="running"
@@ -455,6 +464,19 @@ def publish_run(work_dir: str) -> str:
             "sync_rate": summary["sync_rate"],
         },
     )
+    # Published: the big intermediates go; run.json, timings and validation results stay.
+    for name in (
+        "registry.parquet",
+        "population.parquet",
+        "results.parquet",
+        "partitions",
+        "parts",
+    ):
+        path = work / name
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
     return str(final)
 
 

@@ -215,3 +215,18 @@ def test_mapping_rules_are_validated():
         parse_mapping({"gender": {"column": "G", "format": "dd/mm/yyyy"}}, "registry")
     with pytest.raises(ValueError, match="exactly one of 'column' or 'constant'"):
         parse_mapping({"scheme_ui": {"values": {"1": True}}}, "registry")
+
+
+def test_dates_read_every_form_and_keep_impossible_ones():
+    from pipelines.mapping import apply_mapping
+
+    given = ["29/02/2000", "29/02/1900", "31/04/1990", "00/01/1990", "01/13/1990", "5/6/1970",
+             "2/1985", "1970", None, "x"]
+    source = pd.DataFrame({"NS": given})
+    for column in ("vss_code", "full_name", "gender", "national_id", "province_code",
+                   "scheme_si_compulsory", "scheme_si_voluntary", "scheme_hi", "scheme_ui"):
+        source[column] = "1"
+    mapping = parse_mapping({"birth_date": {"column": "NS", "format": "dd/mm/yyyy"}}, "registry")
+    assert apply_mapping(source, mapping)["birth_date"].fillna("<NA>").tolist() == [
+        "2000-02-29", "29/02/1900", "31/04/1990", "00/01/1990", "01/13/1990", "1970-06-05",
+        "1985-02", "1970", "<NA>", "x"]

@@ -35,6 +35,9 @@ def test_publishes_every_output(published, registry_path):
     runs = read_table(published, store.runs)
     assert runs["status"].tolist() == ["succeeded"]
     assert runs["participants"].tolist() == [len(registry)]
+    work = next((published / "work").iterdir())
+    assert not (work / "population.parquet").exists()  # big intermediates removed once published
+    assert (work / "run.json").exists()
     report = (folder / "validation_report.html").read_text("utf-8")
     assert "<link" not in report and "<script" not in report  # opens offline
 
