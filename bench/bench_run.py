@@ -68,7 +68,7 @@ def child_run(folder: Path, out: Path, max_rows: int) -> dict:
     for path in Path(work_dir, "timings").glob("*.json"):
         timing = json.loads(path.read_text("utf-8"))
         steps[timing["step"]] = steps.get(timing["step"], 0.0) + timing["seconds"]
-    bands = len(list(Path(work_dir, "partitions").glob("partition-*.json")))
+    bands = len(list(Path(work_dir, "timings").glob("match-*.json")))
     return {"wall": wall, "steps": steps, "bands": bands, "work_dir": work_dir}
 
 
