@@ -8,6 +8,7 @@ leading apostrophe, and the workbook stores every text cell as text.
 from __future__ import annotations
 
 import multiprocessing
+import shutil
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import xlsxwriter
 from pipelines.metrics import in_scheme, reasons_text
 from popsync import store
 from popsync.contracts import NEEDS_CORRECTION, NEEDS_REVIEW, SYNCHRONIZED, UNMATCHED
+from popsync.reference.provinces import codes_63_of
 
 STATUS_LABELS = {
     NEEDS_CORRECTION: "Cần điều chỉnh",
@@ -160,10 +162,13 @@ def write_lists(
     unsynchronized = listed_all[listed_all["status"] != SYNCHRONIZED]
     cells = _Cells(list_rows(unsynchronized), unsynchronized["status"])
     _shared.update(cells=cells, csv=cells.frame.rename(columns=HEADERS))
-    jobs = []
+    jobs, copies = [], []
     for scheme in schemes:
         province = in_scheme(unsynchronized["office_code"], scheme).to_numpy()
         for code in sorted(in_scheme(listed_all["office_code"], scheme).dropna().unique()):
+            if scheme == "34" and "63" in schemes and codes_63_of(code) == [code]:
+                copies.append(code)  # a unit the 2025 merger left alone: same rows as in 63
+                continue
             jobs.append((folder, scheme, code, np.flatnonzero(province == code)))
     jobs.sort(key=lambda job: -len(job[3]))
     try:
@@ -171,10 +176,18 @@ def write_lists(
         if workers > 1 and len(jobs) > 1 and not multiprocessing.current_process().daemon:
             context = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(workers, mp_context=context) as pool:
-                return sum(pool.map(_write_province, jobs))
-        return sum(map(_write_province, jobs))
+                written = sum(pool.map(_write_province, jobs))
+        else:
+            written = sum(map(_write_province, jobs))
     finally:
         _shared.clear()
+    for code in copies:
+        for fmt in ("xlsx", "csv"):
+            target = folder / store.list_path("34", code, fmt)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(folder / store.list_path("63", code, fmt), target)
+            written += 1
+    return written
 
 
 def neutralize_frame(frame: pd.DataFrame) -> pd.DataFrame:
