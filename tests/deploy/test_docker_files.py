@@ -221,7 +221,8 @@ def test_portal_command_is_a_real_popsync_command(compose):
 
     portal = compose["services"]["portal"]
     assert portal["entrypoint"][-1] == "popsync"
-    args = build_parser().parse_args([str(a) for a in portal["command"]])
+    command = [str(a) for a in portal["command"]]
+    args = build_parser(command[0]).parse_args(command)
     assert args.command == "serve"
 
 
