@@ -41,7 +41,8 @@ def render(run: dict[str, Any], suites: list[dict[str, Any]]) -> str:
         )
         parts.append(
             "<table><tr><th>expectation</th><th>column</th><th>severity</th><th>reason</th>"
-            "<th>result</th><th>unexpected</th><th>observed</th><th>samples (masked)</th></tr>"
+            "<th>result</th><th>unexpected</th><th>observed</th><th>expected</th>"
+            "<th>samples (masked)</th></tr>"
         )
         for f in suite["findings"]:
             percent = f["unexpected_percent"]
@@ -53,6 +54,7 @@ def render(run: dict[str, Any], suites: list[dict[str, Any]]) -> str:
                 f"<td>{esc(str(f['column'] or ''))}</td><td>{esc(f['severity'])}</td>"
                 f"<td>{esc(f['reason'])}</td><td>{_status(f)}</td><td>{unexpected}</td>"
                 f"<td>{esc(str(f['observed'] if f['observed'] is not None else ''))}</td>"
+                f"<td>{esc(f.get('expected', ''))}</td>"
                 f"<td>{esc(', '.join(f['samples']))}</td></tr>"
             )
         parts.append("</table>")

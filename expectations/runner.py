@@ -47,6 +47,7 @@ class Finding:
     unexpected_count: int
     unexpected_percent: float | None
     observed: Any
+    expected: str  # the expectation's bounds, e.g. "min_value=700", for messages and the report
     samples: list[str]
     rows: np.ndarray = field(repr=False)  # frame positions of the unexpected rows (row checks)
 
@@ -161,6 +162,7 @@ def _finding(result) -> Finding:
             0,
             None,
             message,
+            _bounds(config.kwargs),
             [],
             np.array([], dtype=np.int64),
         )
@@ -173,9 +175,15 @@ def _finding(result) -> Finding:
         unexpected_count=int(details.get("unexpected_count") or 0),
         unexpected_percent=details.get("unexpected_percent"),
         observed=_plain(details.get("observed_value")),
+        expected=_bounds(config.kwargs),
         samples=[_sample(v, column) for v in unexpected[:SAMPLE_SIZE]],
         rows=np.asarray(details.get("unexpected_index_list") or [], dtype=np.int64),
     )
+
+
+def _bounds(kwargs: dict) -> str:
+    keys = ("min_value", "max_value", "value")
+    return ", ".join(f"{k}={kwargs[k]}" for k in keys if kwargs.get(k) is not None)
 
 
 def _sample(value: Any, column: str | None) -> str:

@@ -217,7 +217,7 @@ def _hard_failure_message(outcome: SuiteOutcome) -> str:
         detail = (
             f"{finding.unexpected_count:,} rows, e.g. {', '.join(finding.samples)}"
             if finding.unexpected_count
-            else f"observed {finding.observed}"
+            else f"observed {finding.observed}, expected {finding.expected}"
         )
         parts.append(f"{finding.reason}{where} ({detail})")
     return f"{outcome.suite} failed validation: " + "; ".join(parts)

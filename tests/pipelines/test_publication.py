@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 
 import pandas as pd
@@ -144,3 +145,4 @@ def test_volume_drop_stops_the_night_before_publishing(
     runs = read_table(out, store.runs)
     assert runs["status"].tolist() == ["succeeded", "failed"]
     assert "volume_drop" in runs["message"].iloc[-1]
+    assert f"min_value={math.ceil(len(registry) * (1 - 0.3))}" in runs["message"].iloc[-1]
