@@ -54,7 +54,10 @@ def popsync_nightly():
 
         context = get_current_context()
         when = context.get("logical_date") or context["dag_run"].run_after
-        config = load_config(context["params"]["config"] or os.environ["POPSYNC_CONFIG"])
+        path = context["params"]["config"] or os.environ.get("POPSYNC_CONFIG")
+        if not path:
+            raise ValueError("no run config: set POPSYNC_CONFIG or the run's 'config' param")
+        config = load_config(path)
         return _steps().start_run(config, _steps().run_date_of(when))
 
     @task
