@@ -233,3 +233,25 @@ def test_shipped_run_configuration_loads():
     assert config.out_dir == Path("/data/out")
     assert config.db_url.startswith("postgresql+psycopg://popsync@postgres")
     assert config.registry.source.startswith("/data/")
+
+
+def test_health_checks_probe_real_endpoints(compose):
+    """What each health check calls exists: Celery app path, scheduler port, portal route."""
+    import importlib
+
+    from airflow.configuration import conf
+
+    services = compose["services"]
+    worker_check = services["airflow-worker"]["healthcheck"]["test"][1]
+    app_path = re.search(r"--app (\S+)", worker_check).group(1)
+    module_name, _, attribute = app_path.rpartition(".")
+    assert hasattr(importlib.import_module(module_name), attribute), app_path
+    scheduler_port = conf.getint("scheduler", "scheduler_health_check_server_port")
+    assert f"localhost:{scheduler_port}/health" in " ".join(
+        services["airflow-scheduler"]["healthcheck"]["test"]
+    )
+    api_check = " ".join(services["airflow-apiserver"]["healthcheck"]["test"])
+    assert "/api/v2/monitor/health" in api_check  # the harness waits on the same endpoint
+    portal_check = " ".join(services["portal"]["healthcheck"]["test"])
+    route = re.search(r"localhost:8000(/\S+?)'", portal_check).group(1)
+    assert f'"{route}"' in (REPO / "portal" / "app.py").read_text(encoding="utf-8")
