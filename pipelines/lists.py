@@ -17,29 +17,16 @@ import pandas as pd
 import xlsxwriter
 
 from pipelines.metrics import in_scheme, reasons_text
-from popsync import store
-from popsync.contracts import NEEDS_CORRECTION, NEEDS_REVIEW, SYNCHRONIZED, UNMATCHED
+from popsync import labels, store
+from popsync.contracts import SYNCHRONIZED
+from popsync.labels import vietnamese
 from popsync.reference.provinces import codes_63_of
 
+# Statuses that are listed (a sheet each); synchronized rows are not listed.
 STATUS_LABELS = {
-    NEEDS_CORRECTION: "Cần điều chỉnh",
-    NEEDS_REVIEW: "Cần xác minh",
-    UNMATCHED: "Không tìm thấy",
+    code: text for code, text in vietnamese(labels.STATUS_LABELS).items() if code != SYNCHRONIZED
 }
-REASON_LABELS = {
-    "missing_id": "Thiếu số định danh cá nhân",
-    "old_id_number": "Dùng số CMND cũ",
-    "id_invalid": "Số định danh không hợp lệ",
-    "id_not_found": "Số định danh không có trong CSDL dân cư",
-    "name_mismatch": "Họ tên không khớp",
-    "birth_date_mismatch": "Ngày sinh không khớp",
-    "birth_date_partial": "Ngày sinh không đầy đủ",
-    "gender_mismatch": "Giới tính không khớp",
-    "duplicate_registration": "Một người có nhiều mã số BHXH",
-    "deceased": "Đã qua đời theo CSDL dân cư",
-    "ambiguous": "Nhiều người gần giống, cần xác minh",
-    "no_candidate": "Không tìm thấy trong CSDL dân cư",
-}
+REASON_LABELS = vietnamese(labels.REASON_LABELS)
 GENDER_LABELS = {"M": "Nam", "F": "Nữ"}
 # List column -> Vietnamese header, in the order offices read them.
 HEADERS = {

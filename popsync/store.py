@@ -88,7 +88,7 @@ def publication_path(run_date: str) -> str:
 
 
 def list_path(scheme: str, province_code: str, fmt: str) -> str:
-    """A province's list inside a publication folder: ``lists/<scheme>/<code>/unsynchronized.<fmt>``."""
+    """A province's list in a publication folder: ``lists/<scheme>/<code>/unsynchronized.<fmt>``."""
     if fmt not in ("xlsx", "csv"):
         raise ValueError(f"unknown list format {fmt!r}: use 'xlsx' or 'csv'")
     return f"lists/{scheme}/{province_code}/unsynchronized.{fmt}"

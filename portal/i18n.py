@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from popsync.labels import REASON_LABELS, STATUS_LABELS
+
 LANGUAGES = ("vi", "en")
 
 LABELS: dict[str, tuple[str, str]] = {
@@ -13,10 +15,6 @@ LABELS: dict[str, tuple[str, str]] = {
     "province": ("Tỉnh, thành phố", "Province"),
     "code": ("Mã", "Code"),
     "participants": ("Số người tham gia", "Participants"),
-    "synchronized": ("Đã đồng bộ", "Synchronized"),
-    "needs_correction": ("Cần điều chỉnh", "Needs correction"),
-    "needs_review": ("Cần xác minh", "Needs review"),
-    "unmatched": ("Không tìm thấy", "Unmatched"),
     "sync_rate": ("Tỷ lệ đồng bộ", "Sync rate"),
     "rank": ("Hạng", "Rank"),
     "change": ("Thay đổi so với đêm trước", "Change since previous night"),
@@ -96,22 +94,9 @@ LABELS: dict[str, tuple[str, str]] = {
                     "Public aggregate figures; personal lists only for those allowed."),
     "no_data_line": ("Không có số liệu", "No data"),
     "sort_by": ("Sắp xếp theo", "Sort by"),
-    "reason_missing_id": ("Thiếu số định danh cá nhân", "Missing personal ID"),
-    "reason_old_id_number": ("Dùng số CMND cũ", "Old 9-digit ID number"),
-    "reason_id_invalid": ("Số định danh không hợp lệ", "Invalid personal ID"),
-    "reason_id_not_found": ("Số định danh không có trong CSDL dân cư",
-                            "Personal ID not in the population database"),
-    "reason_name_mismatch": ("Họ tên không khớp", "Name differs"),
-    "reason_birth_date_mismatch": ("Ngày sinh không khớp", "Birth date differs"),
-    "reason_birth_date_partial": ("Ngày sinh không đầy đủ", "Birth date incomplete"),
-    "reason_gender_mismatch": ("Giới tính không khớp", "Gender differs"),
-    "reason_duplicate_registration": ("Một người có nhiều mã số BHXH",
-                                      "Same person registered twice"),
-    "reason_deceased": ("Đã qua đời theo CSDL dân cư", "Deceased in the population database"),
-    "reason_ambiguous": ("Nhiều người gần giống, cần xác minh", "Several close candidates"),
-    "reason_no_candidate": ("Không tìm thấy trong CSDL dân cư",
-                            "Not found in the population database"),
 }
+LABELS.update(STATUS_LABELS)
+LABELS.update({f"reason_{code}": pair for code, pair in REASON_LABELS.items()})
 
 
 def label(key: str, lang: str) -> str:

@@ -14,9 +14,9 @@ from popsync.reference.provinces import (
     PROVINCES_34,
     PROVINCES_63,
     UnknownProvinceError,
+    codes_63_of,
     province_name,
     to_34,
-    codes_63_of,
 )
 
 __all__ = [
