@@ -43,7 +43,10 @@ def run_night(config, run_date: str) -> str:
     specs = _progress("plan partitions", steps.plan_partitions, work_dir)
     parts = [
         steps.match_partition(work_dir, spec_path=spec)
-        for spec in tqdm(specs, desc="  match partitions", unit="band", file=sys.stderr)
+        for spec in tqdm(
+            specs, desc="  match partitions", unit="band", file=sys.stderr,
+            disable=not sys.stderr.isatty(),
+        )
     ]
     _progress("resolve", steps.resolve_results, work_dir, parts)
     _progress("validate results", steps.validate_results, work_dir)
