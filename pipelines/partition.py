@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
@@ -26,6 +27,7 @@ import pyarrow.parquet as pq
 from popsync.contracts import POPULATION_REQUIRED, REGISTRY_REQUIRED
 
 BIRTH_YEAR = "birth_year"  # helper column of the work folder's population file
+SOURCE_ROW = "source_row"  # helper column: 1-based row of the person in the source
 YEAR_MARGIN = 1
 POPULATION_ROW_GROUP = 65_536
 
@@ -36,7 +38,13 @@ def birth_year(birth_date: pd.Series) -> pd.Series:
 
 
 def write_population(population: pd.DataFrame, path: Path) -> None:
-    """Sorted by birth year with small row groups, so band filters skip most of the file."""
+    """Sorted by birth year with small row groups, so band filters skip most of the file.
+
+    ``source_row`` keeps each person's 1-based row in the source, so that problems found in the
+    sorted work file are reported at the row the data engineer can look up.
+    """
+    if SOURCE_ROW not in population.columns:
+        population = population.assign(**{SOURCE_ROW: np.arange(1, len(population) + 1)})
     frame = population.assign(**{BIRTH_YEAR: birth_year(population["birth_date"])})
     frame = frame.sort_values(BIRTH_YEAR, kind="stable", na_position="last")
     frame.to_parquet(path, index=False, row_group_size=POPULATION_ROW_GROUP)

@@ -197,7 +197,12 @@ def _quarantine(outcome: SuiteOutcome, frame: pd.DataFrame, key: str) -> pd.Data
             pd.DataFrame(
                 {
                     "source": outcome.suite,
-                    "row": rows + 1,  # 1-based data row (CSV line = row + 1)
+                    # 1-based data row of the source (CSV line = row + 1)
+                    "row": (
+                        frame[partition.SOURCE_ROW].to_numpy()[rows]
+                        if partition.SOURCE_ROW in frame.columns
+                        else rows + 1
+                    ),
                     "key": frame[key].to_numpy()[rows],
                     "column": finding.column,
                     "reason": finding.reason,
@@ -262,7 +267,28 @@ def validate_inputs(work_dir: str) -> str:
     if failures:
         raise PopsyncError("input validation stopped the night: " + " | ".join(failures))
     quarantine.to_parquet(work / "quarantine.parquet", index=False)
+    _drop_unlinkable_persons(quarantine, population, work / "population.parquet")
     return work_dir
+
+
+# Population rows quarantined for these reasons cannot be a link target (the engine keys persons
+# by a 12-digit personal ID): they stay in the quarantine file and are left out of matching.
+# Registry rows are never left out: each gets a result.
+UNLINKABLE_PERSON_REASONS = ("personal_id_format",)
+
+
+def _drop_unlinkable_persons(
+    quarantine: pd.DataFrame, population: pd.DataFrame, path: Path
+) -> None:
+    bad = quarantine.loc[
+        (quarantine["source"] == "population")
+        & quarantine["reason"].isin(UNLINKABLE_PERSON_REASONS),
+        "row",
+    ]
+    if bad.empty:
+        return
+    persons = population.loc[~population[partition.SOURCE_ROW].isin(bad)]
+    partition.write_population(persons.drop(columns=[partition.BIRTH_YEAR]), path)
 
 
 @step("plan_partitions")

@@ -230,3 +230,26 @@ def test_dates_read_every_form_and_keep_impossible_ones():
     assert apply_mapping(source, mapping)["birth_date"].fillna("<NA>").tolist() == [
         "2000-02-29", "29/02/1900", "31/04/1990", "00/01/1990", "01/13/1990", "1970-06-05",
         "1985-02", "1970", "<NA>", "x"]
+
+
+def test_bad_population_rows_are_quarantined_at_their_source_row(
+    tmp_path, registry_path, population_path
+):
+    population = pd.read_parquet(population_path)
+    population.loc[5, "personal_id"] = "12345X"  # cannot be a link target
+    population.loc[6, "province_code"] = "99"
+    bad_population = tmp_path / "population.parquet"
+    population.to_parquet(bad_population, index=False)
+    out = tmp_path / "out"
+    assert run(out, registry_path, bad_population, "2026-11-20") == 0
+    folder = out / store.publication_path("2026-11-20")
+    quarantine = pd.read_parquet(folder / "quarantine.parquet")
+    found = set(zip(quarantine["source"], quarantine["row"], quarantine["reason"], strict=True))
+    # rows as a data engineer finds them in the source file (1-based), not in the sorted work file
+    assert found == {
+        ("population", 6, "personal_id_format"),
+        ("population", 7, "province_code_unknown"),
+    }
+    results = pd.read_parquet(folder / "results.parquet")
+    assert len(results) == len(pd.read_parquet(registry_path))
+    assert "12345X" not in set(results["personal_id"].dropna())
