@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 import time
-from datetime import date
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tqdm import tqdm
@@ -21,7 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="output folder (overrides output.dir; default ./out)")
     parser.add_argument("--config", help="run configuration YAML (see config/popsync.example.yaml)")
     parser.add_argument(
-        "--run-date", default=date.today().isoformat(), help="run date YYYY-MM-DD (default: today)"
+        "--run-date",
+        default=steps.run_date_of(datetime.now(UTC)),
+        help="run date YYYY-MM-DD (default: today in Asia/Ho_Chi_Minh, as the nightly DAG)",
     )
     parser.add_argument("--db-url", help="publication database URL (default: SQLite under --out)")
 

@@ -45,6 +45,8 @@ def write_population(population: pd.DataFrame, path: Path) -> None:
     """
     if SOURCE_ROW not in population.columns:
         population = population.assign(**{SOURCE_ROW: np.arange(1, len(population) + 1)})
+    # ID columns typed as strings even when all null, so the bands' ID filters always apply
+    population = population.astype({"personal_id": "string", "old_id_number": "string"})
     frame = population.assign(**{BIRTH_YEAR: birth_year(population["birth_date"])})
     frame = frame.sort_values(BIRTH_YEAR, kind="stable", na_position="last")
     frame.to_parquet(path, index=False, row_group_size=POPULATION_ROW_GROUP)
@@ -99,6 +101,7 @@ def read_band(spec: dict, population_path: Path) -> tuple[pd.DataFrame, pd.DataF
     ids = registry["national_id"].dropna().unique().tolist()
     year = ds.field(BIRTH_YEAR)
     wanted = (year >= spec["year_min"] - YEAR_MARGIN) & (year <= spec["year_max"] + YEAR_MARGIN)
+    wanted = wanted | year.is_null()  # persons without a readable year may be anyone's match
     if ids:
         wanted = wanted | ds.field("personal_id").isin(ids) | ds.field("old_id_number").isin(ids)
     table = pq.read_table(population_path, columns=columns, filters=wanted)

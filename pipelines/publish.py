@@ -142,14 +142,18 @@ def publish(
     final = out_dir / relative
     replaced = _replaced_folder(out_dir, run_date, run_id)
     had_previous = final.exists()
-    if had_previous:
-        os.rename(final, replaced)
-    os.rename(staging, final)
+    moved_previous = moved_new = False
     try:
+        if had_previous:
+            os.rename(final, replaced)
+            moved_previous = True
+        os.rename(staging, final)
+        moved_new = True
         _commit(engine, run_id, run_date, relative, metrics, reason_counts, summary)
     except Exception as exc:
-        os.rename(final, staging)
-        if had_previous:
+        if moved_new:
+            os.rename(final, staging)
+        if moved_previous:
             os.rename(replaced, final)
         first_line = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         raise PopsyncError(

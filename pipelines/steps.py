@@ -407,6 +407,7 @@ def stage_publication(work_dir: str) -> str:
     """Every file of the publication, in a staging folder next to its final place."""
     state, config, work = _state(work_dir), _config(work_dir), Path(work_dir)
     staging = publish.staging_folder(Path(state["out_dir"]), state["run_date"], state["run_id"])
+    shutil.rmtree(staging, ignore_errors=True)  # left by an attempt that died: a retry redoes it
     staging.mkdir(parents=True)
     shutil.copyfile(work / "results.parquet", staging / "results.parquet")
     shutil.copyfile(work / "quarantine.parquet", staging / "quarantine.parquet")

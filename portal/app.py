@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +24,7 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from matching.normalize import folded_name
 from popsync import store
 from popsync.contracts import LINES, STATUSES
 from popsync.reference import codes_63_of, province_name, to_34
@@ -235,15 +235,13 @@ def _safe_next(target: str | None) -> str | None:
     return target
 
 
-def _sort_key(column: str):
-    def name_key(row: dict) -> str:
-        text = unicodedata.normalize("NFD", row["name"].replace("Đ", "D").replace("đ", "d"))
-        return "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
-
+def _sorted_provinces(provinces: list[dict], column: str, descending: bool) -> list[dict]:
+    """Provinces by ``column``; missing values (no previous night) go last whichever the order."""
     if column == "name":
-        return name_key
-    # Missing values (no previous night) go last whichever the order.
-    return lambda row: (row[column] is None, row[column] if row[column] is not None else 0)
+        return sorted(provinces, key=lambda row: folded_name(row["name"]), reverse=descending)
+    present = [row for row in provinces if row[column] is not None]
+    missing = [row for row in provinces if row[column] is None]
+    return sorted(present, key=lambda row: row[column], reverse=descending) + missing
 
 
 # --- error pages -------------------------------------------------------------------------------
@@ -317,7 +315,7 @@ def _add_routes(app: FastAPI) -> None:
         context = _state_context(request)
         state = context["state"]
         result = publication.ranking(portal.engine, state.run_date, scheme, line)
-        rows = sorted(result.provinces, key=_sort_key(sort), reverse=order == "desc")
+        rows = _sorted_provinces(result.provinces, sort, order == "desc")
         for row in rows:
             row["allowed"] = security.may_access_province(user, scheme, row["code"])
         trend = publication.national_trend(portal.engine, scheme, line, portal.settings.trend_runs)

@@ -106,3 +106,19 @@ def test_a_successful_login_forgets_the_failures(tmp_path):
     time.sleep(wait + 0.05)
     assert security.authenticate(engine, throttle, "lead", "password1", "c") is not None
     assert security.retry_after(engine, throttle, "lead", "other") == (0.0, False)
+
+
+def test_ranking_sort_puts_missing_changes_last_in_both_orders():
+    from portal.app import _sorted_provinces
+
+    provinces = [
+        {"name": "Đà Nẵng", "change": None},
+        {"name": "An Giang", "change": 0.01},
+        {"name": "Cà Mau", "change": -0.02},
+    ]
+    down = _sorted_provinces(provinces, "change", descending=True)
+    up = _sorted_provinces(provinces, "change", descending=False)
+    assert [p["name"] for p in down] == ["An Giang", "Cà Mau", "Đà Nẵng"]
+    assert [p["name"] for p in up] == ["Cà Mau", "An Giang", "Đà Nẵng"]
+    by_name = _sorted_provinces(provinces, "name", descending=False)
+    assert [p["name"] for p in by_name] == ["An Giang", "Cà Mau", "Đà Nẵng"]  # Đ sorts as D
