@@ -17,7 +17,6 @@ match, one mapped task per band → resolve across bands → validate results (G
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
@@ -50,15 +49,9 @@ def _steps():
 def popsync_nightly():
     @task
     def start() -> str:
-        from pipelines.config import load_config
-
         context = get_current_context()
         when = context.get("logical_date") or context["dag_run"].run_after
-        path = context["params"]["config"] or os.environ.get("POPSYNC_CONFIG")
-        if not path:
-            raise ValueError("no run config: set POPSYNC_CONFIG or the run's 'config' param")
-        config = load_config(path)
-        return _steps().start_run(config, _steps().run_date_of(when))
+        return _steps().start_scheduled_run(context["params"]["config"], when)
 
     @task
     def extract(work_dir: str) -> str:

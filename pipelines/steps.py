@@ -110,6 +110,20 @@ def _read_results(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
 # --- steps ------------------------------------------------------------------------------------
 
 
+def start_scheduled_run(config_path: str | None, logical_date: datetime) -> str:
+    """The DAG's first step: the config of the run (its param, else ``$POPSYNC_CONFIG``) and the
+    run date of the logical date on Vietnam's calendar; returns the work folder."""
+    import os
+
+    path = config_path or os.environ.get("POPSYNC_CONFIG")
+    if not path:
+        raise PopsyncError(
+            "no run configuration: set POPSYNC_CONFIG to a YAML file, or pass the run's "
+            "'config' param"
+        )
+    return start_run(load_config(path), run_date_of(logical_date))
+
+
 def start_run(config: RunConfig, run_date: str) -> str:
     """Record the attempt in ``runs``, repair an interrupted publication, make the work folder."""
     try:
