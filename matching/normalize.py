@@ -29,6 +29,9 @@ _TONE_ENDINGS = {
 # and the African D with stroke (Ɖ/ɖ).
 _D_LOOKALIKES = str.maketrans({"ð": "đ", "ɖ": "đ", "Ð": "đ", "Ɖ": "đ"})
 
+# Birth years outside this range are typing errors, not dates (shared with the pipeline's bands).
+BIRTH_YEAR_MIN, BIRTH_YEAR_MAX = 1850, 2150
+
 
 def canonical_syllable(syllable: str) -> str:
     """One lower-case NFC syllable in canonical spelling: đ look-alikes mapped, one tone style."""
@@ -242,7 +245,7 @@ def parse_birth_dates(values: pa.Array | pa.ChunkedArray) -> BirthDates:
     month_ok = (month >= 1) & (month <= 12)
     max_day = np.where(month_ok, _DAYS_IN_MONTH[np.clip(month, 0, 12)], 0)
     max_day = np.where((month == 2) & ~leap, 28, max_day)
-    year_ok = (year >= 1850) & (year <= 2150)
+    year_ok = (year >= BIRTH_YEAR_MIN) & (year <= BIRTH_YEAR_MAX)
     full = matches[FULL] & year_ok & month_ok & (day >= 1) & (day <= max_day)
     month_only = matches[MONTH] & year_ok & month_ok
     year_only = matches[YEAR] & year_ok

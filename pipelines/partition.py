@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from matching.normalize import BIRTH_YEAR_MAX, BIRTH_YEAR_MIN
 from popsync.contracts import POPULATION_REQUIRED, REGISTRY_REQUIRED
 
 BIRTH_YEAR = "birth_year"  # helper column of the work folder's population file
@@ -34,7 +35,7 @@ POPULATION_ROW_GROUP = 65_536
 
 def birth_year(birth_date: pd.Series) -> pd.Series:
     year = pd.to_numeric(birth_date.str.slice(0, 4), errors="coerce")
-    return year.where(year.between(1800, 2200)).astype("Int16")
+    return year.where(year.between(BIRTH_YEAR_MIN, BIRTH_YEAR_MAX)).astype("Int16")
 
 
 def write_population(population: pd.DataFrame, path: Path) -> None:
