@@ -346,29 +346,38 @@ class AirflowCluster:
     def metadata(self) -> sa.Engine:
         return sa.create_engine(self.airflow_db_url)
 
-    def wait_for_dag(self, dag_id: str, timeout: float = 180) -> None:
-        """Wait until the dag-processor has parsed and serialized ``dag_id``."""
+    def _poll(self, probe, timeout: float):
+        """Call ``probe(connection)`` on the metadata DB every 2 s until it returns a value."""
         engine = self.metadata()
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:
                 self._check_alive()
                 with engine.connect() as conn:
-                    found = conn.execute(
-                        sa.text("SELECT count(*) FROM serialized_dag WHERE dag_id = :d"),
-                        {"d": dag_id},
-                    ).scalar_one()
-                    errors = conn.execute(
-                        sa.text("SELECT filename, stacktrace FROM import_error")
-                    ).all()
-                if found:
-                    return
-                if errors:
-                    raise RuntimeError(f"DAG import errors: {errors}")
+                    value = probe(conn)
+                if value is not None:
+                    return value
                 time.sleep(2)
         finally:
             engine.dispose()
-        raise TimeoutError(f"{dag_id} was not parsed\n" + self.log_tail("dag-processor"))
+        return None
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 180) -> None:
+        """Wait until the dag-processor has parsed and serialized ``dag_id``."""
+
+        def parsed(conn):
+            found = conn.execute(
+                sa.text("SELECT count(*) FROM serialized_dag WHERE dag_id = :d"), {"d": dag_id}
+            ).scalar_one()
+            if found:
+                return True
+            errors = conn.execute(sa.text("SELECT filename, stacktrace FROM import_error")).all()
+            if errors:
+                raise RuntimeError(f"DAG import errors: {errors}")
+            return None
+
+        if self._poll(parsed, timeout) is None:
+            raise TimeoutError(f"{dag_id} was not parsed\n" + self.log_tail("dag-processor"))
 
     def trigger(self, dag_id: str, conf: Mapping | None = None,
                 logical_date: str | None = None) -> str:
@@ -385,23 +394,19 @@ class AirflowCluster:
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 600) -> str:
         """Wait for the run to finish; returns its final state (``success`` or ``failed``)."""
-        engine = self.metadata()
-        deadline = time.monotonic() + timeout
-        try:
-            while time.monotonic() < deadline:
-                self._check_alive()
-                with engine.connect() as conn:
-                    state = conn.execute(
-                        sa.text("SELECT state FROM dag_run WHERE dag_id = :d AND run_id = :r"),
-                        {"d": dag_id, "r": run_id},
-                    ).scalar_one_or_none()
-                if state in ("success", "failed"):
-                    return state
-                time.sleep(2)
-        finally:
-            engine.dispose()
-        raise TimeoutError(f"{dag_id} run {run_id} did not finish in {timeout:.0f} s\n"
-                           + self.log_tails())
+
+        def finished(conn):
+            state = conn.execute(
+                sa.text("SELECT state FROM dag_run WHERE dag_id = :d AND run_id = :r"),
+                {"d": dag_id, "r": run_id},
+            ).scalar_one_or_none()
+            return state if state in ("success", "failed") else None
+
+        state = self._poll(finished, timeout)
+        if state is None:
+            raise TimeoutError(f"{dag_id} run {run_id} did not finish in {timeout:.0f} s\n"
+                               + self.log_tails())
+        return state
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
         engine = self.metadata()
