@@ -19,6 +19,8 @@ validation:
   quarantine_max: 0.2          # stop when more than this share of a source's rows is quarantined
 partition:
   max_rows: 250000             # registry rows per mapped matching task (bounds its memory)
+workers: null                  # processes a step may use at once on this machine, and bands
+                               # `popsync run` matches at once (default: the CPUs it may use)
 ```
 """
 
@@ -32,6 +34,7 @@ from typing import Any
 import yaml
 
 from pipelines.mapping import SourceMapping, parse_mapping
+from pipelines.parallel import default_workers
 from popsync import store
 from popsync.contracts import SCHEMES
 from popsync.errors import PopsyncError
@@ -55,6 +58,7 @@ DEFAULTS: dict[str, Any] = {
     "province_schemes": list(SCHEMES),
     "validation": {"volume_drop_max": 0.3, "quarantine_max": 0.2},
     "partition": {"max_rows": 250_000},
+    "workers": None,
 }
 
 
@@ -81,6 +85,7 @@ class RunConfig:
     volume_drop_max: float
     quarantine_max: float
     partition_max_rows: int
+    workers: int  # local processes: a step's independent pieces, popsync run's bands
     raw: dict[str, Any]  # the merged mapping, written to each run's work folder
 
     def dump(self, path: Path) -> None:
@@ -189,6 +194,11 @@ def build_config(given: dict[str, Any] | None = None, **overrides: Any) -> RunCo
         raise PopsyncError(
             f"run config: partition.max_rows must be a positive integer, not {max_rows!r}"
         )
+    workers = raw["workers"]
+    if workers is None:
+        workers = default_workers()
+    elif isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise PopsyncError(f"run config: workers must be a positive integer, not {workers!r}")
     if not isinstance(raw["matching"], dict):
         raise PopsyncError("run config: matching must be a mapping of matching settings")
     _check_matching_settings(raw["matching"])
@@ -205,6 +215,7 @@ def build_config(given: dict[str, Any] | None = None, **overrides: Any) -> RunCo
         volume_drop_max=_fraction(raw, "volume_drop_max"),
         quarantine_max=_fraction(raw, "quarantine_max"),
         partition_max_rows=max_rows,
+        workers=workers,
         raw=raw,
     )
 

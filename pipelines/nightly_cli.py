@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tqdm import tqdm
-
-from pipelines import steps
+from pipelines import parallel, steps
 from pipelines.config import load_config
 
 
@@ -36,6 +35,10 @@ def _progress(name: str, function, *args):
     return result
 
 
+def _match_band(work_dir: str, spec_path: str) -> str:
+    return steps.match_partition(work_dir, spec_path=spec_path)
+
+
 def run_night(config, run_date: str) -> str:
     """All steps for one run date; returns the work folder (the publication is in its manifest)."""
     work_dir = steps.start_run(config, run_date)
@@ -43,13 +46,12 @@ def run_night(config, run_date: str) -> str:
     _progress("extract", steps.extract_sources, work_dir)
     _progress("validate inputs", steps.validate_inputs, work_dir)
     specs = _progress("plan partitions", steps.plan_partitions, work_dir)
-    parts = [
-        steps.match_partition(work_dir, spec_path=spec)
-        for spec in tqdm(
-            specs, desc="  match partitions", unit="band", file=sys.stderr,
-            disable=not sys.stderr.isatty(),
-        )
-    ]
+    # The DAG's mapped match tasks, here on up to `workers` processes at once.
+    workers = min(config.workers, len(specs))
+    parts = _progress(
+        f"match {len(specs)} bands" + (f" x{workers}" if workers > 1 else ""),
+        parallel.map_forked, functools.partial(_match_band, work_dir), specs, workers,
+    )
     _progress("resolve", steps.resolve_results, work_dir, parts)
     _progress("validate results", steps.validate_results, work_dir)
     _progress("stage", steps.stage_publication, work_dir)

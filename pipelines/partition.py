@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
@@ -33,9 +35,16 @@ YEAR_MARGIN = 1
 POPULATION_ROW_GROUP = 65_536
 
 
-def birth_year(birth_date: pd.Series) -> pd.Series:
-    year = pd.to_numeric(birth_date.str.slice(0, 4), errors="coerce")
-    return year.where(year.between(BIRTH_YEAR_MIN, BIRTH_YEAR_MAX)).astype("Int16")
+def birth_year(birth_date) -> pa.Array | pa.ChunkedArray:
+    """Year of ``YYYY[-MM[-DD]]`` text (a pandas or Arrow column) within the engine's range, else
+    null, as Arrow int16."""
+    if isinstance(birth_date, pd.Series):
+        birth_date = pa.array(birth_date, type=pa.string(), from_pandas=True)
+    head = pc.utf8_slice_codeunits(birth_date, 0, 4)
+    readable = pc.fill_null(pc.match_substring_regex(head, r"^\d{4}$"), False)
+    year = pc.cast(pc.if_else(readable, head, pa.scalar(None, head.type)), pa.int16())
+    known = pc.and_(pc.greater_equal(year, BIRTH_YEAR_MIN), pc.less_equal(year, BIRTH_YEAR_MAX))
+    return pc.if_else(known, year, pa.scalar(None, pa.int16()))
 
 
 def write_population(population: pd.DataFrame, path: Path) -> None:
@@ -48,19 +57,19 @@ def write_population(population: pd.DataFrame, path: Path) -> None:
         population = population.assign(**{SOURCE_ROW: np.arange(1, len(population) + 1)})
     # ID columns typed as strings even when all null, so the bands' ID filters always apply
     population = population.astype({"personal_id": "string", "old_id_number": "string"})
-    frame = population.assign(**{BIRTH_YEAR: birth_year(population["birth_date"])})
-    frame = frame.sort_values(BIRTH_YEAR, kind="stable", na_position="last")
-    frame.to_parquet(path, index=False, row_group_size=POPULATION_ROW_GROUP)
+    years = birth_year(population["birth_date"])
+    table = pa.Table.from_pandas(population, preserve_index=False).append_column(BIRTH_YEAR, years)
+    table = table.take(pc.array_sort_indices(years))  # stable, unreadable years last
+    pq.write_table(table, path, row_group_size=POPULATION_ROW_GROUP)
 
 
-def plan(registry: pd.DataFrame, max_rows: int, folder: Path) -> list[dict]:
+def plan(registry: pa.Table, max_rows: int, folder: Path) -> list[dict]:
     """Cut the registry into bands of at most ``max_rows`` rows; write each band's rows."""
     folder.mkdir(parents=True, exist_ok=True)
     years = birth_year(registry["birth_date"])
-    order = years.sort_values(kind="stable", na_position="last").index
-    ordered = registry.loc[order].reset_index(drop=True)
-    ordered_years = years.loc[order].reset_index(drop=True)
-    known = int(ordered_years.notna().sum())
+    order = pc.array_sort_indices(years)  # stable, unreadable years last
+    ordered, ordered_years = registry.take(order), years.take(order)
+    known = len(years) - years.null_count
     bounds = [(start, min(start + max_rows, known)) for start in range(0, known, max_rows)]
     bounds += [
         (start, min(start + max_rows, len(ordered)))
@@ -68,17 +77,17 @@ def plan(registry: pd.DataFrame, max_rows: int, folder: Path) -> list[dict]:
     ]
     specs = []
     for index, (start, stop) in enumerate(bounds):
-        band_years = ordered_years.iloc[start:stop]
+        band_years = ordered_years.slice(start, stop - start)
         path = folder / f"registry-{index:04d}.parquet"
-        ordered.iloc[start:stop].to_parquet(path, index=False)
+        pq.write_table(ordered.slice(start, stop - start), path)
         specs.append(
             {
                 "index": index,
                 "registry": str(path),
                 "rows": stop - start,
                 # None: no readable year in this band, match against the whole population.
-                "year_min": None if start >= known else int(band_years.min()),
-                "year_max": None if start >= known else int(band_years.max()),
+                "year_min": None if start >= known else pc.min(band_years).as_py(),
+                "year_max": None if start >= known else pc.max(band_years).as_py(),
             }
         )
     return specs

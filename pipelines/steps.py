@@ -15,6 +15,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -24,7 +25,7 @@ from expectations import inputs as input_suites
 from expectations import report as validation_report
 from expectations import results as result_suites
 from expectations.runner import SuiteOutcome
-from pipelines import lists, metrics, partition, publish
+from pipelines import lists, metrics, parallel, partition, publish
 from pipelines.config import RunConfig, load_config
 from pipelines.extract import describe, extract
 from popsync import store
@@ -174,23 +175,27 @@ def start_run(config: RunConfig, run_date: str) -> str:
     return str(work_dir)
 
 
+def _extract_source(work_dir: str, name: str) -> dict:
+    """One source, mapped to canonical columns, into the work folder; its row count and origin."""
+    source = getattr(_config(work_dir), name)
+    frame = extract(source)
+    if name == "registry":
+        frame.to_parquet(Path(work_dir) / "registry.parquet", index=False)
+    else:
+        partition.write_population(frame, Path(work_dir) / "population.parquet")
+    return {f"{name}_rows": len(frame), f"{name}_source": describe(source)}
+
+
 @step("extract")
 def extract_sources(work_dir: str) -> str:
-    """Both sources, mapped to canonical columns, into the work folder."""
-    config, work = _config(work_dir), Path(work_dir)
-    registry = extract(config.registry)
-    registry.to_parquet(work / "registry.parquet", index=False)
-    population = extract(config.population)
-    partition.write_population(population, work / "population.parquet")
-    _write_json(
-        work / "extract.json",
-        {
-            "registry_rows": len(registry),
-            "population_rows": len(population),
-            "registry_source": describe(config.registry),
-            "population_source": describe(config.population),
-        },
+    """Both sources, mapped to canonical columns, into the work folder (each in its own process
+    when there are two CPUs)."""
+    extracted = parallel.map_forked(
+        functools.partial(_extract_source, work_dir),
+        ("registry", "population"),
+        _config(work_dir).workers,
     )
+    _write_json(Path(work_dir) / "extract.json", {k: v for e in extracted for k, v in e.items()})
     return work_dir
 
 
@@ -242,46 +247,47 @@ def _hard_failure_message(outcome: SuiteOutcome) -> str:
     return f"{outcome.suite} failed validation: " + "; ".join(parts)
 
 
+def _validate_source(work_dir: str, name: str) -> tuple[SuiteOutcome, pd.DataFrame, int]:
+    """GX on one extracted source: its outcome, its quarantine rows and its row count."""
+    state, config, work = _state(work_dir), _config(work_dir), Path(work_dir)
+    previous = _previous_rows(state).get(name)
+    frame = pd.read_parquet(work / f"{name}.parquet")
+    if name == "registry":
+        outcome = input_suites.validate_registry(
+            frame.assign(office_code=metrics.office_code(frame)), previous, config.volume_drop_max
+        )
+        key = "vss_code"
+    else:
+        outcome = input_suites.validate_population(frame, previous, config.volume_drop_max)
+        key = "personal_id"
+    return outcome, _quarantine(outcome, frame, key), len(frame)
+
+
 @step("validate_inputs")
 def validate_inputs(work_dir: str) -> str:
-    """GX on both sources: hard failures stop the night, bad rows go to quarantine."""
-    state, config, work = _state(work_dir), _config(work_dir), Path(work_dir)
-    previous = _previous_rows(state)
-    registry = pd.read_parquet(work / "registry.parquet")
-    registry_outcome = input_suites.validate_registry(
-        registry.assign(office_code=metrics.office_code(registry)),
-        previous.get("registry"),
-        config.volume_drop_max,
+    """GX on both sources: hard failures stop the night, bad rows go to quarantine.
+
+    The two sources are validated at once, each in its own process when there are two CPUs.
+    """
+    config, work = _config(work_dir), Path(work_dir)
+    checked = parallel.map_forked(
+        functools.partial(_validate_source, work_dir), ("registry", "population"), config.workers
     )
-    population = pd.read_parquet(work / "population.parquet")
-    population_outcome = input_suites.validate_population(
-        population, previous.get("population"), config.volume_drop_max
-    )
-    _write_json(
-        work / "validation" / "inputs.json",
-        [registry_outcome.as_dict(), population_outcome.as_dict()],
-    )
-    failures = [
-        _hard_failure_message(o) for o in (registry_outcome, population_outcome) if o.hard_failures
-    ]
-    quarantine = pd.concat(
-        [
-            _quarantine(registry_outcome, registry, "vss_code"),
-            _quarantine(population_outcome, population, "personal_id"),
-        ],
-        ignore_index=True,
-    )
-    for name, frame in (("registry", registry), ("population", population)):
-        share = quarantine.loc[quarantine["source"] == name, "row"].nunique() / len(frame)
+    outcomes = [outcome for outcome, _, _ in checked]
+    _write_json(work / "validation" / "inputs.json", [o.as_dict() for o in outcomes])
+    failures = [_hard_failure_message(o) for o in outcomes if o.hard_failures]
+    for outcome, rows_quarantined, rows in checked:
+        share = rows_quarantined["row"].nunique() / rows
         if share > config.quarantine_max:
             failures.append(
-                f"{name}: {share:.1%} of rows quarantined, more than "
+                f"{outcome.suite}: {share:.1%} of rows quarantined, more than "
                 f"validation.quarantine_max = {config.quarantine_max:.0%}"
             )
     if failures:
         raise PopsyncError("input validation stopped the night: " + " | ".join(failures))
+    quarantine = pd.concat([q for _, q, _ in checked], ignore_index=True)
     quarantine.to_parquet(work / "quarantine.parquet", index=False)
-    _drop_unlinkable_persons(quarantine, population, work / "population.parquet")
+    _drop_unlinkable_persons(quarantine, work / "population.parquet")
     return work_dir
 
 
@@ -291,9 +297,7 @@ def validate_inputs(work_dir: str) -> str:
 UNLINKABLE_PERSON_REASONS = ("personal_id_format",)
 
 
-def _drop_unlinkable_persons(
-    quarantine: pd.DataFrame, population: pd.DataFrame, path: Path
-) -> None:
+def _drop_unlinkable_persons(quarantine: pd.DataFrame, path: Path) -> None:
     bad = quarantine.loc[
         (quarantine["source"] == "population")
         & quarantine["reason"].isin(UNLINKABLE_PERSON_REASONS),
@@ -301,6 +305,7 @@ def _drop_unlinkable_persons(
     ]
     if bad.empty:
         return
+    population = pd.read_parquet(path)
     persons = population.loc[~population[partition.SOURCE_ROW].isin(bad)]
     partition.write_population(persons.drop(columns=[partition.BIRTH_YEAR]), path)
 
@@ -309,7 +314,7 @@ def _drop_unlinkable_persons(
 def plan_partitions(work_dir: str) -> list[str]:
     """Registry bands for the mapped matching tasks; returns their spec files."""
     config, work = _config(work_dir), Path(work_dir)
-    registry = pd.read_parquet(work / "registry.parquet")
+    registry = pq.read_table(work / "registry.parquet")
     specs = partition.plan(registry, config.partition_max_rows, work / "partitions")
     return partition.write_specs(specs, work / "partitions")
 
@@ -325,7 +330,7 @@ def match_partition(work_dir: str, spec_path: str) -> str:
     linked = matching.link(registry, population, matching.Settings.from_mapping(config.matching))
     out = work / "parts" / f"results-{spec['index']:04d}.parquet"
     out.parent.mkdir(parents=True, exist_ok=True)
-    linked.results.to_parquet(out, index=False)
+    _with_registry_fields(linked.results, registry).to_parquet(out, index=False)
     _write_json(
         out.with_suffix(".json"),
         {"rows": spec["rows"], "population_rows": len(population), "report": linked.report},
@@ -333,22 +338,28 @@ def match_partition(work_dir: str, spec_path: str) -> str:
     return str(out)
 
 
+def _with_registry_fields(results: pd.DataFrame, registry: pd.DataFrame) -> pd.DataFrame:
+    """The published results: the engine's columns, then the registry's line flags and office
+    (``link`` returns one result per registry row in the registry's order: no join needed)."""
+    if not np.array_equal(
+        results["vss_code"].to_numpy(dtype=object), registry["vss_code"].to_numpy(dtype=object)
+    ):
+        raise RuntimeError("matching.link returned results out of the registry's row order")
+    fields = registry[list(LINE_FLAGS)].assign(office_code=metrics.office_code(registry))
+    return pd.concat(
+        [results[list(RESULT_COLUMNS)].reset_index(drop=True), fields.reset_index(drop=True)],
+        axis=1,
+    )
+
+
 @step("resolve")
 def resolve_results(work_dir: str, part_paths: list[str]) -> str:
-    """One-to-one across bands, then the line flags and office joined on; metrics computed."""
+    """One person, one registration across bands; metrics and reason counts computed."""
     import matching
 
     state, config, work = _state(work_dir), _config(work_dir), Path(work_dir)
     parts = pd.concat([pd.read_parquet(p) for p in sorted(part_paths)], ignore_index=True)
-    resolved = matching.resolve(parts, matching.Settings.from_mapping(config.matching))
-    registry = pd.read_parquet(
-        work / "registry.parquet", columns=["vss_code", "province_code", *LINE_FLAGS]
-    )
-    registry["office_code"] = metrics.office_code(registry)
-    # vss_code is unique (a hard input check), so no merge validation: it costs seconds at 1M
-    results = resolved[list(RESULT_COLUMNS)].merge(
-        registry.drop(columns="province_code"), on="vss_code", how="left"
-    )
+    results = matching.resolve(parts, matching.Settings.from_mapping(config.matching))
     results.to_parquet(work / "results.parquet", index=False)
     previous = publish.previous_metrics(_engine(state), state["run_date"])
     metrics.compute_metrics(

@@ -196,6 +196,7 @@ def test_sql_and_fsspec_sources(tmp_path, registry_path):
         ({"matching": {"link_probabilty": 0.9}}, "link_probabilty"),
         ({"validation": {"volume_drop_max": 3}}, "validation.volume_drop_max"),
         ({"registry": {"source": "registry.xlsx"}}, "registry.format"),
+        ({"workers": 0}, "workers"),
     ],
 )
 def test_config_errors_name_the_key(tmp_path, given, named):

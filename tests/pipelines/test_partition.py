@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
 
 from pipelines import partition
 
@@ -42,9 +43,41 @@ def test_a_band_reads_its_years_plus_margin_quoted_ids_and_persons_without_a_yea
             _participant("0100000002", "1990-02-02", "001060000004"),
         ]
     )
-    [spec] = partition.plan(registry, max_rows=10, folder=tmp_path / "bands")
+    [spec] = partition.plan(
+        pa.Table.from_pandas(registry, preserve_index=False), max_rows=10, folder=tmp_path / "bands"
+    )
     band, persons = partition.read_band(spec, population_path)
     assert len(band) == 2
     assert set(persons["personal_id"]) == {
         "001090000001", "001091000002", "001060000004", "001085000005"
     }
+
+
+def test_birth_year_reads_full_and_partial_dates_and_nothing_else():
+    dates = pd.Series(
+        ["1990-05-01", "1985-07", "1970", "31/12/1990", "abcd", None, "1800-01-01", "2026"],
+        dtype="string",
+    )
+    assert partition.birth_year(dates).to_pylist() == [1990, 1985, 1970, None, None, None, None,
+                                                       2026]
+
+
+def test_plan_cuts_bands_by_birth_year_with_unreadable_years_last(tmp_path):
+    years = [1990, 1950, None, 1970, 1960, 1980, None, 2000]
+    registry = pd.DataFrame(
+        [
+            _participant(f"01000000{i:02d}", f"{y}-01-01" if y else "unknown", None)
+            for i, y in enumerate(years)
+        ]
+    )
+    specs = partition.plan(
+        pa.Table.from_pandas(registry, preserve_index=False), max_rows=3, folder=tmp_path
+    )
+    assert [(s["rows"], s["year_min"], s["year_max"]) for s in specs] == [
+        (3, 1950, 1970), (3, 1980, 2000), (2, None, None)
+    ]
+    bands = [pd.read_parquet(s["registry"]) for s in specs]
+    # every registry row in exactly one band, with all its columns
+    assert sorted(pd.concat(bands)["vss_code"]) == sorted(registry["vss_code"])
+    assert list(bands[0].columns) == list(registry.columns)
+    assert set(bands[2]["birth_date"]) == {"unknown"}
