@@ -35,6 +35,12 @@ def _steps():
     return steps
 
 
+def _will_retry() -> bool:
+    """Whether Airflow retries this task if it fails now (the run then stays "running")."""
+    ti = get_current_context()["ti"]
+    return ti.try_number <= ti.max_tries
+
+
 @dag(
     dag_id="popsync_nightly",
     schedule=CronTriggerTimetable("0 1 * * *", timezone="Asia/Ho_Chi_Minh"),
@@ -55,36 +61,38 @@ def popsync_nightly():
 
     @task
     def extract(work_dir: str) -> str:
-        return _steps().extract_sources(work_dir)
+        return _steps().extract_sources(work_dir, will_retry=_will_retry())
 
     @task
     def validate_inputs(work_dir: str) -> str:
-        return _steps().validate_inputs(work_dir)
+        return _steps().validate_inputs(work_dir, will_retry=_will_retry())
 
     @task
     def plan_partitions(work_dir: str) -> list[str]:
-        return _steps().plan_partitions(work_dir)
+        return _steps().plan_partitions(work_dir, will_retry=_will_retry())
 
     @task
     def match(work_dir: str, spec_path: str) -> str:
-        return _steps().match_partition(work_dir, spec_path=spec_path)
+        return _steps().match_partition(
+            work_dir, spec_path=spec_path, will_retry=_will_retry()
+        )
 
     @task
     def resolve(work_dir: str, part_paths: list[str]) -> str:
-        return _steps().resolve_results(work_dir, list(part_paths))
+        return _steps().resolve_results(work_dir, list(part_paths), will_retry=_will_retry())
 
     @task
     def validate_results(work_dir: str) -> str:
-        return _steps().validate_results(work_dir)
+        return _steps().validate_results(work_dir, will_retry=_will_retry())
 
     @task
     def stage(work_dir: str) -> str:
-        _steps().stage_publication(work_dir)
+        _steps().stage_publication(work_dir, will_retry=_will_retry())
         return work_dir
 
     @task
     def publish(work_dir: str) -> str:
-        return _steps().publish_run(work_dir)
+        return _steps().publish_run(work_dir, will_retry=_will_retry())
 
     work_dir = validate_inputs(extract(start()))
     parts = match.partial(work_dir=work_dir).expand(spec_path=plan_partitions(work_dir))

@@ -63,16 +63,21 @@ def _write_json(path: Path, value) -> None:
 
 
 def step(name: str):
-    """Time a step into ``timings/`` and, when it fails, record the failure in the runs table."""
+    """Time a step into ``timings/`` and, when it fails, record the failure in the runs table.
+
+    ``will_retry=True`` (the DAG passes it when Airflow has attempts left): the run stays
+    ``running`` with the error as its message, so the portal does not call a night failed that
+    its next attempt may still publish.
+    """
 
     def decorate(function):
         @functools.wraps(function)
-        def wrapper(work_dir, *args, **kwargs):
+        def wrapper(work_dir, *args, will_retry: bool = False, **kwargs):
             started = time.perf_counter()
             try:
                 result = function(work_dir, *args, **kwargs)
             except Exception as exc:
-                _mark_failed(work_dir, name, exc)
+                _record_failure(work_dir, name, exc, will_retry)
                 raise
             label = (
                 name if not kwargs.get("spec_path") else f"{name}-{Path(kwargs['spec_path']).stem}"
@@ -88,15 +93,17 @@ def step(name: str):
     return decorate
 
 
-def _mark_failed(work_dir, name: str, exc: Exception) -> None:
+def _record_failure(work_dir, name: str, exc: Exception, will_retry: bool) -> None:
     message = f"{name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+    if will_retry:
+        values = {"message": f"{message[:1900]} (Airflow retries the task)"}
+    else:
+        values = {"status": "failed", "finished_at": datetime.now(UTC), "message": message[:2000]}
     try:
         state = _state(work_dir)
         with _engine(state).begin() as connection:
             connection.execute(
-                sa.update(store.runs)
-                .where(store.runs.c.run_id == state["run_id"])
-                .values(status="failed", finished_at=datetime.now(UTC), message=message[:2000])
+                sa.update(store.runs).where(store.runs.c.run_id == state["run_id"]).values(**values)
             )
     except Exception as secondary:  # the database may be what failed; the step's error matters
         log.warning("could not record the failure of %s in the runs table: %s", name, secondary)

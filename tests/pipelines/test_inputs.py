@@ -254,3 +254,24 @@ def test_bad_population_rows_are_quarantined_at_their_source_row(
     results = pd.read_parquet(folder / "results.parquet")
     assert len(results) == len(pd.read_parquet(registry_path))
     assert "12345X" not in set(results["personal_id"].dropna())
+
+
+def test_a_failure_airflow_will_retry_keeps_the_run_running_until_the_last_attempt(
+    tmp_path, population_path
+):
+    from pipelines import steps
+
+    out = tmp_path / "out"
+    config = build_config(
+        registry=tmp_path / "not-yet-there.parquet", population=population_path, out_dir=out
+    )
+    work_dir = steps.start_run(config, "2026-11-20")
+    with pytest.raises(PopsyncError, match="no such file"):
+        steps.extract_sources(work_dir, will_retry=True)
+    [attempt] = read_table(out, store.runs).to_dict("records")
+    assert attempt["status"] == "running"
+    assert "no such file" in attempt["message"] and "retries" in attempt["message"]
+    with pytest.raises(PopsyncError, match="no such file"):
+        steps.extract_sources(work_dir, will_retry=False)
+    [attempt] = read_table(out, store.runs).to_dict("records")
+    assert attempt["status"] == "failed" and attempt["finished_at"] is not None
