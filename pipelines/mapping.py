@@ -227,7 +227,19 @@ def _parse_dates(series: pd.Series, rule: ColumnRule) -> pd.Series:
     text = _arrow_text(series)
     out = text
     pending = pc.is_valid(text)
-    for fmt in _date_formats(rule):
+    formats = _date_formats(rule)
+    if formats[0] == _DEFAULT_DATE_FORMAT:
+        # Most sources already write YYYY-MM-DD: those rows stay as they are once their day is
+        # checked, without the regex extraction the other forms need.
+        canonical = pc.fill_null(pc.match_substring_regex(text, r"^\d{4}-\d{2}-\d{2}$"), False)
+        iso = pc.if_else(canonical, text, pa.scalar("2000-01-01", pa.large_string()))
+        parts = pa.StructArray.from_arrays(
+            [pc.utf8_slice_codeunits(iso, start, start + width)
+             for start, width in ((0, 4), (5, 2), (8, 2))],
+            names=["year", "month", "day"],
+        )
+        pending = pc.and_(pending, pc.invert(pc.and_(canonical, _real_day(parts))))
+    for fmt in formats:
         pattern = f"^{_date_pattern(fmt, fmt)}$"
         hit = pc.and_(pending, pc.fill_null(pc.match_substring_regex(text, pattern), False))
         if not pc.any(hit).as_py():

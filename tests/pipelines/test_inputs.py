@@ -233,6 +233,21 @@ def test_dates_read_every_form_and_keep_impossible_ones():
         "1985-02", "1970", "<NA>", "x"]
 
 
+def test_iso_dates_are_kept_checked_and_completed():
+    from pipelines.mapping import apply_mapping
+
+    given = ["1990-02-30", "1990-5-1", "2000-02-29", "1900-02-29", "1990-12-31", "1990-13-01",
+             "1985-07", "1970", None]
+    source = pd.DataFrame({"birth_date": given})
+    for column in ("vss_code", "full_name", "gender", "national_id", "province_code",
+                   "scheme_si_compulsory", "scheme_si_voluntary", "scheme_hi", "scheme_ui"):
+        source[column] = "1"
+    mapping = parse_mapping({}, "registry")
+    assert apply_mapping(source, mapping)["birth_date"].fillna("<NA>").tolist() == [
+        "1990-02-30", "1990-05-01", "2000-02-29", "1900-02-29", "1990-12-31", "1990-13-01",
+        "1985-07", "1970", "<NA>"]
+
+
 def test_bad_population_rows_are_quarantined_at_their_source_row(
     tmp_path, registry_path, population_path
 ):
