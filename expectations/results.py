@@ -91,9 +91,10 @@ def metrics_suite() -> list:
 
 
 def validate_results(
-    results: pd.DataFrame, reasons_text: pd.Series, registry_codes: pd.Series
+    results: pd.DataFrame, reasons_text: pd.Series, registry_codes: pd.Series, workers: int = 1
 ) -> SuiteOutcome:
-    """``reasons_text`` is the reasons joined by commas (pipelines.metrics.reasons_text).
+    """``reasons_text`` is the reasons joined by commas (pipelines.metrics.reasons_text);
+    ``workers``: processes sharing the suite's expectations.
 
     GX sees the result columns with ``reasons`` as text: a column of lists would make it pickle
     the whole frame to fingerprint the batch (16 s for a million rows).
@@ -109,7 +110,9 @@ def validate_results(
         not_synchronized=results["status"] != STATUSES[0],
         in_registry=in_registry.to_numpy(zero_copy_only=False),
     )
-    return run_suite("results", frame, results_suite(len(registry_codes)), complete=False)
+    return run_suite(
+        "results", frame, results_suite(len(registry_codes)), complete=False, workers=workers
+    )
 
 
 def validate_metrics(metrics: pd.DataFrame, national_totals: dict[str, int]) -> SuiteOutcome:

@@ -102,7 +102,7 @@ def _columns_of(expectation) -> tuple[str, ...] | None:
 
 
 def run_suite(
-    name: str, frame: pd.DataFrame, expectations: list, complete: bool = True
+    name: str, frame: pd.DataFrame, expectations: list, complete: bool = True, workers: int = 1
 ) -> SuiteOutcome:
     """Validate ``frame`` (positional RangeIndex) against ``expectations``.
 
@@ -111,24 +111,50 @@ def run_suite(
     rows costs seconds per expectation while a narrow one costs a fraction.
     ``complete``: return every unexpected row (needed to quarantine rows); otherwise GX returns
     counts and a few samples, much faster when a check fails on millions of rows.
+    ``workers``: the groups are shared among that many forked processes.
     """
     import time
 
+    from popsync.parallel import map_forked
+
     started = time.perf_counter()
-    gx, context = _context()
     frame = frame.reset_index(drop=True)
-    groups: dict[tuple[str, ...] | None, list] = {}
-    for expectation in expectations:
-        groups.setdefault(_columns_of(expectation), []).append(expectation)
+    groups: dict[tuple[str, ...] | None, list[int]] = {}
+    for position, expectation in enumerate(expectations):
+        groups.setdefault(_columns_of(expectation), []).append(position)
+    # Bigger groups first, dealt round-robin, so the workers finish at about the same time.
+    ordered = sorted(groups.items(), key=lambda item: -len(item[0] or ()) * len(item[1]))
+    shares = [ordered[i::workers] for i in range(max(1, min(workers, len(ordered))))]
+    _forked.update(name=name, frame=frame, expectations=expectations, complete=complete)
+    try:
+        found = map_forked(_run_groups, shares, len(shares))
+    finally:
+        _forked.clear()
+    findings = {position: finding for share in found for position, finding in share.items()}
+    return SuiteOutcome(
+        name, len(frame), [findings[p] for p in range(len(expectations))],
+        time.perf_counter() - started,
+    )
+
+
+# The suite's frame and expectations, set before the workers fork so they share them uncopied.
+_forked: dict = {}
+
+
+def _run_groups(share: list[tuple[tuple[str, ...] | None, list[int]]]) -> dict[int, Finding]:
+    """Run some groups of the suite in ``_forked``; their findings by expectation position."""
+    name, frame, complete = _forked["name"], _forked["frame"], _forked["complete"]
+    gx, context = _context()
     source = context.data_sources.add_pandas(name)
-    results = {}
-    for index, (columns, group) in enumerate(groups.items()):
+    findings = {}
+    for columns, positions in share:
         if columns is None:
             part = frame.iloc[:0]  # names only
         else:
             present = [c for c in columns if c in frame.columns]
             part = frame[present or list(frame.columns[:1])]
-        label = f"{name}-{index}"
+        label = f"{name}-{positions[0]}"
+        group = [_forked["expectations"][p] for p in positions]
         batch = source.add_dataframe_asset(label).add_batch_definition_whole_dataframe(label)
         suite = context.suites.add(gx.ExpectationSuite(name=label, expectations=group))
         definition = context.validation_definitions.add(
@@ -138,10 +164,10 @@ def run_suite(
             batch_parameters={"dataframe": part},
             result_format={"result_format": "COMPLETE" if complete else "SUMMARY"},
         )
-        for result in outcome.results:
-            results[result.expectation_config.id] = result
-    findings = [_finding(results[e.id]) for e in expectations]  # in the suite's order
-    return SuiteOutcome(name, len(frame), findings, time.perf_counter() - started)
+        by_id = {result.expectation_config.id: result for result in outcome.results}
+        for position, expectation in zip(positions, group, strict=True):
+            findings[position] = _finding(by_id[expectation.id])
+    return findings
 
 
 def _finding(result) -> Finding:

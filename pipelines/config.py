@@ -34,10 +34,10 @@ from typing import Any
 import yaml
 
 from pipelines.mapping import SourceMapping, parse_mapping
-from pipelines.parallel import default_workers
 from popsync import store
 from popsync.contracts import SCHEMES
 from popsync.errors import PopsyncError
+from popsync.parallel import default_workers
 
 SOURCE_FORMATS = ("parquet", "csv", "sql")
 

@@ -10,8 +10,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipelines import parallel, steps
+from pipelines import steps
 from pipelines.config import load_config
+from popsync import parallel
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -25,10 +25,10 @@ from expectations import inputs as input_suites
 from expectations import report as validation_report
 from expectations import results as result_suites
 from expectations.runner import SuiteOutcome
-from pipelines import lists, metrics, parallel, partition, publish
+from pipelines import lists, metrics, partition, publish
 from pipelines.config import RunConfig, load_config
 from pipelines.extract import describe, extract
-from popsync import store
+from popsync import parallel, store
 from popsync.contracts import RESULT_COLUMNS, STATUSES
 from popsync.errors import PopsyncError
 
@@ -381,13 +381,13 @@ def resolve_results(work_dir: str, part_paths: list[str]) -> str:
 @step("validate_results")
 def validate_results(work_dir: str) -> str:
     """Great Expectations on results and metrics; any failure stops publication."""
-    work = Path(work_dir)
+    config, work = _config(work_dir), Path(work_dir)
     results = _read_results(work / "results.parquet")
     registry_codes = pd.read_parquet(work / "registry.parquet", columns=["vss_code"])["vss_code"]
     night_metrics = pd.read_parquet(work / "metrics.parquet")
     outcomes = [
         result_suites.validate_results(
-            results, metrics.reasons_text(results["reasons"]), registry_codes
+            results, metrics.reasons_text(results["reasons"]), registry_codes, config.workers
         ),
         result_suites.validate_metrics(night_metrics, metrics.national_totals(results)),
     ]

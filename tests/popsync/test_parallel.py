@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from pipelines.parallel import map_forked
 from popsync.errors import PopsyncError
+from popsync.parallel import map_forked
 
 
 def _square_and_pid(value: int) -> tuple[int, int]:
