@@ -19,6 +19,14 @@ def counts_per_row(values: np.ndarray) -> np.ndarray:
     return np.bincount(codes)[codes] if len(codes) else np.zeros(0, np.int64)
 
 
+def repeated(values: np.ndarray) -> np.ndarray:
+    """For each row, whether another row holds the same value. One sort finds the few repeated
+    values; a hash table over a million distinct ones (factorize) takes several times longer."""
+    ordered = np.sort(values)
+    twice = ordered[1:][ordered[1:] == ordered[:-1]]
+    return pd.Index(np.unique(twice)).get_indexer(values) >= 0
+
+
 def first_rows(codes: np.ndarray, n_distinct: int) -> np.ndarray:
     """Row of the first occurrence of each code."""
     first = np.zeros(n_distinct, np.int64)

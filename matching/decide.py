@@ -12,9 +12,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from matching.arrays import factorize
+from matching.arrays import first_rows, repeated
 from matching.normalize import FULL, ID_INVALID, ID_MISSING, ID_OLD
-from matching.tables import Table
+from matching.tables import InputError, Table
 from popsync.contracts import (
     NEEDS_CORRECTION,
     NEEDS_REVIEW,
@@ -25,6 +25,8 @@ from popsync.contracts import (
 )
 
 DUPLICATE = "duplicate_registration"
+DUPLICATE_BIT = 1 << REASONS.index(DUPLICATE)  # reasons travel as bit patterns, bit i = REASONS[i]
+REASON_CODES = pa.array(REASONS)
 LINKED = (SYNCHRONIZED, NEEDS_CORRECTION)
 
 
@@ -99,16 +101,90 @@ def _no_gc():
             gc.enable()
 
 
-def _reason_lists(flags: dict[str, np.ndarray], n: int) -> list[list[str]]:
-    """Python lists of reason codes per row, in the order of contracts.REASONS."""
+def _reason_pattern(flags: dict[str, np.ndarray], n: int) -> np.ndarray:
+    """Reason flags as one bit pattern per row (bit i = contracts.REASONS[i])."""
     pattern = np.zeros(n, np.int64)
     for bit, reason in enumerate(REASONS):
         if reason in flags:
             pattern |= flags[reason].astype(np.int64) << bit
-    inverse, unique = factorize(pattern)
-    lists = [[reason for bit, reason in enumerate(REASONS) if code >> bit & 1] for code in unique]
+    return pattern
+
+
+def _reason_lists(pattern: np.ndarray) -> np.ndarray:
+    """Python lists of reason codes per row, in the order of contracts.REASONS, as an object
+    array; built once per distinct pattern and copied, so no two rows share a list."""
+    lists = np.empty(1 << len(REASONS), object)
+    for code in np.flatnonzero(np.bincount(pattern, minlength=1)).tolist():
+        lists[code] = [reason for bit, reason in enumerate(REASONS) if code >> bit & 1]
     with _no_gc():
-        return [lists[i].copy() for i in inverse.tolist()]
+        return np.fromiter(map(list.copy, lists[pattern]), object, len(pattern))
+
+
+def _read_reasons(reasons: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A reasons column (Python lists, arrays read back from Parquet, or an Arrow list column)
+    as one Arrow pass: each row's bit pattern, whether it holds duplicate_registration, and
+    whether its list is exactly the one its pattern gives back (known codes, each once, in
+    REASONS order; the engine writes no other). Other rows are left as they are."""
+    lists = pa.array(reasons, type=pa.list_(pa.string()), from_pandas=True)
+    if isinstance(lists, pa.ChunkedArray):
+        lists = lists.combine_chunks()
+    if lists.null_count:
+        rows = np.flatnonzero(~np.array(lists.is_valid(), bool))[:5]
+        raise InputError(
+            f"results have no reasons list in {lists.null_count} row(s), e.g. rows "
+            f"{', '.join(map(str, rows))}: each row needs one (empty when synchronized)"
+        )
+    n = len(lists)
+    row = pc.list_parent_indices(lists).to_numpy()
+    code = pc.index_in(pc.list_flatten(lists), value_set=REASON_CODES)
+    known = code.is_valid().to_numpy(zero_copy_only=False)
+    code = code.fill_null(0).to_numpy().astype(np.int64)
+    pattern = np.bincount(row, weights=(1 << code) * known, minlength=n).astype(np.int64)
+    duplicate = np.zeros(n, bool)
+    duplicate[row[known & (code == REASONS.index(DUPLICATE))]] = True
+    out_of_order = np.zeros(len(row), bool)
+    out_of_order[1:] = (row[1:] == row[:-1]) & (code[1:] <= code[:-1])
+    regular = np.array(lists.is_valid(), bool)
+    regular[row[~known | out_of_order]] = False
+    return pattern, duplicate, regular
+
+
+def _one_registration(linked: np.ndarray, person: np.ndarray, weight: np.ndarray,
+                      vss_code: pd.Series, flagged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One person, one registration, on arrays: among linked rows of the same person (equal
+    ``person`` codes) the best-weighted keeps its status, ties to the smaller vss_code.
+    Returns the rows that become duplicates, and the rows ``flagged`` duplicate earlier that no
+    longer are (now their person's best, or their person's only linked row)."""
+    rows = np.flatnonzero(linked)
+    rows = rows[repeated(person[rows])]
+    chosen = pd.DataFrame({
+        "row": rows,
+        "person": person[rows],
+        "weight": weight[rows],
+        "vss_code": vss_code.iloc[rows].astype(str).to_numpy(),
+    }).sort_values(["person", "weight", "vss_code"], ascending=[True, False, True],
+                   na_position="last")
+    ordered = chosen["row"].to_numpy()
+    group = chosen["person"].to_numpy()
+    keeper = np.ones(len(ordered), bool)
+    keeper[1:] = group[1:] != group[:-1]
+    duplicates = ordered[~keeper]
+    kept = np.ones(len(linked), bool)
+    kept[duplicates] = False
+    return duplicates, np.flatnonzero(flagged & linked & kept)
+
+
+def _person_codes(personal_id: pa.Array) -> np.ndarray:
+    """Equal int64 codes for equal personal IDs: the number itself when every ID is 12 digits,
+    as the engine writes them (a cast, where hashing a million strings takes a tenth of a
+    second), else a code from a hash table."""
+    if not len(personal_id):
+        return np.zeros(0, np.int64)
+    twelve_digits = pc.and_(pc.ascii_is_decimal(personal_id),
+                            pc.equal(pc.binary_length(personal_id), 12))
+    if pc.all(twelve_digits).as_py():
+        return pc.cast(personal_id, pa.int64()).to_numpy()
+    return pc.dictionary_encode(personal_id).indices.to_numpy().astype(np.int64)
 
 
 def _strings(column: pd.Series) -> pa.Array:
@@ -120,30 +196,45 @@ def _pick(values: pa.Array, rows: np.ndarray, show: np.ndarray) -> pd.Series:
     """values[rows] where show, else null, as a pandas string column."""
     if not show.any():
         return pd.Series(pa.nulls(len(show), pa.string()), dtype="str")
-    taken = values.take(pa.array(np.where(show, rows, 0)))
-    return pd.Series(pc.if_else(pa.array(show), taken, pa.scalar(None, pa.string())),
-                     dtype="str")
+    return pd.Series(values.take(pa.array(rows, mask=~show)), dtype="str")
 
 
 def _explanations(levels: dict[str, tuple[str, ...]], codes: dict[str, np.ndarray],
-                  contributions: dict[str, np.ndarray], prior: float) -> pa.Array:
-    """Short JSON per pair: each comparison's level and its weight contribution in bits."""
+                  contributions: dict[str, np.ndarray], prior: float
+                  ) -> tuple[pa.Array, np.ndarray]:
+    """Short JSON per pair: each comparison's level and its weight contribution in bits.
+    Returns the distinct texts and, per pair, which one is its: a few thousand texts serve a
+    million pairs, so the strings are built once per text, not once per pair."""
     n = len(next(iter(codes.values())))
-    pieces = [pa.array(np.full(n, f'{{"prior":{prior:.2f}'))]
+    tables, rounded = {}, {}
+    key = np.zeros(n, np.int64)  # the levels of every comparison, and any per-pair weight
     for name, names in levels.items():
         code, weight = codes[name], contributions[name].astype(np.float64)
         level_weight = np.zeros(len(names))
         level_weight[code] = weight  # one weight per level unless term frequencies adjust it
+        key = key * len(names) + code
         if name != "name" or np.allclose(level_weight[code], weight):
-            table = [f',"{name}":["{level}",{w:.2f}]' for level, w in zip(names, level_weight,
-                                                                          strict=True)]
-            pieces.append(pa.array(table).take(pa.array(code)))
+            tables[name] = [f',"{name}":["{level}",{w:.2f}]'
+                            for level, w in zip(names, level_weight, strict=True)]
         else:
-            level = pa.array(list(names)).take(pa.array(code))
-            text = pc.cast(pc.round(pa.array(weight), 2), pa.string())
+            rounded[name] = pc.round(pa.array(weight), 2)
+            # the bits, not the value: -0.0 and 0.0 print differently
+            bits = rounded[name].to_numpy(zero_copy_only=False).view(np.int64)
+            which, distinct = pd.factorize(bits)
+            key = key * len(distinct) + which
+    which, distinct = pd.factorize(key)
+    first = pa.array(first_rows(which, len(distinct)))
+    pieces = [pa.array(np.full(len(distinct), f'{{"prior":{prior:.2f}'))]
+    for name, names in levels.items():
+        code = pa.array(codes[name]).take(first)
+        if name in tables:
+            pieces.append(pa.array(tables[name]).take(code))
+        else:
+            level = pa.array(list(names)).take(code)
+            text = pc.cast(rounded[name].take(first), pa.string())
             pieces += [pa.scalar(f',"{name}":["'), level, pa.scalar('",'), text, pa.scalar("]")]
     pieces.append(pa.scalar("}"))
-    return pc.binary_join_element_wise(*pieces, "")
+    return pc.binary_join_element_wise(*pieces, ""), which.astype(np.int64)
 
 
 def assemble(
@@ -157,7 +248,8 @@ def assemble(
     scored: dict[str, tuple[str, ...]],
     prior: float,
 ) -> pd.DataFrame:
-    """The results table: one row per registry row, columns RESULT_COLUMNS."""
+    """The results table: one row per registry row, columns RESULT_COLUMNS, with one person,
+    one registration already applied within it (as ``resolve_duplicates`` would)."""
     n = len(registry)
     best, linked, review = decision["best"], decision["linked"], decision["review"]
     has = best >= 0
@@ -215,24 +307,29 @@ def assemble(
     def nullable(values: np.ndarray) -> pd.Series:
         return pd.Series(values, dtype="boolean").where(shown, pd.NA)
 
-    explanation = pa.nulls(n, pa.string())
+    explanation, which = pa.nulls(0, pa.string()), np.zeros(n, np.int64)
     if shown.any():
         rows = np.flatnonzero(shown)
-        text = _explanations(
+        explanation, which[rows] = _explanations(
             scored,
             {k: v[rows] for k, v in codes.items()},
             {k: v[b[rows]] for k, v in pairs["contributions"].items()},
             prior,
         )
-        explanation = _pick(text, np.cumsum(shown) - 1, shown)
+    # one person, one registration within this table (resolve_duplicates does it across tables)
     status_code = np.select([synchronized, linked, review], [0, 1, 2], 3)
+    pattern = _reason_pattern(flags, n)
+    vss_code = pd.Series(registry_frame["vss_code"].astype("str").array)
+    duplicates, _ = _one_registration(linked, p, weight, vss_code, np.zeros(n, bool))
+    pattern[duplicates] |= DUPLICATE_BIT
+    status_code[duplicates] = 1
     status_names = pa.array([SYNCHRONIZED, NEEDS_CORRECTION, NEEDS_REVIEW, UNMATCHED])
 
     results = pd.DataFrame({
-        "vss_code": registry_frame["vss_code"].astype("str").to_numpy(),
-        "province_code": registry_frame["province_code"].astype("str").to_numpy(),
+        "vss_code": vss_code,
+        "province_code": pd.Series(registry_frame["province_code"].astype("str").array),
         "status": pd.Series(status_names.take(pa.array(status_code)), dtype="str"),
-        "reasons": _reason_lists(flags, n),
+        "reasons": _reason_lists(pattern),
         "personal_id": _pick(person, p, shown),
         "match_weight": weight,
         "match_probability": np.where(has, decision["probability"], np.nan),
@@ -244,8 +341,7 @@ def assemble(
         "suggested_birth_date": suggestion("birth_date", date_agrees),
         "suggested_gender": suggestion("gender", gender_agrees),
         "suggested_national_id": suggestion("personal_id", id_agrees),
-        "explanation": explanation if isinstance(explanation, pd.Series)
-        else pd.Series(explanation, dtype="str"),
+        "explanation": _pick(explanation, which, shown),
     })
     return results[list(RESULT_COLUMNS)]
 
@@ -253,49 +349,42 @@ def assemble(
 def resolve_duplicates(results: pd.DataFrame) -> pd.DataFrame:
     """One person, one registration: among linked rows of the same person the best-weighted
     keeps its status; the others become needs_correction with reason duplicate_registration.
-    Works from the results alone, so it can be (re)applied after concatenating partitions."""
+    Works from the results alone, so it can be (re)applied after concatenating partitions.
+    ``reasons`` comes back as Python lists (the contract), whatever list type came in."""
     results = results.reset_index(drop=True)
-    if len(results) and not all(isinstance(r, list) for r in results["reasons"].iloc[:100]):
-        # read back from Parquet the lists are arrays: the contract says Python lists
-        results = results.copy()
-        with _no_gc():
-            results["reasons"] = [list(r) for r in results["reasons"]]
-    linked = results["status"].isin(LINKED).to_numpy() & results["personal_id"].notna().to_numpy()
-    person = _strings(results["personal_id"].where(linked, None))
-    person = pc.dictionary_encode(person).indices.to_numpy(zero_copy_only=False)
-    person = np.where(linked, np.nan_to_num(person, nan=-1), -1).astype(np.int64)
-    counts = np.bincount(person[person >= 0], minlength=1)
-    shared = linked & (counts[np.maximum(person, 0)] > 1)
-    flagged = np.fromiter((DUPLICATE in reasons for reasons in results["reasons"]), bool,
-                          len(results))
-    if not shared.any() and not flagged.any():
+    n = len(results)
+    if not n:
         return results
-    results = results.copy()
-    rows = np.flatnonzero(shared)
-    chosen = pd.DataFrame({
-        "row": rows,
-        "person": person[rows],
-        "weight": results["match_weight"].to_numpy()[rows],
-        "vss_code": results["vss_code"].astype(str).to_numpy()[rows],
-    }).sort_values(["person", "weight", "vss_code"], ascending=[True, False, True],
-                   na_position="last")
-    ordered = chosen["row"].to_numpy()
-    group = chosen["person"].to_numpy()
-    keeper = np.ones(len(ordered), bool)
-    keeper[1:] = group[1:] != group[:-1]
-    reasons = results["reasons"].tolist()
-    status = results["status"].to_numpy(dtype=object).copy()
-    for row in ordered[~keeper]:
-        if DUPLICATE not in reasons[row]:
-            reasons[row] = sorted([*reasons[row], DUPLICATE], key=REASONS.index)
-        status[row] = NEEDS_CORRECTION
-    # a row flagged in an earlier pass that is now its person's best keeps no duplicate flag
-    keepers = np.zeros(len(results), bool)
-    keepers[ordered[keeper]] = True
-    for row in np.flatnonzero(flagged & linked & ~(shared & ~keepers)):
-        reasons[row] = [x for x in reasons[row] if x != DUPLICATE]
-        if not reasons[row]:
-            status[row] = SYNCHRONIZED
-    results["reasons"] = reasons
-    results["status"] = pd.Series(status, dtype="str")
-    return results
+    pattern, flagged, regular = _read_reasons(results["reasons"])
+    status = _strings(results["status"])
+    linked = (pc.is_in(status, value_set=pa.array(LINKED)).to_numpy(zero_copy_only=False)
+              & results["personal_id"].notna().to_numpy())
+    person = np.full(n, -1, np.int64)
+    rows = np.flatnonzero(linked)
+    person[rows] = _person_codes(_strings(results["personal_id"]).take(pa.array(rows)))
+    duplicates, cleared = _one_registration(
+        linked, person, results["match_weight"].to_numpy(), results["vss_code"], flagged)
+    pattern[duplicates] |= DUPLICATE_BIT
+    pattern[cleared] &= ~DUPLICATE_BIT
+    emptied = np.zeros(n, bool)
+    emptied[cleared] = pattern[cleared] == 0
+    reasons = _reason_lists(pattern)
+    # a list the engine did not write (unknown or repeated codes, other order) is kept as it
+    # is, changed the same way, in Python: such rows are rare or absent
+    irregular = np.flatnonzero(~regular)
+    gained, lost = set(duplicates.tolist()), set(cleared.tolist())
+    for row in irregular.tolist():
+        reason_list = list(results["reasons"].iat[row])
+        if row in gained and DUPLICATE not in reason_list:
+            reason_list = sorted([*reason_list, DUPLICATE], key=REASONS.index)
+        if row in lost:
+            reason_list = [x for x in reason_list if x != DUPLICATE]
+            emptied[row] = not reason_list
+        reasons[row] = reason_list
+    if not len(duplicates) and not flagged.any():
+        return results.assign(reasons=reasons)
+    becomes_duplicate = np.zeros(n, bool)
+    becomes_duplicate[duplicates] = True
+    status = pc.if_else(pa.array(becomes_duplicate), NEEDS_CORRECTION,
+                        pc.if_else(pa.array(emptied), SYNCHRONIZED, status))
+    return results.assign(status=pd.Series(status, dtype="str"), reasons=reasons)

@@ -136,7 +136,6 @@ def link(registry: pd.DataFrame, population: pd.DataFrame,
     pairs = {"p": p_all, "codes": codes_all, "weight": weight, "contributions": contributions}
     results = assemble(registry, population, reg, pop, pairs, decision, levels, scored,
                        parameters.prior_weight)
-    results = resolve_duplicates(results)
     clock["decided"] = time.perf_counter()
 
     report = _report(reg, pop, results, id_level, corroborated, search_rows, outcomes,
