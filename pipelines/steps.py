@@ -365,7 +365,7 @@ def resolve_results(work_dir: str, part_paths: list[str]) -> str:
     import matching
 
     state, config, work = _state(work_dir), _config(work_dir), Path(work_dir)
-    parts = pd.concat([pd.read_parquet(p) for p in sorted(part_paths)], ignore_index=True)
+    parts = pd.concat([_read_results(Path(p)) for p in sorted(part_paths)], ignore_index=True)
     results = matching.resolve(parts, matching.Settings.from_mapping(config.matching))
     results.to_parquet(work / "results.parquet", index=False)
     previous = publish.previous_metrics(_engine(state), state["run_date"])
