@@ -2,21 +2,24 @@
 ``unsynchronized.csv`` (UTF-8 with BOM), with Vietnamese headers, in each province scheme.
 
 Cells that a spreadsheet would run as a formula (``= + - @``, tab, CR) are neutralized with a
-leading apostrophe, and the workbook stores every text cell as text.
+leading apostrophe, and the workbook stores every text cell as text. The cells of the nation's
+unsynchronized rows are rendered once (XML and CSV lines, with Arrow kernels); each province's
+files then take their rows of them.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import shutil
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import xlsxwriter
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from pipelines.metrics import in_scheme, reasons_text
+from pipelines import xlsx
+from pipelines.metrics import in_scheme
 from popsync import labels, store
 from popsync.contracts import SYNCHRONIZED
 from popsync.labels import vietnamese
@@ -46,94 +49,132 @@ HEADERS = {
 }  # the engine's explanation (match weights) stays in results.parquet: not for office clerks
 _FORMULA_START = r"^[=+\-@\t\r]"
 _MAX_WIDTH = 60
+_HEADER_FILL = "DDEBF7"
+_PROBABILITY_DECIMALS = 3  # in the workbook; the CSV keeps the full value
+_CSV_QUOTED = r'[,"\r\n]'  # a CR is quoted too: some readers end a line at a bare CR
+_BOM = "\ufeff".encode()
+
+
+def _neutralized(text: pa.Array) -> pa.Array:
+    formula = pc.fill_null(pc.match_substring_regex(text, _FORMULA_START), False)
+    if not pc.any(formula).as_py():
+        return text  # the usual column: no formula-like cell
+    return pc.if_else(formula, xlsx.joined("'", text), text)
 
 
 def neutralize(text: pd.Series) -> pd.Series:
     """Prefix an apostrophe to cells a spreadsheet would read as a formula."""
-    return text.mask(text.str.contains(_FORMULA_START, regex=True, na=False), "'" + text)
+    neutralized = _neutralized(pa.array(text, type=pa.large_string(), from_pandas=True))
+    return neutralized.to_pandas().astype("str").set_axis(text.index).rename(text.name)
+
+
+def _labelled(codes: pa.Array, table: dict[str, str]) -> pa.Array:
+    """Codes -> their labels; null where a code has none."""
+    named = pa.array(list(table.values()), codes.type)
+    return pc.take(named, pc.index_in(codes, pa.array(list(table), codes.type)))
+
+
+def _reasons(reasons: pd.Series) -> pa.Array:
+    """Reason code lists -> ``"label; label"`` text ("" for none); unknown codes stay codes."""
+    lists = pa.array(reasons, type=pa.list_(pa.string()), from_pandas=True)
+    codes = lists.values  # every list's codes, with the lists' offsets still pointing at them
+    named = pa.ListArray.from_arrays(
+        lists.offsets, pc.coalesce(_labelled(codes, REASON_LABELS), codes), mask=lists.is_null()
+    )
+    return pc.fill_null(pc.binary_join(named, "; "), "")
+
+
+def _list_columns(listed: pd.DataFrame) -> dict[str, pa.Array]:
+    """Unsynchronized results (joined with the registry's fields) -> the list's columns: text
+    (neutralized, "" when missing) and the match probability."""
+
+    def text(column: str) -> pa.Array:
+        return pa.array(listed[column], type=pa.large_string(), from_pandas=True)
+
+    gender = text("gender")
+    derived = ("gender", "status", "reasons", "suggested_gender", "match_probability")
+    columns = {c: text(c) for c in HEADERS if c not in derived}
+    columns.update(
+        gender=pc.coalesce(_labelled(gender, GENDER_LABELS), gender),
+        status=_labelled(text("status"), STATUS_LABELS),
+        reasons=_reasons(listed["reasons"]),
+        suggested_gender=_labelled(text("suggested_gender"), GENDER_LABELS),
+        match_probability=pa.array(listed["match_probability"], pa.float64(), from_pandas=True),
+    )
+    for column, values in columns.items():
+        if column != "match_probability":
+            columns[column] = _neutralized(pc.fill_null(values.cast(pa.large_string()), ""))
+    return {column: columns[column] for column in HEADERS}
 
 
 def list_rows(listed: pd.DataFrame) -> pd.DataFrame:
     """Unsynchronized results (joined with the registry's fields) -> the list's cells, as text."""
-    labels = reasons_text(listed["reasons"])
-    for code, label in REASON_LABELS.items():
-        labels = labels.str.replace(rf"\b{code}\b", label, regex=True)
-    cells = pd.DataFrame(
-        {
-            **{c: listed[c] for c in HEADERS if c in listed and c not in ("status", "reasons")},
-            "status": listed["status"].map(STATUS_LABELS),
-            "reasons": labels.str.replace(",", "; "),
-            "gender": listed["gender"].map(GENDER_LABELS).fillna(listed["gender"]),
-            "suggested_gender": listed["suggested_gender"].map(GENDER_LABELS),
-        }
-    )[list(HEADERS)]
-    for column in cells.columns:
-        if column != "match_probability":
-            cells[column] = neutralize(cells[column].astype("str").fillna(""))
-    return cells.reset_index(drop=True)
+    return pa.table(_list_columns(listed)).to_pandas()
 
 
-class _Cells:
-    """The list's cells as plain arrays, built once for the nation and sliced per province."""
-
-    def __init__(self, cells: pd.DataFrame, status: pd.Series):
-        self.frame = cells
-        self.status = status.to_numpy()
-        probability = cells["match_probability"].round(3)
-        self.columns = [
-            (
-                probability.astype(object).where(probability.notna(), None)
-                if c == "match_probability"
-                else cells[c].fillna("")
-            ).to_numpy(dtype=object)
-            for c in cells.columns
-        ]
-        self.lengths = np.column_stack(
-            [cells[c].astype("str").fillna("").str.len().to_numpy() for c in cells.columns]
-        ).reshape(len(cells), len(cells.columns))
+def _csv_field(values: pa.Array) -> pa.Array:
+    """Text -> CSV fields, quoted as pandas quotes them (where a comma, quote or line end is)."""
+    special = pc.match_substring_regex(values, _CSV_QUOTED)
+    if not pc.any(special, skip_nulls=True).as_py():
+        return values  # the usual column: nothing to quote
+    quoted = xlsx.joined('"', pc.replace_substring(values, '"', '""'), '"')
+    return pc.if_else(special, quoted, values)
 
 
-def _write_xlsx(path: Path, cells: _Cells, rows: np.ndarray) -> None:
-    """One workbook: a sheet per status, header frozen, filters on, widths fitting the content."""
-    workbook = xlsxwriter.Workbook(
-        str(path),
-        {
-            "strings_to_formulas": False,
-            "strings_to_urls": False,
-            "strings_to_numbers": False,
-            "in_memory": True,
-        },
+def _csv_numbers(numbers: pa.Array) -> pa.Array:
+    """Floats -> their Python repr, as pandas writes them ("" for NaN)."""
+    shown = pc.fill_null(numbers.cast(pa.large_string()), "")
+    # Arrow prints the shortest digits as repr does, but not its "1.0" or "1e-05": those
+    # (few) values are printed by numpy.
+    other = pc.fill_null(
+        pc.or_(pc.less(pc.abs(numbers), 1e-4), pc.equal(numbers, pc.round(numbers))), False
     )
-    header_format = workbook.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
-    headers = list(HEADERS.values())
-    header_widths = np.array([len(h) for h in headers])
-    for code, sheet_name in STATUS_LABELS.items():
-        sheet = workbook.add_worksheet(sheet_name)
-        chosen = rows[cells.status[rows] == code]
-        sheet.write_row(0, 0, headers, header_format)
-        for index, values in enumerate(cells.columns):
-            sheet.write_column(1, index, values[chosen].tolist())
-        widths = np.maximum(header_widths, cells.lengths[chosen].max(axis=0, initial=0)) + 2
-        for index, width in enumerate(np.minimum(widths, _MAX_WIDTH).tolist()):
-            sheet.set_column(index, index, width)
-        sheet.freeze_panes(1, 0)
-        sheet.autofilter(0, 0, len(chosen), len(headers) - 1)
-    workbook.close()
+    if not pc.any(other).as_py():
+        return shown
+    printed = numbers.filter(other).to_numpy(zero_copy_only=False).astype(str)
+    return pc.replace_with_mask(shown, other, pa.array(printed, shown.type))
 
 
-# The nation's cells, set before the list writers fork so they share them without copying.
-_shared: dict = {}
+def _csv_lines(columns: dict[str, pa.Array]) -> pa.Array:
+    """A CSV line per row, byte for byte what ``DataFrame.to_csv`` writes (minimal quoting,
+    floats as their repr, ``\\n`` line ends), but for a CR, which is quoted too."""
+    fields = [
+        _csv_numbers(values) if column == "match_probability" else _csv_field(values)
+        for column, values in columns.items()
+    ]
+    line = pc.binary_join_element_wise(*fields, pa.scalar(",", pa.large_string()))
+    return xlsx.joined(line, "\n")
 
 
-def _write_province(job: tuple[Path, str, str, np.ndarray]) -> int:
-    folder, scheme, code, rows = job
-    xlsx = folder / store.list_path(scheme, code, "xlsx")
-    xlsx.parent.mkdir(parents=True, exist_ok=True)
-    _write_xlsx(xlsx, _shared["cells"], rows)
-    _shared["csv"].iloc[rows].to_csv(
-        folder / store.list_path(scheme, code, "csv"), index=False, encoding="utf-8-sig"
-    )
-    return 2
+class _Nation:
+    """The nation's unsynchronized rows, rendered once for every province's files."""
+
+    def __init__(self, unsynchronized: pd.DataFrame):
+        columns = _list_columns(unsynchronized)
+        probability = pc.round(columns["match_probability"], _PROBABILITY_DECIMALS)
+        self.cells = xlsx.Cells(
+            list(HEADERS.values()),
+            [probability if c == "match_probability" else columns[c] for c in HEADERS],
+        )
+        self.lines = _csv_lines(columns)
+        header = _csv_field(pa.array(HEADERS.values(), pa.large_string())).to_pylist()
+        self.csv_header = (",".join(header) + "\n").encode()
+        self.status = unsynchronized["status"].to_numpy()
+
+    def write(self, folder: Path, scheme: str, code: str, rows: np.ndarray) -> int:
+        xlsx_path = folder / store.list_path(scheme, code, "xlsx")
+        xlsx_path.parent.mkdir(parents=True, exist_ok=True)
+        statuses = self.status[rows]
+        sheets = [(name, rows[statuses == status]) for status, name in STATUS_LABELS.items()]
+        xlsx.write_workbook(
+            xlsx_path, self.cells, sheets, header_fill=_HEADER_FILL, max_width=_MAX_WIDTH,
+            creator="popsync",
+        )
+        lines = xlsx.concatenation(self.lines.take(pa.array(rows, pa.int64())))
+        with open(folder / store.list_path(scheme, code, "csv"), "wb") as csv:
+            csv.write(_BOM + self.csv_header)
+            csv.write(lines)
+        return 2
 
 
 def write_lists(
@@ -143,31 +184,26 @@ def write_lists(
 
     ``listed_all``: every result row joined with the registry's fields, with ``office_code``.
     Each province with participants gets its files, even when it has nobody to fix.
-    Workbooks are written by ``workers`` forked processes (xlsxwriter is pure Python, so
-    threads would not help), biggest provinces first so the workers finish together.
+    Provinces are written by ``workers`` threads (Arrow kernels and zlib release the GIL),
+    biggest first so the threads finish together.
     """
-    unsynchronized = listed_all[listed_all["status"] != SYNCHRONIZED]
-    cells = _Cells(list_rows(unsynchronized), unsynchronized["status"])
-    _shared.update(cells=cells, csv=cells.frame.rename(columns=HEADERS))
+    unsynchronized = listed_all.loc[
+        listed_all["status"] != SYNCHRONIZED, [*HEADERS, "office_code"]
+    ]
+    nation = _Nation(unsynchronized)
+    offices = pd.Series(listed_all["office_code"].dropna().unique())
     jobs, copies = [], []
     for scheme in schemes:
-        province = in_scheme(unsynchronized["office_code"], scheme).to_numpy()
-        for code in sorted(in_scheme(listed_all["office_code"], scheme).dropna().unique()):
+        province = in_scheme(unsynchronized["office_code"], scheme)
+        rows = province.reset_index(drop=True).groupby(province.to_numpy()).indices
+        for code in sorted(in_scheme(offices, scheme).dropna().unique()):
             if scheme == "34" and "63" in schemes and codes_63_of(code) == [code]:
                 copies.append(code)  # a unit the 2025 merger left alone: same rows as in 63
                 continue
-            jobs.append((folder, scheme, code, np.flatnonzero(province == code)))
+            jobs.append((folder, scheme, code, rows.get(code, np.array([], dtype=np.int64))))
     jobs.sort(key=lambda job: -len(job[3]))
-    try:
-        # A daemonic process (e.g. some worker pools) may not start children: write in-process.
-        if workers > 1 and len(jobs) > 1 and not multiprocessing.current_process().daemon:
-            context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(workers, mp_context=context) as pool:
-                written = sum(pool.map(_write_province, jobs))
-        else:
-            written = sum(map(_write_province, jobs))
-    finally:
-        _shared.clear()
+    with ThreadPoolExecutor(max(workers, 1)) as pool:
+        written = sum(pool.map(lambda job: nation.write(*job), jobs))
     for code in copies:
         for fmt in ("xlsx", "csv"):
             target = folder / store.list_path("34", code, fmt)

@@ -1,0 +1,73 @@
+"""Time ``lists.write_lists`` (the ``stage`` step's province lists) on a 1M-people work folder.
+
+    .venv/bin/python bench/bench_lists.py [--work DIR] [--repeats 3] [--workers 2]
+
+Loads ``results.parquet`` and joins the registry's fields exactly as
+``pipelines.steps.stage_publication`` does, then writes every province's lists (63 and 34
+schemes) into a fresh temporary folder per repeat. Prints wall and CPU time of each repeat
+(CPU = this process plus its finished children, so forked writers are counted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's packages, however the venv was installed
+WORK = Path("/work/fixtures/out/work/2026-11-22-r1")
+
+
+def listed_nation(work: Path):
+    """The frame ``stage_publication`` hands to ``write_lists``."""
+    import pandas as pd
+
+    from pipelines.steps import _read_results
+
+    results = _read_results(work / "results.parquet")
+    registry = pd.read_parquet(
+        work / "registry.parquet",
+        columns=["vss_code", "full_name", "birth_date", "gender", "national_id"],
+    )
+    return results.merge(registry, on="vss_code", how="left")
+
+
+def cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=WORK)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    from pipelines import lists
+
+    started = time.perf_counter()
+    listed = listed_nation(args.work)
+    print(f"loaded {len(listed):,} rows in {time.perf_counter() - started:.1f} s", flush=True)
+    unsynchronized = int((listed["status"] != "synchronized").sum())
+    print(f"{unsynchronized:,} unsynchronized rows, {len(lists.HEADERS)} columns", flush=True)
+    for repeat in range(1, args.repeats + 1):
+        with tempfile.TemporaryDirectory(prefix="bench-lists-") as folder:
+            wall, cpu = time.perf_counter(), cpu_seconds()
+            files = lists.write_lists(listed, Path(folder), ("63", "34"), workers=args.workers)
+            wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
+            size = sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
+        print(
+            f"repeat {repeat}: write_lists {wall:.2f} s wall, {cpu:.2f} s CPU; "
+            f"{files} files, {size / 1e6:.1f} MB",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
