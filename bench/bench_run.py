@@ -1,6 +1,7 @@
 """Measure ``popsync run`` end to end against the matching engine's own time on the same nation.
 
     .venv/bin/python bench/bench_run.py [--people 1000000] [--seed 3] [--max-rows 250000]
+                                        [--workers N]
 
 Two fresh child processes on the same generated nation (cached under bench/data/, git-ignored):
 1. the engine alone: read both Parquet files, ``matching.reconcile`` (no validation, no output);
@@ -51,12 +52,12 @@ def child_engine(folder: Path, out: Path) -> dict:
     return {"wall": wall}
 
 
-def child_run(folder: Path, out: Path, max_rows: int) -> dict:
+def child_run(folder: Path, out: Path, max_rows: int, workers: int | None) -> dict:
     from pipelines import nightly_cli
     from pipelines.config import build_config
 
     config = build_config(
-        {"partition": {"max_rows": max_rows}},
+        {"partition": {"max_rows": max_rows}, "workers": workers},
         registry=folder / "registry.parquet", population=folder / "population.parquet",
         out_dir=out / "run",
     )
@@ -69,13 +70,14 @@ def child_run(folder: Path, out: Path, max_rows: int) -> dict:
         timing = json.loads(path.read_text("utf-8"))
         steps[timing["step"]] = steps.get(timing["step"], 0.0) + timing["seconds"]
     bands = len(list(Path(work_dir, "timings").glob("match-*.json")))
-    return {"wall": wall, "steps": steps, "bands": bands, "work_dir": work_dir}
+    return {"wall": wall, "steps": steps, "bands": bands, "work_dir": work_dir,
+            "workers": config.workers}
 
 
-def spawn(kind: str, folder: Path, out: Path, max_rows: int) -> dict:
+def spawn(kind: str, folder: Path, out: Path, max_rows: int, workers: int | None) -> dict:
     done = subprocess.run(
         [sys.executable, __file__, "--child", kind, "--folder", str(folder), "--out", str(out),
-         "--max-rows", str(max_rows)],
+         "--max-rows", str(max_rows), *(["--workers", str(workers)] if workers else [])],
         capture_output=True, text=True, cwd=ROOT,
     )
     if done.returncode != 0:
@@ -112,6 +114,8 @@ def main() -> int:
     parser.add_argument("--people", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--max-rows", type=int, default=250_000)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="popsync run's local processes (default: the CPUs)")
     parser.add_argument("--child", choices=["engine", "run"])
     parser.add_argument("--folder")
     parser.add_argument("--out")
@@ -119,28 +123,33 @@ def main() -> int:
 
     if args.child:
         child = child_engine if args.child == "engine" else child_run
-        extra = () if args.child == "engine" else (args.max_rows,)
+        extra = () if args.child == "engine" else (args.max_rows, args.workers)
         result = child(Path(args.folder), Path(args.out), *extra)
-        result["peak_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        workers = resource.getrusage(resource.RUSAGE_CHILDREN)  # forked workers, if any
+        result["peak_gib"] = own.ru_maxrss / 2**20
+        result["worker_peak_gib"] = workers.ru_maxrss / 2**20
+        result["cpu"] = own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
         print("RESULT " + json.dumps(result))
         return 0
 
     folder = nation(args.people, args.seed)
     with tempfile.TemporaryDirectory(prefix="bench-run-") as scratch:
         out = Path(scratch)
-        engine = spawn("engine", folder, out, args.max_rows)
-        run = spawn("run", folder, out, args.max_rows)
+        engine = spawn("engine", folder, out, args.max_rows, None)
+        run = spawn("run", folder, out, args.max_rows, args.workers)
         load = open("/proc/loadavg").read().split()[0]
         print(f"date {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, 2 cores, "
               f"load {load}; {args.people:,} people, seed {args.seed}, bands of {args.max_rows:,}")
-        print(f"engine alone (reconcile)  {engine['wall']:7.1f} s   "
+        print(f"engine alone (reconcile)  {engine['wall']:7.1f} s   cpu {engine['cpu']:6.1f} s   "
               f"peak {engine['peak_gib']:.2f} GiB")
-        print(f"popsync run end to end    {run['wall']:7.1f} s   peak {run['peak_gib']:.2f} GiB   "
-              f"({run['bands']} bands)")
+        print(f"popsync run end to end    {run['wall']:7.1f} s   cpu {run['cpu']:6.1f} s   "
+              f"peak {run['peak_gib']:.2f} GiB main, {run['worker_peak_gib']:.2f} GiB largest "
+              f"worker   ({run['bands']} bands, workers {run['workers']})")
         print(f"ratio run / engine        {run['wall'] / engine['wall']:7.2f}   (target <= 2)")
-        print("run steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in
-                                         sorted(run["steps"].items(), key=lambda kv: -kv[1])),
-              flush=True)
+        print("run steps (wall; match: the sum over its bands): " + ", ".join(
+            f"{k} {v:.1f} s" for k, v in sorted(run["steps"].items(), key=lambda kv: -kv[1])),
+            flush=True)
         agree = agreement(out, run["work_dir"], folder)
     print(f"banded vs whole: same status {agree['same_status']:.4%}, same person "
           f"{agree['same_person']:.4%}; F1 whole {agree['f1_whole']:.4f}, "

@@ -5,9 +5,10 @@ Reconciles the VSS participant registry with the National Population Database ev
 01:00 Asia/Ho_Chi_Minh and publishes per province the synchronization rate, the national
 rankings (63 and 34 schemes) and the lists of participants to fix.
 
-Steps (each a function of `pipelines/steps.py`; `popsync run` runs the same ones in one process):
-extract → validate inputs (GX; stops the night, or quarantines rows) → plan birth-year bands →
-match, one mapped task per band → resolve across bands → validate results (GX) → stage → publish.
+Steps (each a function of `pipelines/steps.py`; `popsync run` runs the same ones on one machine):
+extract → validate inputs (GX; stops the night, or quarantines rows) and, beside it, plan
+birth-year bands → match, one mapped task per band → resolve across bands → validate results
+(GX) and, beside it, stage the publication's files → publish (only when both succeeded).
 
 * Run configuration: the YAML at `$POPSYNC_CONFIG`, or the `config` param of a manual run.
 * Run date: the logical date on Vietnam's calendar. Rerunning a date replaces its publication.
@@ -91,12 +92,15 @@ def popsync_nightly():
         return work_dir
 
     @task
-    def publish(work_dir: str) -> str:
+    def publish(work_dir: str, staged: str) -> str:
+        del staged  # stage's output: publish waits for both the result checks and the staging
         return _steps().publish_run(work_dir, will_retry=_will_retry())
 
-    work_dir = validate_inputs(extract(start()))
-    parts = match.partial(work_dir=work_dir).expand(spec_path=plan_partitions(work_dir))
-    publish(stage(validate_results(resolve(work_dir, parts))))
+    extracted = extract(start())
+    checked = validate_inputs(extracted)
+    parts = match.partial(work_dir=checked).expand(spec_path=plan_partitions(extracted))
+    resolved = resolve(checked, parts)
+    publish(validate_results(resolved), stage(resolved))
 
 
 popsync_nightly()

@@ -8,11 +8,12 @@ can recompute the metrics from that one file.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from popsync.contracts import LINES, METRIC_COLUMNS, STATUSES, SYNCHRONIZED
+from popsync.contracts import LINES, METRIC_COLUMNS, REASONS, STATUSES, SYNCHRONIZED
 from popsync.reference.provinces import PROVINCES_63, SCHEME_63_TO_34
 
 REASON_COUNT_COLUMNS = ("run_date", "scheme", "province_code", "status", "reason", "count")
@@ -49,6 +50,18 @@ def national_totals(results: pd.DataFrame) -> dict[str, int]:
     return {line: int(line_mask(results, line).sum()) for line in LINES}
 
 
+def _grouping(results: pd.DataFrame, scheme: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's unit in ``scheme`` as a number (-1: no office), and the units' codes."""
+    office, offices = pd.factorize(results["office_code"])
+    unit_of_office, units = pd.factorize(in_scheme(pd.Series(offices), scheme))
+    return np.where(office >= 0, unit_of_office[np.maximum(office, 0)], -1), units.to_numpy()
+
+
+def _status_numbers(results: pd.DataFrame) -> np.ndarray:
+    """Each row's status as its position in STATUSES (-1: not a contract status)."""
+    return pd.Categorical(results["status"], categories=list(STATUSES)).codes.astype(np.int64)
+
+
 def compute_metrics(
     results: pd.DataFrame,
     run_date: str,
@@ -59,22 +72,20 @@ def compute_metrics(
 
     ``previous``: the previous publication's metrics (same columns); ``change`` is the
     difference in sync_rate, null where the previous publication has no such row.
+    Counted with one ``bincount`` per scheme x line over (province, status) numbers.
     """
-    status_counts = (
-        pd.get_dummies(results["status"])
-        .reindex(columns=list(STATUSES), fill_value=False)
-        .astype("int64")
-    )
+    status = _status_numbers(results)
     blocks = []
     for scheme in schemes:
-        province = in_scheme(results["office_code"], scheme)
+        unit, units = _grouping(results, scheme)
         for line in LINES:
-            mask = line_mask(results, line)
-            counts = status_counts[mask].groupby(province[mask]).sum()
-            counts.index.name = "province_code"
-            counts = counts.reset_index()
+            counted = line_mask(results, line).to_numpy() & (unit >= 0) & (status >= 0)
+            cells = unit[counted] * len(STATUSES) + status[counted]
+            table = np.bincount(cells, minlength=len(units) * len(STATUSES))
+            counts = pd.DataFrame(table.reshape(len(units), len(STATUSES)), columns=list(STATUSES))
+            counts.insert(0, "province_code", pd.array(units, dtype="str"))
             counts["participants"] = counts[list(STATUSES)].sum(axis=1)
-            counts = counts[counts["participants"] > 0]
+            counts = counts[counts["participants"] > 0].copy()
             counts["sync_rate"] = counts[SYNCHRONIZED] / counts["participants"]
             counts["rank"] = counts["sync_rate"].rank(ascending=False, method="min").astype("int64")
             counts["scheme"] = scheme
@@ -96,23 +107,34 @@ def compute_metrics(
 def compute_reason_counts(
     results: pd.DataFrame, run_date: str, schemes: tuple[str, ...]
 ) -> pd.DataFrame:
-    """Rows carrying each reason, per scheme x province x status."""
-    exploded = (
-        results[["office_code", "status", "reasons"]].explode("reasons").dropna(subset=["reasons"])
-    )
+    """Rows carrying each reason, per scheme x province x status (reasons of the contract)."""
+    lists = pa.array(results["reasons"], type=pa.list_(pa.string()), from_pandas=True)
+    row = pc.list_parent_indices(lists).to_numpy()
+    reason = pd.Categorical(
+        pc.list_flatten(lists).to_numpy(zero_copy_only=False), categories=list(REASONS)
+    ).codes.astype(np.int64)
+    status = _status_numbers(results)[row]
     blocks = []
     for scheme in schemes:
-        counts = (
-            exploded.assign(province_code=in_scheme(exploded["office_code"], scheme))
-            .groupby(["province_code", "status", "reasons"])
-            .size()
-            .rename("count")
-            .reset_index()
-            .rename(columns={"reasons": "reason"})
+        unit, units = _grouping(results, scheme)
+        unit = unit[row]
+        counted = (unit >= 0) & (status >= 0) & (reason >= 0)
+        shape = (len(units), len(STATUSES), len(REASONS))
+        cells = np.ravel_multi_index((unit[counted], status[counted], reason[counted]), shape)
+        table = np.bincount(cells, minlength=int(np.prod(shape))).reshape(shape)
+        where = np.nonzero(table)
+        blocks.append(
+            pd.DataFrame(
+                {
+                    "province_code": pd.array(units[where[0]], dtype="str"),
+                    "status": pd.array(np.array(STATUSES)[where[1]], dtype="str"),
+                    "reason": pd.array(np.array(REASONS)[where[2]], dtype="str"),
+                    "count": table[where].astype("int64"),
+                }
+            )
+            .sort_values(["province_code", "status", "reason"])
+            .assign(scheme=scheme)
         )
-        counts["scheme"] = scheme
-        blocks.append(counts)
     reason_counts = pd.concat(blocks, ignore_index=True)
     reason_counts["run_date"] = run_date
-    reason_counts["count"] = reason_counts["count"].astype("int64")
     return reason_counts[list(REASON_COUNT_COLUMNS)]

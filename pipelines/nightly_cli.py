@@ -1,9 +1,8 @@
-"""``popsync run``: the night's steps of the Airflow DAG, in the same order, in one process."""
+"""``popsync run``: the night's steps of the Airflow DAG, in the same order, on one machine."""
 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import sys
 import time
@@ -28,12 +27,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db-url", help="publication database URL (default: SQLite under --out)")
 
 
-def _progress(name: str, function, *args):
-    print(f"  {name:<18}", end="", flush=True, file=sys.stderr)
+def _call(call: tuple) -> object:
+    function, *args = call
+    return function(*args)
+
+
+def _phase(label: str, calls: list[tuple], workers: int) -> list:
+    """Run independent steps (or a step's mapped tasks) at once, on up to ``workers`` processes."""
+    print(f"  {label:<34}", end="", flush=True, file=sys.stderr)
     started = time.perf_counter()
-    result = function(*args)
+    results = parallel.map_forked(_call, calls, workers)
     print(f"done in {time.perf_counter() - started:6.1f} s", file=sys.stderr)
-    return result
+    return results
 
 
 def _match_band(work_dir: str, spec_path: str) -> str:
@@ -41,22 +46,27 @@ def _match_band(work_dir: str, spec_path: str) -> str:
 
 
 def run_night(config, run_date: str) -> str:
-    """All steps for one run date; returns the work folder (the publication is in its manifest)."""
+    """All steps for one run date, in the DAG's order and with its independence: steps the DAG
+    runs side by side run at once here too. Returns the work folder."""
     work_dir = steps.start_run(config, run_date)
+    workers = config.workers
     print(f"popsync run {run_date}: work folder {work_dir}", file=sys.stderr)
-    _progress("extract", steps.extract_sources, work_dir)
-    _progress("validate inputs", steps.validate_inputs, work_dir)
-    specs = _progress("plan partitions", steps.plan_partitions, work_dir)
-    # The DAG's mapped match tasks, here on up to `workers` processes at once.
-    workers = min(config.workers, len(specs))
-    parts = _progress(
-        f"match {len(specs)} bands" + (f" x{workers}" if workers > 1 else ""),
-        parallel.map_forked, functools.partial(_match_band, work_dir), specs, workers,
+    _phase("extract", [(steps.extract_sources, work_dir)], 1)
+    _, specs = _phase(
+        "validate inputs | plan bands",
+        [(steps.validate_inputs, work_dir), (steps.plan_partitions, work_dir)],
+        workers,
     )
-    _progress("resolve", steps.resolve_results, work_dir, parts)
-    _progress("validate results", steps.validate_results, work_dir)
-    _progress("stage", steps.stage_publication, work_dir)
-    _progress("publish", steps.publish_run, work_dir)
+    parts = _phase(
+        f"match {len(specs)} bands", [(_match_band, work_dir, spec) for spec in specs], workers
+    )
+    _phase("resolve", [(steps.resolve_results, work_dir, parts)], 1)
+    _phase(
+        "validate results | stage",
+        [(steps.validate_results, work_dir), (steps.stage_publication, work_dir)],
+        workers,
+    )
+    _phase("publish", [(steps.publish_run, work_dir)], 1)
     return work_dir
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
@@ -29,7 +30,7 @@ from pipelines import lists, metrics, partition, publish
 from pipelines.config import RunConfig, load_config
 from pipelines.extract import describe, extract
 from popsync import parallel, store
-from popsync.contracts import RESULT_COLUMNS, STATUSES
+from popsync.contracts import RESULT_COLUMNS, STATUSES, SYNCHRONIZED
 from popsync.errors import PopsyncError
 
 log = logging.getLogger("popsync.run")
@@ -436,7 +437,8 @@ def _summary(work: Path) -> dict:
 
 @step("stage")
 def stage_publication(work_dir: str) -> str:
-    """Every file of the publication, in a staging folder next to its final place."""
+    """Every file of the publication but the validation report, in a staging folder next to its
+    final place. Needs the resolved results only, so it runs beside ``validate_results``."""
     state, config, work = _state(work_dir), _config(work_dir), Path(work_dir)
     staging = publish.staging_folder(Path(state["out_dir"]), state["run_date"], state["run_id"])
     shutil.rmtree(staging, ignore_errors=True)  # left by an attempt that died: a retry redoes it
@@ -451,30 +453,20 @@ def stage_publication(work_dir: str) -> str:
     _rankings(pd.read_parquet(work / "metrics.parquet")).to_csv(
         staging / "rankings.csv", index=False, encoding="utf-8-sig"
     )
-    registry = pd.read_parquet(
+    # The registry's fields of the rows to fix (a tenth of the nation): the lists show them.
+    to_fix = (results["status"] != SYNCHRONIZED).to_numpy()
+    registry = pq.read_table(
         work / "registry.parquet",
         columns=["vss_code", "full_name", "birth_date", "gender", "national_id"],
     )
-    listed = results.merge(registry, on="vss_code", how="left")
+    wanted = pa.array(results["vss_code"].to_numpy()[to_fix], pa.string())
+    fields = registry.filter(pc.is_in(registry["vss_code"], value_set=wanted)).to_pandas()
+    listed = pd.concat(
+        [results[~to_fix], results[to_fix].merge(fields, on="vss_code", how="left")],
+        ignore_index=True,
+    )
     files = lists.write_lists(listed, staging, config.province_schemes)
     summary = _summary(work)
-    suites = [
-        *json.loads((work / "validation" / "inputs.json").read_text("utf-8")),
-        *json.loads((work / "validation" / "results.json").read_text("utf-8")),
-    ]
-    (staging / "validation_report.html").write_text(
-        validation_report.render(
-            {
-                "run_date": state["run_date"],
-                "run_id": state["run_id"],
-                **summary["rows"],
-                "quarantined": sum(summary["quarantined"].values()),
-            },
-            suites,
-        ),
-        "utf-8",
-    )
-    _write_json(staging / "validation.json", suites)
     _write_json(
         staging / publish.MANIFEST,
         {
@@ -494,6 +486,28 @@ def stage_publication(work_dir: str) -> str:
     return str(staging)
 
 
+def _write_validation_report(work: Path, staging: Path, state: dict, summary: dict) -> None:
+    """The night's GX outcomes, input and result suites, as JSON and as an offline HTML page
+    (written at publish time: staging runs beside the result checks)."""
+    suites = [
+        *json.loads((work / "validation" / "inputs.json").read_text("utf-8")),
+        *json.loads((work / "validation" / "results.json").read_text("utf-8")),
+    ]
+    (staging / "validation_report.html").write_text(
+        validation_report.render(
+            {
+                "run_date": state["run_date"],
+                "run_id": state["run_id"],
+                **summary["rows"],
+                "quarantined": sum(summary["quarantined"].values()),
+            },
+            suites,
+        ),
+        "utf-8",
+    )
+    _write_json(staging / "validation.json", suites)
+
+
 @step("publish")
 def publish_run(work_dir: str) -> str:
     """Swap the staged publication in and commit its rows; returns the publication folder."""
@@ -503,6 +517,7 @@ def publish_run(work_dir: str) -> str:
     summary = publish.manifest_of(staging)
     if summary is None:
         raise PopsyncError(f"staging folder {staging} is missing or incomplete; rerun the night")
+    _write_validation_report(work, staging, state, summary)
     try:
         engine = _engine(state)
     except sa.exc.SQLAlchemyError as exc:
