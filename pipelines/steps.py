@@ -445,7 +445,11 @@ def stage_publication(work_dir: str) -> str:
     staging.mkdir(parents=True)
     shutil.copyfile(work / "results.parquet", staging / "results.parquet")
     shutil.copyfile(work / "quarantine.parquet", staging / "quarantine.parquet")
-    results = _read_results(work / "results.parquet")
+    # the lists' columns only (the engine's explanations are most of the file's bytes)
+    results = _read_results(
+        work / "results.parquet",
+        [*(c for c in lists.HEADERS if c in RESULT_COLUMNS), "office_code"],
+    )
     quarantine = pd.read_parquet(work / "quarantine.parquet")
     lists.neutralize_frame(quarantine).to_csv(
         staging / "quarantine.csv", index=False, encoding="utf-8-sig"
