@@ -225,7 +225,6 @@ def _real_day(parts: pa.StructArray) -> pa.Array:
 def _parse_dates(series: pd.Series, rule: ColumnRule) -> pd.Series:
     """To ``YYYY-MM-DD`` / ``YYYY-MM`` / ``YYYY``; unreadable values stay as they are."""
     text = _arrow_text(series)
-    out = text
     pending = pc.is_valid(text)
     formats = _date_formats(rule)
     if formats[0] == _DEFAULT_DATE_FORMAT:
@@ -239,6 +238,17 @@ def _parse_dates(series: pd.Series, rule: ColumnRule) -> pd.Series:
             names=["year", "month", "day"],
         )
         pending = pc.and_(pending, pc.invert(pc.and_(canonical, _real_day(parts))))
+    if not pc.any(pending).as_py():
+        return _pandas_text(text, series.index)
+    # Only the rows left to read go through the formats (few, or many nulls skipped).
+    read = _read_dates(pc.filter(text, pending), formats)
+    return _pandas_text(pc.replace_with_mask(text, pending, read), series.index)
+
+
+def _read_dates(text: pa.Array, formats: tuple[str, ...]) -> pa.Array:
+    """Each value read with the first format that fits; unreadable values as they are."""
+    out = text
+    pending = pc.is_valid(text)
     for fmt in formats:
         pattern = f"^{_date_pattern(fmt, fmt)}$"
         hit = pc.and_(pending, pc.fill_null(pc.match_substring_regex(text, pattern), False))
@@ -258,7 +268,7 @@ def _parse_dates(series: pd.Series, rule: ColumnRule) -> pd.Series:
             hit = pc.and_(hit, _real_day(parts))
         out = pc.if_else(hit, value, out)
         pending = pc.and_(pending, pc.invert(hit))
-    return _pandas_text(out, series.index)
+    return out
 
 
 def _apply_values(text: pd.Series, canonical: str, rule: ColumnRule) -> pd.Series:
