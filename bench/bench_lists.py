@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/bench_lists.py [--work DIR] [--repeats 3] [--workers 2]
 
-Loads ``results.parquet`` and joins the registry's fields exactly as
-``pipelines.steps.stage_publication`` does, then writes every province's lists (63 and 34
+Loads the results with the registry's fields as ``pipelines.steps.stage_publication`` does
+(``listed_results``), then writes every province's lists (63 and 34
 schemes) into a fresh temporary folder per repeat. Prints wall and CPU time of each repeat
 (CPU = this process plus its finished children, so forked writers are counted).
 """
@@ -19,21 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's packages, however the venv was installed
-WORK = Path("/work/fixtures/out/work/2026-11-22-r1")
-
-
-def listed_nation(work: Path):
-    """The frame ``stage_publication`` hands to ``write_lists``."""
-    import pandas as pd
-
-    from pipelines.steps import _read_results
-
-    results = _read_results(work / "results.parquet")
-    registry = pd.read_parquet(
-        work / "registry.parquet",
-        columns=["vss_code", "full_name", "birth_date", "gender", "national_id"],
-    )
-    return results.merge(registry, on="vss_code", how="left")
+sys.path.insert(0, str(ROOT / "bench"))
 
 
 def cpu_seconds() -> float:
@@ -43,15 +29,19 @@ def cpu_seconds() -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", type=Path, default=WORK)
+    parser.add_argument("--work", type=Path, default=None,
+                        help="a night's work folder (default: bench/night.py's 1M night)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
 
+    from night import work_folder
+
     from pipelines import lists
+    from pipelines.steps import listed_results
 
     started = time.perf_counter()
-    listed = listed_nation(args.work)
+    listed = listed_results(args.work or work_folder())
     print(f"loaded {len(listed):,} rows in {time.perf_counter() - started:.1f} s", flush=True)
     unsynchronized = int((listed["status"] != "synchronized").sum())
     print(f"{unsynchronized:,} unsynchronized rows, {len(lists.HEADERS)} columns", flush=True)

@@ -3,9 +3,9 @@ of ``matching.link`` on one band is building the results table.
 
     .venv/bin/python bench/bench_resolve.py [--work DIR] [--repeats 3] [--link-band 0]
 
-The work folder defaults to the 1M-people fixture night. Its ``parts/results-*.parquet`` are read
-as the resolve step reads them (``pd.read_parquet`` each, concatenated: ``reasons`` arrives as
-arrays) and resolved ``--repeats`` times; ``--arrow-input`` also times reading them with
+The work folder defaults to the 1M-people night of ``bench/night.py`` (built once). Its
+``parts/results-*.parquet`` are read with ``pd.read_parquet`` each, concatenated (``reasons``
+arrives as arrays) and resolved ``--repeats`` times; ``--arrow-input`` also times reading them with
 ``reasons`` as an Arrow list column (``pipelines.steps._read_results``). With ``--link-band N``,
 band N is linked from ``partitions/`` and ``population.parquet`` and the time of its result
 building (``assemble``: statuses, reasons, suggestions, explanations, one-to-one) is set against
@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the engine of this checkout, however the venv was installed
-FIXTURE = Path("/work/fixtures/out/work/2026-11-22-r1")
+sys.path.insert(0, str(ROOT / "bench"))
 
 
 class Clock:
@@ -113,13 +113,18 @@ def bench_link(work: Path, band: int, repeats: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", type=Path, default=FIXTURE, help="a popsync run work folder")
+    parser.add_argument("--work", type=Path, default=None,
+                        help="a popsync run work folder (default: bench/night.py's 1M night)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--arrow-input", action="store_true",
                         help="also time resolve on parts read with reasons as Arrow lists")
     parser.add_argument("--link-band", type=int, default=None,
                         help="also link this band and time its result building")
     args = parser.parse_args()
+    if args.work is None:
+        from night import work_folder
+
+        args.work = work_folder()
     bench_resolve(args.work, args.repeats, arrow=False)
     if args.arrow_input:
         bench_resolve(args.work, args.repeats, arrow=True)

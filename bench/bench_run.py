@@ -26,16 +26,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's packages, however the venv was installed
-DATA = ROOT / "bench" / "data"
-
-
-def nation(people: int, seed: int) -> Path:
-    folder = DATA / f"run_n{people}_s{seed}"
-    if not (folder / "registry.parquet").exists():
-        from popsync.synthetic.nation import generate_chunks, write_chunks
-
-        write_chunks(generate_chunks(people, seed, "default"), folder, force=True)
-    return folder
+sys.path.insert(0, str(ROOT / "bench"))
+from night import nation  # noqa: E402  (the benchmarks' shared data)
 
 
 def child_engine(folder: Path, out: Path) -> dict:

@@ -90,8 +90,8 @@ def summary(work_dir: str) -> str:
             f"population {manifest['quarantined']['population']:,}  (quarantine.parquet)",
             f"  statuses       {statuses}",
             f"  national rate  {manifest['sync_rate']:.2%}",
-            f"  slowest step   {slowest} ({timings[slowest]:.1f} s of "
-            f"{sum(timings.values()):.1f} s)",
+            f"  slowest step   {slowest} ({timings[slowest]:.1f} s of the steps' "
+            f"{sum(timings.values()):.1f} s; independent steps and bands run side by side)",
             f"  publication    {folder}",
             f"  lists          {folder / 'lists'}/<63|34>/<province>/unsynchronized.xlsx|csv",
             f"  report         {folder / 'validation_report.html'}",

@@ -435,6 +435,28 @@ def _summary(work: Path) -> dict:
     }
 
 
+def listed_results(work: Path) -> pd.DataFrame:
+    """What the province lists are written from: every result row with the lists' columns and
+    its office, and the registry's fields (name, birth date, ...) on the rows to fix."""
+    # the lists' columns only (the engine's explanations are most of the file's bytes)
+    results = _read_results(
+        work / "results.parquet",
+        [*(c for c in lists.HEADERS if c in RESULT_COLUMNS), "office_code"],
+    )
+    # The registry's fields of the rows to fix only (a tenth of the nation).
+    to_fix = (results["status"] != SYNCHRONIZED).to_numpy()
+    registry = pq.read_table(
+        work / "registry.parquet",
+        columns=["vss_code", "full_name", "birth_date", "gender", "national_id"],
+    )
+    wanted = pa.array(results["vss_code"].to_numpy()[to_fix], pa.string())
+    fields = registry.filter(pc.is_in(registry["vss_code"], value_set=wanted)).to_pandas()
+    return pd.concat(
+        [results[~to_fix], results[to_fix].merge(fields, on="vss_code", how="left")],
+        ignore_index=True,
+    )
+
+
 @step("stage")
 def stage_publication(work_dir: str) -> str:
     """Every file of the publication but the validation report, in a staging folder next to its
@@ -445,11 +467,6 @@ def stage_publication(work_dir: str) -> str:
     staging.mkdir(parents=True)
     shutil.copyfile(work / "results.parquet", staging / "results.parquet")
     shutil.copyfile(work / "quarantine.parquet", staging / "quarantine.parquet")
-    # the lists' columns only (the engine's explanations are most of the file's bytes)
-    results = _read_results(
-        work / "results.parquet",
-        [*(c for c in lists.HEADERS if c in RESULT_COLUMNS), "office_code"],
-    )
     quarantine = pd.read_parquet(work / "quarantine.parquet")
     lists.neutralize_frame(quarantine).to_csv(
         staging / "quarantine.csv", index=False, encoding="utf-8-sig"
@@ -457,18 +474,7 @@ def stage_publication(work_dir: str) -> str:
     _rankings(pd.read_parquet(work / "metrics.parquet")).to_csv(
         staging / "rankings.csv", index=False, encoding="utf-8-sig"
     )
-    # The registry's fields of the rows to fix (a tenth of the nation): the lists show them.
-    to_fix = (results["status"] != SYNCHRONIZED).to_numpy()
-    registry = pq.read_table(
-        work / "registry.parquet",
-        columns=["vss_code", "full_name", "birth_date", "gender", "national_id"],
-    )
-    wanted = pa.array(results["vss_code"].to_numpy()[to_fix], pa.string())
-    fields = registry.filter(pc.is_in(registry["vss_code"], value_set=wanted)).to_pandas()
-    listed = pd.concat(
-        [results[~to_fix], results[to_fix].merge(fields, on="vss_code", how="left")],
-        ignore_index=True,
-    )
+    listed = listed_results(work)
     files = lists.write_lists(listed, staging, config.province_schemes)
     summary = _summary(work)
     _write_json(
