@@ -12,6 +12,7 @@ import json
 import logging
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -368,14 +369,18 @@ def resolve_results(work_dir: str, part_paths: list[str]) -> str:
     state, config, work = _state(work_dir), _config(work_dir), Path(work_dir)
     parts = pd.concat([_read_results(Path(p)) for p in sorted(part_paths)], ignore_index=True)
     results = matching.resolve(parts, matching.Settings.from_mapping(config.matching))
-    results.to_parquet(work / "results.parquet", index=False)
-    previous = publish.previous_metrics(_engine(state), state["run_date"])
-    metrics.compute_metrics(
-        results, state["run_date"], config.province_schemes, previous
-    ).to_parquet(work / "metrics.parquet", index=False)
-    metrics.compute_reason_counts(results, state["run_date"], config.province_schemes).to_parquet(
-        work / "reason_counts.parquet", index=False
-    )
+    # Writing the results (Arrow encoding and compression, mostly outside the GIL) overlaps
+    # counting the metrics from the same, no longer changing, frame.
+    with ThreadPoolExecutor(1) as writer:
+        written = writer.submit(results.to_parquet, work / "results.parquet", index=False)
+        previous = publish.previous_metrics(_engine(state), state["run_date"])
+        metrics.compute_metrics(
+            results, state["run_date"], config.province_schemes, previous
+        ).to_parquet(work / "metrics.parquet", index=False)
+        metrics.compute_reason_counts(
+            results, state["run_date"], config.province_schemes
+        ).to_parquet(work / "reason_counts.parquet", index=False)
+        written.result()
     return work_dir
 
 
