@@ -58,7 +58,9 @@ def run_night(config, run_date: str) -> str:
         workers,
     )
     parts = _phase(
-        f"match {len(specs)} bands", [(_match_band, work_dir, spec) for spec in specs], workers
+        f"match {len(specs)} band{'' if len(specs) == 1 else 's'}",
+        [(_match_band, work_dir, spec) for spec in specs],
+        workers,
     )
     _phase("resolve", [(steps.resolve_results, work_dir, parts)], 1)
     _phase(
