@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from matching.arrays import first_rows, repeated
+from matching.arrays import factorize, first_rows, repeated
 from matching.normalize import FULL, ID_INVALID, ID_MISSING, ID_OLD
 from matching.tables import InputError, Table
 from popsync.contracts import (
@@ -220,9 +220,9 @@ def _explanations(levels: dict[str, tuple[str, ...]], codes: dict[str, np.ndarra
             rounded[name] = pc.round(pa.array(weight), 2)
             # the bits, not the value: -0.0 and 0.0 print differently
             bits = rounded[name].to_numpy(zero_copy_only=False).view(np.int64)
-            which, distinct = pd.factorize(bits)
+            which, distinct = factorize(bits)
             key = key * len(distinct) + which
-    which, distinct = pd.factorize(key)
+    which, distinct = factorize(key)
     first = pa.array(first_rows(which, len(distinct)))
     pieces = [pa.array(np.full(len(distinct), f'{{"prior":{prior:.2f}'))]
     for name, names in levels.items():
@@ -234,7 +234,7 @@ def _explanations(levels: dict[str, tuple[str, ...]], codes: dict[str, np.ndarra
             text = pc.cast(rounded[name].take(first), pa.string())
             pieces += [pa.scalar(f',"{name}":["'), level, pa.scalar('",'), text, pa.scalar("]")]
     pieces.append(pa.scalar("}"))
-    return pc.binary_join_element_wise(*pieces, ""), which.astype(np.int64)
+    return pc.binary_join_element_wise(*pieces, ""), which
 
 
 def assemble(

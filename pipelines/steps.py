@@ -480,7 +480,7 @@ def stage_publication(work_dir: str) -> str:
         staging / "rankings.csv", index=False, encoding="utf-8-sig"
     )
     listed = listed_results(work)
-    files = lists.write_lists(listed, staging, config.province_schemes)
+    files = lists.write_lists(listed, staging, config.province_schemes, config.workers)
     summary = _summary(work)
     _write_json(
         staging / publish.MANIFEST,
