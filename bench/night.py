@@ -29,7 +29,7 @@ def work_folder(people: int = 1_000_000, seed: int = 3) -> Path:
     marker = out / "work_folder.json"
     if marker.exists():
         return Path(json.loads(marker.read_text("utf-8"))["work_dir"])
-    from pipelines import nightly_cli, steps
+    from pipelines import steps
     from pipelines.config import build_config
 
     source = nation(people, seed)
@@ -42,7 +42,7 @@ def work_folder(people: int = 1_000_000, seed: int = 3) -> Path:
     steps.extract_sources(work_dir)
     steps.validate_inputs(work_dir)
     specs = steps.plan_partitions(work_dir)
-    parts = [nightly_cli._match_band(work_dir, spec) for spec in specs]
+    parts = [steps.match_partition(work_dir, spec_path=spec) for spec in specs]
     steps.resolve_results(work_dir, parts)
     steps.validate_results(work_dir)
     marker.write_text(json.dumps({"work_dir": work_dir}), "utf-8")
