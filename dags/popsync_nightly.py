@@ -5,10 +5,12 @@ Reconciles the VSS participant registry with the National Population Database ev
 01:00 Asia/Ho_Chi_Minh and publishes per province the synchronization rate, the national
 rankings (63 and 34 schemes) and the lists of participants to fix.
 
-Steps (each a function of `pipelines/steps.py`; `popsync run` runs the same ones on one machine):
-extract → validate inputs (GX; stops the night, or quarantines rows) and, beside it, plan
-birth-year bands → match, one mapped task per band → resolve across bands → validate results
-(GX) and, beside it, stage the publication's files → publish (only when both succeeded).
+The tasks are the steps declared once in `pipelines/night.py` (the same declaration
+`popsync run` runs on one machine): extract each source in chunks → key checks → row checks per
+chunk → input gate → sort the population; registry bands → match per band → repartition by
+person → resolve per partition → result checks, and beside them the lists per province group →
+stage → publish (only when the checks and the staging succeeded). Every step that can be split
+is a mapped task, so more workers shorten every phase.
 
 * Run configuration: the YAML at `$POPSYNC_CONFIG`, or the `config` param of a manual run.
 * Run date: the logical date on Vietnam's calendar. Rerunning a date replaces its publication.
@@ -22,6 +24,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
+from pipelines.night import NIGHT
+
 DEFAULT_ARGS = {
     "owner": "vss-data-engineering",
     "retries": 2,
@@ -30,16 +34,22 @@ DEFAULT_ARGS = {
 }
 
 
-def _steps():
-    from pipelines import steps  # heavy (pandas, GX): import when a task runs, not at parse time
-
-    return steps
-
-
 def _will_retry() -> bool:
     """Whether Airflow retries this task if it fails now (the run then stays "running")."""
     ti = get_current_context()["ti"]
     return ti.try_number <= ti.max_tries
+
+
+def _task(declared):
+    """One Airflow task for a declared step; ``inputs`` maps input step names to outputs."""
+
+    def run(work_dir: str, inputs: dict, piece=None):
+        kwargs = {"will_retry": _will_retry()}
+        if piece is not None:
+            kwargs["piece"] = piece
+        return declared.function(work_dir, *(inputs[n] for n in declared.inputs), **kwargs)
+
+    return task(task_id=declared.name, doc_md=declared.doc)(run)
 
 
 @dag(
@@ -56,51 +66,23 @@ def _will_retry() -> bool:
 def popsync_nightly():
     @task
     def start() -> str:
+        from pipelines import steps  # heavy (pandas, GX): import when a task runs
+
         context = get_current_context()
         when = context.get("logical_date") or context["dag_run"].run_after
-        return _steps().start_scheduled_run(context["params"]["config"], when)
+        return steps.start_scheduled_run(context["params"]["config"], when)
 
-    @task
-    def extract(work_dir: str) -> str:
-        return _steps().extract_sources(work_dir, will_retry=_will_retry())
-
-    @task
-    def validate_inputs(work_dir: str) -> str:
-        return _steps().validate_inputs(work_dir, will_retry=_will_retry())
-
-    @task
-    def plan_partitions(work_dir: str) -> list[str]:
-        return _steps().plan_partitions(work_dir, will_retry=_will_retry())
-
-    @task
-    def match(work_dir: str, spec_path: str) -> str:
-        return _steps().match_partition(
-            work_dir, spec_path=spec_path, will_retry=_will_retry()
-        )
-
-    @task
-    def resolve(work_dir: str, part_paths: list[str]) -> str:
-        return _steps().resolve_results(work_dir, list(part_paths), will_retry=_will_retry())
-
-    @task
-    def validate_results(work_dir: str) -> str:
-        return _steps().validate_results(work_dir, will_retry=_will_retry())
-
-    @task
-    def stage(work_dir: str) -> str:
-        _steps().stage_publication(work_dir, will_retry=_will_retry())
-        return work_dir
-
-    @task
-    def publish(work_dir: str, staged: str) -> str:
-        del staged  # stage's output: publish waits for both the result checks and the staging
-        return _steps().publish_run(work_dir, will_retry=_will_retry())
-
-    extracted = extract(start())
-    checked = validate_inputs(extracted)
-    parts = match.partial(work_dir=checked).expand(spec_path=plan_partitions(extracted))
-    resolved = resolve(checked, parts)
-    publish(validate_results(resolved), stage(resolved))
+    work_dir = start()
+    outputs = {}
+    for declared in NIGHT:
+        inputs = {name: outputs[name] for name in declared.inputs}
+        if declared.over is None:
+            outputs[declared.name] = _task(declared)(work_dir, inputs)
+        else:
+            pieces = outputs[declared.over] if isinstance(declared.over, str) else list(
+                declared.over)
+            outputs[declared.name] = _task(declared).partial(
+                work_dir=work_dir, inputs=inputs).expand(piece=pieces)
 
 
 popsync_nightly()

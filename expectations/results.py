@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import great_expectations.expectations as gxe
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from expectations.runner import HARD, SuiteOutcome, run_suite
 from popsync.contracts import REASONS, RESULT_COLUMNS, STATUSES
@@ -20,20 +18,12 @@ def _hard(expectation_cls, reason: str, **kwargs):
     return expectation_cls(meta={"severity": HARD, "reason": reason}, **kwargs)
 
 
-def results_suite(registry_rows: int) -> list:
+def results_suite() -> list:
+    """On one partition of the results; one result per registry row (same count, unique codes,
+    every code a registry's) is checked across partitions by ``expectations.nation``."""
     return [
         *[_hard(gxe.ExpectColumnToExist, "missing_column", column=c) for c in RESULT_COLUMNS],
-        # Exactly one result per registry row: same count, unique keys, every key a registry key.
-        _hard(gxe.ExpectTableRowCountToEqual, "row_count", value=registry_rows),
         _hard(gxe.ExpectColumnValuesToNotBeNull, "vss_code_missing", column="vss_code"),
-        _hard(gxe.ExpectColumnValuesToBeUnique, "vss_code_duplicate", column="vss_code"),
-        # (a derived flag: GX would serialize a value set of millions of codes per metric)
-        _hard(
-            gxe.ExpectColumnValuesToBeInSet,
-            "vss_code_not_in_registry",
-            column="in_registry",
-            value_set=[True],
-        ),
         _hard(gxe.ExpectColumnValuesToNotBeNull, "status_missing", column="status"),
         _hard(
             gxe.ExpectColumnValuesToBeInSet,
@@ -90,29 +80,19 @@ def metrics_suite() -> list:
     ]
 
 
-def validate_results(
-    results: pd.DataFrame, reasons_text: pd.Series, registry_codes: pd.Series, workers: int = 1
-) -> SuiteOutcome:
-    """``reasons_text`` is the reasons joined by commas (pipelines.metrics.reasons_text);
-    ``workers``: processes sharing the suite's expectations.
+def validate_results(results: pd.DataFrame, reasons_text: pd.Series) -> SuiteOutcome:
+    """``reasons_text`` is the reasons joined by commas (pipelines.metrics.reasons_text).
 
     GX sees the result columns with ``reasons`` as text: a column of lists would make it pickle
     the whole frame to fingerprint the batch (16 s for a million rows).
     """
-    in_registry = pc.is_in(
-        pa.array(results["vss_code"], from_pandas=True),
-        value_set=pa.array(registry_codes, from_pandas=True),
-    )
     frame = results.drop(columns=["reasons"]).assign(
         reasons=reasons_text,
         reasons_text=reasons_text,
         has_reasons=reasons_text.str.len() > 0,
         not_synchronized=results["status"] != STATUSES[0],
-        in_registry=in_registry.to_numpy(zero_copy_only=False),
     )
-    return run_suite(
-        "results", frame, results_suite(len(registry_codes)), complete=False, workers=workers
-    )
+    return run_suite("results", frame, results_suite(), complete=False)
 
 
 def validate_metrics(metrics: pd.DataFrame, national_totals: dict[str, int]) -> SuiteOutcome:

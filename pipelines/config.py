@@ -19,6 +19,10 @@ validation:
   quarantine_max: 0.2          # stop when more than this share of a source's rows is quarantined
 partition:
   max_rows: 250000             # registry rows per mapped matching task (bounds its memory)
+  chunk_rows: 1000000          # rows per chunk of the other fanned-out steps (extract, input
+                               # checks, resolve, result checks): bounds their memory
+  sql_memory: 2GB              # memory limit of the out-of-core engine (DuckDB) that sorts,
+                               # joins and repartitions the nation; it spills to the work folder
 workers: null                  # processes a step may use at once on this machine, and bands
                                # `popsync run` matches at once (default: the CPUs it may use)
 ```
@@ -27,6 +31,7 @@ workers: null                  # processes a step may use at once on this machin
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,7 +62,7 @@ DEFAULTS: dict[str, Any] = {
     "output": {"dir": "out", "db_url": None},
     "province_schemes": list(SCHEMES),
     "validation": {"volume_drop_max": 0.3, "quarantine_max": 0.2},
-    "partition": {"max_rows": 250_000},
+    "partition": {"max_rows": 250_000, "chunk_rows": 1_000_000, "sql_memory": "2GB"},
     "workers": None,
 }
 
@@ -85,6 +90,8 @@ class RunConfig:
     volume_drop_max: float
     quarantine_max: float
     partition_max_rows: int
+    chunk_rows: int
+    sql_memory: str
     workers: int  # local processes: a step's independent pieces, popsync run's bands
     raw: dict[str, Any]  # the merged mapping, written to each run's work folder
 
@@ -189,10 +196,16 @@ def build_config(given: dict[str, Any] | None = None, **overrides: Any) -> RunCo
     unknown = [s for s in schemes if s not in SCHEMES]
     if unknown or not schemes:
         raise PopsyncError(f"run config: province_schemes {list(schemes)} must be among {SCHEMES}")
-    max_rows = raw["partition"]["max_rows"]
-    if not isinstance(max_rows, int) or max_rows < 1:
+    for key in ("max_rows", "chunk_rows"):
+        value = raw["partition"][key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise PopsyncError(
+                f"run config: partition.{key} must be a positive integer, not {value!r}"
+            )
+    sql_memory = str(raw["partition"]["sql_memory"])
+    if not re.fullmatch(r"\d+(?:\.\d+)?\s*(?:[KMGT]i?B)", sql_memory):
         raise PopsyncError(
-            f"run config: partition.max_rows must be a positive integer, not {max_rows!r}"
+            f"run config: partition.sql_memory must be a size such as 2GB, not {sql_memory!r}"
         )
     workers = raw["workers"]
     if workers is None:
@@ -214,7 +227,9 @@ def build_config(given: dict[str, Any] | None = None, **overrides: Any) -> RunCo
         province_schemes=schemes,
         volume_drop_max=_fraction(raw, "volume_drop_max"),
         quarantine_max=_fraction(raw, "quarantine_max"),
-        partition_max_rows=max_rows,
+        partition_max_rows=raw["partition"]["max_rows"],
+        chunk_rows=raw["partition"]["chunk_rows"],
+        sql_memory=sql_memory,
         workers=workers,
         raw=raw,
     )

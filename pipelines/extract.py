@@ -6,7 +6,10 @@ column or line, so the night stops before anything is published.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import fsspec
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -42,29 +45,52 @@ def _open(source: SourceConfig):
     return fsspec.open(source.source, "rb", compression="infer")
 
 
-def _read_parquet(source: SourceConfig) -> pd.DataFrame:
+def _read_parquet(source: SourceConfig, rows: int) -> Iterator[pd.DataFrame]:
     with _open(source) as f:
         try:
-            table = pq.read_table(f)
+            parquet = pq.ParquetFile(f)
         except (pa.ArrowInvalid, OSError) as exc:
             raise PopsyncError(
                 f"{source.name} {source.source}: not a readable Parquet file ({exc}); "
                 f"give a .parquet or .csv file or set {source.name}.format"
             ) from None
-    return table.to_pandas()
+        first_rows = np.cumsum([0] + [parquet.metadata.row_group(i).num_rows
+                                      for i in range(parquet.metadata.num_row_groups)])
+        buffered: list[pa.Table] = []
+        for group in range(parquet.metadata.num_row_groups):
+            batches = parquet.iter_batches(batch_size=rows, row_groups=[group])
+            while True:
+                try:  # a row group at a time, so that a damaged one is named
+                    batch = next(batches, None)
+                except (pa.ArrowException, OSError) as exc:
+                    raise PopsyncError(
+                        f"{source.name} {source.source}: row group {group} (rows "
+                        f"{first_rows[group] + 1:,} and after) is not readable: "
+                        f"{str(exc).splitlines()[0]}; nothing was published"
+                    ) from None
+                if batch is None:
+                    break
+                buffered.append(pa.Table.from_batches([batch]))
+                if sum(t.num_rows for t in buffered) >= rows:
+                    table = pa.concat_tables(buffered)
+                    yield table.slice(0, rows).to_pandas()
+                    buffered = [table.slice(rows)]
+        if buffered and sum(t.num_rows for t in buffered):
+            yield pa.concat_tables(buffered).to_pandas()
 
 
-def _read_csv(source: SourceConfig) -> pd.DataFrame:
+def _read_csv(source: SourceConfig, rows: int) -> Iterator[pd.DataFrame]:
     with _open(source) as f:
         try:
             # Everything as text: IDs keep their leading zeros, "NA" stays a name.
-            return pd.read_csv(
-                f, dtype=str, keep_default_na=False, sep=source.delimiter, encoding=source.encoding
+            yield from pd.read_csv(
+                f, dtype=str, keep_default_na=False, sep=source.delimiter,
+                encoding=source.encoding, chunksize=rows,
             )
         except UnicodeDecodeError as exc:
             raise PopsyncError(
                 f"{source.name} {source.source}: not readable as {source.encoding} "
-                f"(byte {exc.start}); set {source.name}.encoding in the run config "
+                f"(byte {exc.start} of a block); set {source.name}.encoding in the run config "
                 "(e.g. utf-8-sig, utf-16, cp1258)"
             ) from None
         except pd.errors.EmptyDataError:
@@ -77,7 +103,7 @@ def _read_csv(source: SourceConfig) -> pd.DataFrame:
             ) from None
 
 
-def _read_sql(source: SourceConfig) -> pd.DataFrame:
+def _read_sql(source: SourceConfig, rows: int) -> Iterator[pd.DataFrame]:
     try:
         engine = sa.create_engine(source.source)
     except (sa.exc.ArgumentError, ImportError) as exc:
@@ -87,8 +113,10 @@ def _read_sql(source: SourceConfig) -> pd.DataFrame:
     else:
         statement = sa.select(sa.text("*")).select_from(sa.table(source.table))
     try:
-        with engine.connect() as connection:
-            return pd.read_sql(statement, connection, dtype_backend="pyarrow")
+        # a server-side cursor: the rows arrive a block at a time, not as one result set
+        with engine.connect().execution_options(stream_results=True) as connection:
+            yield from pd.read_sql(statement, connection, chunksize=rows,
+                                   dtype_backend="pyarrow")
     except sa.exc.SQLAlchemyError as exc:
         first_line = str(exc.orig if hasattr(exc, "orig") and exc.orig else exc).splitlines()[0]
         raise PopsyncError(f"{source.name} {describe(source)}: cannot read: {first_line}") from None
@@ -99,14 +127,25 @@ def _read_sql(source: SourceConfig) -> pd.DataFrame:
 _READERS = {"parquet": _read_parquet, "csv": _read_csv, "sql": _read_sql}
 
 
-def extract(source: SourceConfig) -> pd.DataFrame:
-    """The source's rows in canonical columns (row i = source row i, i.e. CSV line i + 2)."""
-    raw = _READERS[source.format](source)
-    if len(raw) == 0:
+def extract_batches(source: SourceConfig, rows: int) -> Iterator[pd.DataFrame]:
+    """The source's rows in canonical columns, ``rows`` at a time, in the source's order, so
+    memory is bounded by a batch, not by the source."""
+    empty = True
+    for raw in _READERS[source.format](source, rows):
+        if len(raw) == 0:
+            continue
+        empty = False
+        try:
+            yield apply_mapping(raw, source.mapping)
+        except MissingColumnError as exc:
+            raise PopsyncError(
+                f"{source.name} {describe(source)}: {exc}; map it in {source.name}.mapping"
+            ) from None
+    if empty:
         raise PopsyncError(f"{source.name} {describe(source)}: has a header but no rows")
-    try:
-        return apply_mapping(raw, source.mapping)
-    except MissingColumnError as exc:
-        raise PopsyncError(
-            f"{source.name} {describe(source)}: {exc}; map it in {source.name}.mapping"
-        ) from None
+
+
+def extract(source: SourceConfig) -> pd.DataFrame:
+    """The whole source in canonical columns (row i = source row i, i.e. CSV line i + 2): for
+    small sources and tests; the night streams with ``extract_batches``."""
+    return pd.concat(list(extract_batches(source, 1_000_000)), ignore_index=True)

@@ -178,24 +178,28 @@ class _Nation:
 
 
 def write_lists(
-    listed_all: pd.DataFrame, folder: Path, schemes: tuple[str, ...], workers: int = 2
+    unsynchronized: pd.DataFrame,
+    offices: list[str],
+    folder: Path,
+    schemes: tuple[str, ...],
+    workers: int = 2,
 ) -> int:
-    """Write every province's lists under ``folder`` (a publication); returns files written.
+    """Write the lists of ``offices`` (63-scheme codes: every office with participants in this
+    group, so an office with nobody to fix gets its files too) and of the units they make up in
+    the other scheme, under ``folder`` (a publication); returns files written.
 
-    ``listed_all``: every result row joined with the registry's fields, with ``office_code``.
-    Each province with participants gets its files, even when it has nobody to fix.
-    Provinces are written by ``workers`` threads (Arrow kernels and zlib release the GIL),
-    biggest first so the threads finish together.
+    ``unsynchronized``: the rows to fix of these offices, joined with the registry's fields,
+    with ``office_code``. The units of a group must be whole (the night groups offices by their
+    34-scheme unit). Files are written by ``workers`` threads (Arrow kernels and zlib release the
+    GIL), biggest first so the threads finish together.
     """
-    unsynchronized = listed_all.loc[
-        listed_all["status"] != SYNCHRONIZED, [*HEADERS, "office_code"]
-    ]
+    unsynchronized = unsynchronized.loc[:, [*HEADERS, "office_code"]].reset_index(drop=True)
     nation = _Nation(unsynchronized)
-    offices = pd.Series(listed_all["office_code"].dropna().unique())
+    offices = pd.Series(offices, dtype="str")
     jobs, copies = [], []
     for scheme in schemes:
         province = in_scheme(unsynchronized["office_code"], scheme)
-        rows = province.reset_index(drop=True).groupby(province.to_numpy()).indices
+        rows = province.groupby(province.to_numpy()).indices
         for code in sorted(in_scheme(offices, scheme).dropna().unique()):
             if scheme == "34" and "63" in schemes and codes_63_of(code) == [code]:
                 copies.append(code)  # a unit the 2025 merger left alone: same rows as in 63

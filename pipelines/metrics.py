@@ -62,18 +62,9 @@ def _status_numbers(results: pd.DataFrame) -> np.ndarray:
     return pd.Categorical(results["status"], categories=list(STATUSES)).codes.astype(np.int64)
 
 
-def compute_metrics(
-    results: pd.DataFrame,
-    run_date: str,
-    schemes: tuple[str, ...],
-    previous: pd.DataFrame | None = None,
-) -> pd.DataFrame:
-    """One row per scheme x line x province with participants in that line.
-
-    ``previous``: the previous publication's metrics (same columns); ``change`` is the
-    difference in sync_rate, null where the previous publication has no such row.
-    Counted with one ``bincount`` per scheme x line over (province, status) numbers.
-    """
+def status_counts(results: pd.DataFrame, schemes: tuple[str, ...]) -> pd.DataFrame:
+    """Rows per scheme x line x province x status, as one row per scheme x line x province
+    (one ``bincount`` per scheme x line): counts of partitions of the results add up."""
     status = _status_numbers(results)
     blocks = []
     for scheme in schemes:
@@ -84,16 +75,32 @@ def compute_metrics(
             table = np.bincount(cells, minlength=len(units) * len(STATUSES))
             counts = pd.DataFrame(table.reshape(len(units), len(STATUSES)), columns=list(STATUSES))
             counts.insert(0, "province_code", pd.array(units, dtype="str"))
-            counts["participants"] = counts[list(STATUSES)].sum(axis=1)
-            counts = counts[counts["participants"] > 0].copy()
-            counts["sync_rate"] = counts[SYNCHRONIZED] / counts["participants"]
-            counts["rank"] = counts["sync_rate"].rank(ascending=False, method="min").astype("int64")
-            counts["scheme"] = scheme
-            counts["line"] = line
+            counts.insert(0, "line", line)
+            counts.insert(0, "scheme", scheme)
             blocks.append(counts)
-    metrics = pd.concat(blocks, ignore_index=True)
-    metrics["run_date"] = run_date
+    return pd.concat(blocks, ignore_index=True)
+
+
+def metrics_from_counts(
+    counts: pd.DataFrame, run_date: str, previous: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """One row per scheme x line x province with participants in that line, from
+    ``status_counts`` (of the whole results, or of its partitions concatenated).
+
+    ``previous``: the previous publication's metrics (same columns); ``change`` is the
+    difference in sync_rate, null where the previous publication has no such row.
+    """
     keys = ["scheme", "line", "province_code"]
+    metrics = counts.groupby(keys, as_index=False, sort=False)[list(STATUSES)].sum()
+    metrics["participants"] = metrics[list(STATUSES)].sum(axis=1)
+    metrics = metrics[metrics["participants"] > 0].copy()
+    metrics["sync_rate"] = metrics[SYNCHRONIZED] / metrics["participants"]
+    metrics["rank"] = (
+        metrics.groupby(["scheme", "line"])["sync_rate"]
+        .rank(ascending=False, method="min")
+        .astype("int64")
+    )
+    metrics["run_date"] = run_date
     if previous is not None and len(previous):
         before = previous[keys + ["sync_rate"]].rename(columns={"sync_rate": "previous_rate"})
         metrics = metrics.merge(before, on=keys, how="left")
@@ -102,6 +109,24 @@ def compute_metrics(
         metrics["change"] = float("nan")
     metrics = metrics[list(METRIC_COLUMNS)].sort_values(["scheme", "line", "rank", "province_code"])
     return metrics.reset_index(drop=True)
+
+
+def compute_metrics(
+    results: pd.DataFrame,
+    run_date: str,
+    schemes: tuple[str, ...],
+    previous: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The metrics of one results table (see ``metrics_from_counts``)."""
+    return metrics_from_counts(status_counts(results, schemes), run_date, previous)
+
+
+def merge_reason_counts(partials: list[pd.DataFrame]) -> pd.DataFrame:
+    """Reason counts of partitions of the results, added up."""
+    keys = [c for c in REASON_COUNT_COLUMNS if c != "count"]
+    merged = pd.concat(partials, ignore_index=True).groupby(keys, as_index=False)["count"].sum()
+    merged = merged.sort_values(["scheme", "province_code", "status", "reason"], kind="stable")
+    return merged[list(REASON_COUNT_COLUMNS)].reset_index(drop=True)
 
 
 def compute_reason_counts(

@@ -1,17 +1,22 @@
-"""``popsync run``: the night's steps of the Airflow DAG, in the same order, on one machine."""
+"""``popsync run``: the night's graph (``pipelines.night``), the Airflow DAG's, on one machine."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipelines import steps
+from pipelines import night, steps
 from pipelines.config import load_config
-from popsync import parallel
+from popsync.errors import PopsyncError
+
+
+def _run_date(text: str) -> str:
+    try:
+        return steps.iso_date(text)
+    except PopsyncError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,54 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--run-date",
         default=steps.run_date_of(datetime.now(UTC)),
+        type=_run_date,
         help="run date YYYY-MM-DD (default: today in Asia/Ho_Chi_Minh, as the nightly DAG)",
     )
     parser.add_argument("--db-url", help="publication database URL (default: SQLite under --out)")
-
-
-def _call(call: tuple) -> object:
-    function, *args = call
-    return function(*args)
-
-
-def _phase(label: str, calls: list[tuple], workers: int) -> list:
-    """Run independent steps (or a step's mapped tasks) at once, on up to ``workers`` processes."""
-    print(f"  {label:<34}", end="", flush=True, file=sys.stderr)
-    started = time.perf_counter()
-    results = parallel.map_forked(_call, calls, workers)
-    print(f"done in {time.perf_counter() - started:6.1f} s", file=sys.stderr)
-    return results
-
-
-def _match_band(work_dir: str, spec_path: str) -> str:
-    return steps.match_partition(work_dir, spec_path=spec_path)
-
-
-def run_night(config, run_date: str) -> str:
-    """All steps for one run date, in the DAG's order and with its independence: steps the DAG
-    runs side by side run at once here too. Returns the work folder."""
-    work_dir = steps.start_run(config, run_date)
-    workers = config.workers
-    print(f"popsync run {run_date}: work folder {work_dir}", file=sys.stderr)
-    _phase("extract", [(steps.extract_sources, work_dir)], 1)
-    _, specs = _phase(
-        "validate inputs | plan bands",
-        [(steps.validate_inputs, work_dir), (steps.plan_partitions, work_dir)],
-        workers,
-    )
-    parts = _phase(
-        f"match {len(specs)} band{'' if len(specs) == 1 else 's'}",
-        [(_match_band, work_dir, spec) for spec in specs],
-        workers,
-    )
-    _phase("resolve", [(steps.resolve_results, work_dir, parts)], 1)
-    _phase(
-        "validate results | stage",
-        [(steps.validate_results, work_dir), (steps.stage_publication, work_dir)],
-        workers,
-    )
-    _phase("publish", [(steps.publish_run, work_dir)], 1)
-    return work_dir
 
 
 def summary(work_dir: str) -> str:
@@ -93,7 +54,8 @@ def summary(work_dir: str) -> str:
             f"  statuses       {statuses}",
             f"  national rate  {manifest['sync_rate']:.2%}",
             f"  slowest step   {slowest} ({timings[slowest]:.1f} s of the steps' "
-            f"{sum(timings.values()):.1f} s; independent steps and bands run side by side)",
+            f"{sum(timings.values()):.1f} s; independent steps and fanned-out tasks run side "
+            "by side)",
             f"  publication    {folder}",
             f"  lists          {folder / 'lists'}/<63|34>/<province>/unsynchronized.xlsx|csv",
             f"  report         {folder / 'validation_report.html'}",
@@ -110,6 +72,6 @@ def main(args: argparse.Namespace) -> int:
         out_dir=args.out,
         db_url=args.db_url,
     )
-    work_dir = run_night(config, args.run_date)
+    work_dir = night.run_night(config, args.run_date)
     print(summary(work_dir))
     return 0

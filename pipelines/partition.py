@@ -29,10 +29,12 @@ import pyarrow.parquet as pq
 from matching.normalize import BIRTH_YEAR_MAX, BIRTH_YEAR_MIN
 from popsync.contracts import POPULATION_REQUIRED, REGISTRY_REQUIRED
 
-BIRTH_YEAR = "birth_year"  # helper column of the work folder's population file
-SOURCE_ROW = "source_row"  # helper column: 1-based row of the person in the source
+BIRTH_YEAR = "birth_year"  # helper column of the work folder's source chunks
+SOURCE_ROW = "source_row"  # helper column: 1-based row in the source
 YEAR_MARGIN = 1
 POPULATION_ROW_GROUP = 65_536
+_BOOLEAN_COLUMNS = frozenset(("scheme_si_compulsory", "scheme_si_voluntary", "scheme_hi",
+                              "scheme_ui", "is_deceased"))
 
 
 def birth_year(birth_date) -> pa.Array | pa.ChunkedArray:
@@ -47,64 +49,114 @@ def birth_year(birth_date) -> pa.Array | pa.ChunkedArray:
     return pc.if_else(known, year, pa.scalar(None, pa.int16()))
 
 
-def write_population(population: pd.DataFrame, path: Path) -> None:
-    """Sorted by birth year with small row groups, so band filters skip most of the file.
+def chunk_table(frame: pd.DataFrame, first_row: int) -> pa.Table:
+    """A canonical chunk as Arrow, with its 1-based source rows and its birth years; types fixed
+    (text as strings, flags as booleans) so that every chunk of a source has one schema."""
+    frame = frame.assign(**{SOURCE_ROW: np.arange(first_row, first_row + len(frame))})
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    fields = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if name == SOURCE_ROW:
+            fields.append(pa.field(name, pa.int64()))
+        elif name in _BOOLEAN_COLUMNS:
+            fields.append(pa.field(name, pa.bool_()))
+        elif pa.types.is_null(column.type) or pa.types.is_string(column.type) or (
+            pa.types.is_large_string(column.type)
+        ):
+            fields.append(pa.field(name, pa.string()))
+        else:
+            fields.append(pa.field(name, column.type))
+    table = table.cast(pa.schema(fields))
+    return table.append_column(BIRTH_YEAR, birth_year(table["birth_date"]))
 
-    ``source_row`` keeps each person's 1-based row in the source, so that problems found in the
-    sorted work file are reported at the row the data engineer can look up.
+
+def sort_population(sql, chunks: list[str], out: Path, quarantine: Path | None = None,
+                    unlinkable: tuple[str, ...] = ()) -> None:
+    """The persons sorted by birth year (unreadable years last), then source row, in small row
+    groups (a band's filter skips most of the file), by DuckDB out of core; without the rows
+    ``quarantine`` set aside for an ``unlinkable`` reason."""
+    files = "[" + ", ".join(f"'{c}'" for c in chunks) + "]"
+    where = ""
+    if quarantine is not None and unlinkable:
+        reasons = ", ".join(f"'{r}'" for r in unlinkable)
+        where = (f"WHERE NOT EXISTS (SELECT 1 FROM read_parquet('{quarantine}') q "
+                 f"WHERE q.source = 'population' AND q.reason IN ({reasons}) "
+                 f"AND q.row = p.{SOURCE_ROW})")
+    sql.execute(
+        f"COPY (SELECT * FROM read_parquet({files}) p {where} "
+        f"ORDER BY {BIRTH_YEAR} NULLS LAST, {SOURCE_ROW}) TO '{out}' "
+        f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {POPULATION_ROW_GROUP})"
+    )
+
+
+def plan(sql, chunks: list[str], max_rows: int, folder: Path) -> list[dict]:
+    """Cut the registry into bands of at most ``max_rows`` rows, in the order of birth year then
+    source row (rows without a readable year last, in bands of their own); write each band's
+    rows under ``folder/band=N/`` with DuckDB (a partitioned write, out of core).
+
+    A row's place in that order is the rows of earlier years plus its rank within its year, so
+    only a per-year window is needed, never a sort of the nation.
     """
-    if SOURCE_ROW not in population.columns:
-        population = population.assign(**{SOURCE_ROW: np.arange(1, len(population) + 1)})
-    # ID columns typed as strings even when all null, so the bands' ID filters always apply
-    population = population.astype({"personal_id": "string", "old_id_number": "string"})
-    years = birth_year(population["birth_date"])
-    table = pa.Table.from_pandas(population, preserve_index=False).append_column(BIRTH_YEAR, years)
-    table = table.take(pc.array_sort_indices(years))  # stable, unreadable years last
-    pq.write_table(table, path, row_group_size=POPULATION_ROW_GROUP)
-
-
-def plan(registry: pa.Table, max_rows: int, folder: Path) -> list[dict]:
-    """Cut the registry into bands of at most ``max_rows`` rows; write each band's rows."""
-    folder.mkdir(parents=True, exist_ok=True)
-    years = birth_year(registry["birth_date"])
-    order = pc.array_sort_indices(years)  # stable, unreadable years last
-    ordered, ordered_years = registry.take(order), years.take(order)
-    known = len(years) - years.null_count
-    bounds = [(start, min(start + max_rows, known)) for start in range(0, known, max_rows)]
-    bounds += [
-        (start, min(start + max_rows, len(ordered)))
-        for start in range(known, len(ordered), max_rows)
+    files = "[" + ", ".join(f"'{c}'" for c in chunks) + "]"
+    years = sql.execute(
+        f"SELECT {BIRTH_YEAR}, count(*) FROM read_parquet({files}) GROUP BY {BIRTH_YEAR} "
+        f"ORDER BY {BIRTH_YEAR} NULLS LAST").fetchall()
+    known = sum(n for year, n in years if year is not None)
+    first_unknown_band = -(-known // max_rows)
+    starts, before = [], 0
+    for year, n in years:
+        starts.append((year, before if year is not None else 0))
+        before += n if year is not None else 0
+    sql.execute(f"CREATE TEMP TABLE year_start ({BIRTH_YEAR} SMALLINT, start BIGINT)")
+    sql.executemany("INSERT INTO year_start VALUES (?, ?)", starts)
+    sql.execute(
+        f"COPY (SELECT r.*, CASE WHEN r.{BIRTH_YEAR} IS NULL "
+        f"THEN {first_unknown_band} + (rank - 1) // {max_rows} "
+        f"ELSE (y.start + rank - 1) // {max_rows} END AS band "
+        f"FROM (SELECT *, row_number() OVER (PARTITION BY {BIRTH_YEAR} ORDER BY {SOURCE_ROW}) "
+        f"AS rank FROM read_parquet({files})) r "
+        f"JOIN year_start y ON r.{BIRTH_YEAR} IS NOT DISTINCT FROM y.{BIRTH_YEAR}) "
+        f"TO '{folder}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (band))"
+    )
+    bands = sql.execute(
+        f"SELECT band, count(*), min({BIRTH_YEAR}), max({BIRTH_YEAR}), "
+        f"count({BIRTH_YEAR}) FROM read_parquet('{folder}/*/*.parquet', hive_partitioning=true) "
+        "GROUP BY band ORDER BY band").fetchall()
+    return [
+        {
+            "index": int(band),
+            "registry": str(folder / f"band={band}"),
+            "rows": int(rows),
+            # None: no readable year in this band, match against the whole population.
+            "year_min": None if not with_year else int(year_min),
+            "year_max": None if not with_year else int(year_max),
+        }
+        for band, rows, year_min, year_max, with_year in bands
     ]
-    specs = []
-    for index, (start, stop) in enumerate(bounds):
-        band_years = ordered_years.slice(start, stop - start)
-        path = folder / f"registry-{index:04d}.parquet"
-        pq.write_table(ordered.slice(start, stop - start), path)
-        specs.append(
-            {
-                "index": index,
-                "registry": str(path),
-                "rows": stop - start,
-                # None: no readable year in this band, match against the whole population.
-                "year_min": None if start >= known else pc.min(band_years).as_py(),
-                "year_max": None if start >= known else pc.max(band_years).as_py(),
-            }
-        )
-    return specs
 
 
 def write_specs(specs: list[dict], folder: Path) -> list[str]:
     paths = []
     for spec in specs:
-        path = folder / f"partition-{spec['index']:04d}.json"
+        path = folder / f"band-{spec['index']:05d}.json"
         path.write_text(json.dumps(spec), encoding="utf-8")
         paths.append(str(path))
     return paths
 
 
+def band_registry(spec: dict) -> pd.DataFrame:
+    """The band's registry rows (the columns matching reads) in birth-year, then source order."""
+    return (
+        pq.read_table(spec["registry"], columns=[*REGISTRY_REQUIRED, BIRTH_YEAR, SOURCE_ROW])
+        .sort_by([(BIRTH_YEAR, "ascending"), (SOURCE_ROW, "ascending")])
+        .select(list(REGISTRY_REQUIRED))
+        .to_pandas()
+    )
+
+
 def read_band(spec: dict, population_path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The band's registry rows and the population slice they can link to (needed columns only)."""
-    registry = pd.read_parquet(spec["registry"], columns=list(REGISTRY_REQUIRED))
+    registry = band_registry(spec)
     columns = list(POPULATION_REQUIRED)
     if spec["year_min"] is None:
         return registry, pd.read_parquet(population_path, columns=columns)

@@ -1,71 +1,75 @@
-"""The night's steps, in order: each takes paths and returns paths, so the Airflow DAG (one task per
-step, matching fanned out over partitions) and ``popsync run`` (one process) run the very same code.
+"""The night's steps. Each takes the run's work folder (and the outputs of the steps it follows,
+and, when it fans out, one piece: a source, a chunk, a band, a partition, a province group) and
+returns paths; ``pipelines.night`` declares their order and fan-out once for the Airflow DAG,
+``popsync run`` and the benchmarks.
 
-A run's work folder ``<out>/work/<run_date>-r<run_id>/`` holds ``run.json`` (run id, date, the
-config snapshot) and every intermediate file; nothing passes between steps in memory.
+Every step's memory is bounded by a chunk, a band or a partition, never by the nation: sources
+are extracted in chunks of ``partition.chunk_rows``; what needs the whole nation (unique keys,
+sorting the population by birth year, cutting the registry into bands, repartitioning results by
+person, joining the rows to fix with their registry fields) is done by DuckDB over the Parquet
+datasets with a memory limit (``partition.sql_memory``), spilling to the work folder.
+
+Work folder ``<out>/work/<run_date>-r<run_id>/``:
+  sources/<source>/part-*.parquet   extracted chunks (canonical columns, source_row, birth_year)
+  quarantine/*.parquet             rows each chunk's checks set aside
+  population.parquet               persons sorted by birth year (band reads skip row groups)
+  bands/band=N/, bands/band-N.json registry bands and their specs
+  parts/results-N.parquet          each band's results
+  persons/part=K/                  band results repartitioned by person
+  results/part-K.parquet           resolved results (one person, one registration)
+  counts/part-K.*                  each partition's status and reason counts
+  listed/unit=U/                   rows to fix with their registry fields, per province group
+  validation/*.json, timings/*.json, run.json, config.yaml
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import logging
+import math
+import os
+import re
+import resource
 import shutil
 import time
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from expectations import inputs as input_suites
+from expectations import nation as nation_checks
 from expectations import report as validation_report
 from expectations import results as result_suites
-from expectations.runner import SuiteOutcome
+from expectations.runner import HARD, SuiteOutcome
 from pipelines import lists, metrics, partition, publish
-from pipelines.config import RunConfig, load_config
-from pipelines.extract import describe, extract
-from popsync import parallel, store
+from pipelines.config import RunConfig
+from pipelines.context import CONFIG_FILE, RUN_FILE, RunContext, read_json, write_json
+from pipelines.extract import describe, extract_batches
+from pipelines.night import SOURCES
+from popsync import store
 from popsync.contracts import RESULT_COLUMNS, STATUSES, SYNCHRONIZED
 from popsync.errors import PopsyncError
+from popsync.reference.provinces import SCHEME_63_TO_34
 
 log = logging.getLogger("popsync.run")
 
-RUN_FILE = "run.json"
-CONFIG_FILE = "config.yaml"
+__all__ = ["RUN_FILE", "CONFIG_FILE"]
+
+KEYS = {"registry": "vss_code", "population": "personal_id"}
 LINE_FLAGS = ("scheme_si_compulsory", "scheme_si_voluntary", "scheme_hi", "scheme_ui")
 QUARANTINE_COLUMNS = ("source", "row", "key", "column", "reason", "value")
-
-
-# --- the run's state on disk ------------------------------------------------------------------
-
-
-def _state(work_dir: str | Path) -> dict:
-    return json.loads((Path(work_dir) / RUN_FILE).read_text("utf-8"))
-
-
-def _config(work_dir: str | Path) -> RunConfig:
-    return load_config(Path(work_dir) / CONFIG_FILE)
-
-
-def _engine(state: dict) -> sa.Engine:
-    return store.engine_for(state["db_url"])
-
-
-def _write_json(path: Path, value) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(value, ensure_ascii=False, indent=1, default=str), "utf-8")
-    tmp.replace(path)
+# Intermediate files: fast to write and read, a third of their uncompressed size.
+_PARQUET = {"compression": "zstd", "compression_level": 1}
 
 
 def step(name: str):
-    """Time a step into ``timings/`` and, when it fails, record the failure in the runs table.
+    """Time a step into ``timings/`` (wall and CPU time, start and end) and, when it fails,
+    record the failure in the runs table.
 
     ``will_retry=True`` (the DAG passes it when Airflow has attempts left): the run stays
     ``running`` with the error as its message, so the portal does not call a night failed that
@@ -75,24 +79,42 @@ def step(name: str):
     def decorate(function):
         @functools.wraps(function)
         def wrapper(work_dir, *args, will_retry: bool = False, **kwargs):
-            started = time.perf_counter()
+            started, wall = time.time(), time.perf_counter()
+            cpu = _cpu_seconds()
             try:
                 result = function(work_dir, *args, **kwargs)
             except Exception as exc:
                 _record_failure(work_dir, name, exc, will_retry)
                 raise
-            label = (
-                name if not kwargs.get("spec_path") else f"{name}-{Path(kwargs['spec_path']).stem}"
-            )
-            _write_json(
+            piece = kwargs.get("piece")
+            where = Path(str(piece)) if piece is not None else None
+            # a chunk's folder names its source: registry and population chunks share names
+            label = name if where is None else "-".join(
+                p for p in (name, where.parent.name, where.stem) if p)
+            write_json(
                 Path(work_dir) / "timings" / f"{label}.json",
-                {"step": name, "label": label, "seconds": time.perf_counter() - started},
+                {
+                    "step": name,
+                    "label": label,
+                    "seconds": time.perf_counter() - wall,
+                    "cpu_seconds": _cpu_seconds() - cpu,
+                    "started": started,
+                    "finished": time.time(),
+                },
             )
             return result
 
         return wrapper
 
     return decorate
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and of the children it has waited for (forked helpers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+        resource.RUSAGE_CHILDREN
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _record_failure(work_dir, name: str, exc: Exception, will_retry: bool) -> None:
@@ -102,10 +124,10 @@ def _record_failure(work_dir, name: str, exc: Exception, will_retry: bool) -> No
     else:
         values = {"status": "failed", "finished_at": datetime.now(UTC), "message": message[:2000]}
     try:
-        state = _state(work_dir)
-        with _engine(state).begin() as connection:
+        ctx = RunContext.load(work_dir)
+        with ctx.engine.begin() as connection:
             connection.execute(
-                sa.update(store.runs).where(store.runs.c.run_id == state["run_id"]).values(**values)
+                sa.update(store.runs).where(store.runs.c.run_id == ctx.run_id).values(**values)
             )
     except Exception as secondary:  # the database may be what failed; the step's error matters
         log.warning("could not record the failure of %s in the runs table: %s", name, secondary)
@@ -117,13 +139,39 @@ def _read_results(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     return table.to_pandas(types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_list(t) else None)
 
 
-# --- steps ------------------------------------------------------------------------------------
+def _files(paths) -> str:
+    """A DuckDB list literal of file paths."""
+    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+
+
+def _fresh(folder: Path) -> Path:
+    """An empty folder (what an earlier attempt of the step left is removed: a retry redoes)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def _flat(nested) -> list[str]:
+    return [str(p) for group in nested for p in group]
+
+
+# --- start ------------------------------------------------------------------------------------
+
+
+def iso_date(text: str, where: str = "run date") -> str:
+    """``YYYY-MM-DD`` exactly (zero-padded, a real day), else a PopsyncError."""
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            raise ValueError
+        return date.fromisoformat(text).isoformat()
+    except (TypeError, ValueError):
+        raise PopsyncError(f"{where} {text!r} is not a date written YYYY-MM-DD") from None
 
 
 def start_scheduled_run(config_path: str | None, logical_date: datetime) -> str:
     """The DAG's first step: the config of the run (its param, else ``$POPSYNC_CONFIG``) and the
     run date of the logical date on Vietnam's calendar; returns the work folder."""
-    import os
+    from pipelines.config import load_config
 
     path = config_path or os.environ.get("POPSYNC_CONFIG")
     if not path:
@@ -136,10 +184,7 @@ def start_scheduled_run(config_path: str | None, logical_date: datetime) -> str:
 
 def start_run(config: RunConfig, run_date: str) -> str:
     """Record the attempt in ``runs``, repair an interrupted publication, make the work folder."""
-    try:
-        datetime.strptime(run_date, "%Y-%m-%d")
-    except ValueError:
-        raise PopsyncError(f"run date {run_date!r} is not YYYY-MM-DD") from None
+    run_date = iso_date(run_date)
     config.out_dir.mkdir(parents=True, exist_ok=True)
     try:
         engine = store.engine_for(config.db_url)
@@ -171,49 +216,84 @@ def start_run(config: RunConfig, run_date: str) -> str:
     work_dir = config.out_dir / "work" / f"{run_date}-r{run_id}"
     work_dir.mkdir(parents=True)
     config.dump(work_dir / CONFIG_FILE)
-    _write_json(
-        work_dir / RUN_FILE,
-        {
-            "run_id": run_id,
-            "run_date": run_date,
-            "out_dir": str(config.out_dir),
-            "db_url": config.db_url,
-            "started_at": datetime.now(UTC).isoformat(),
-        },
+    RunContext(work_dir, run_id, run_date, config.out_dir, config.db_url).save(
+        datetime.now(UTC).isoformat()
     )
     return str(work_dir)
 
 
-def _extract_source(work_dir: str, name: str) -> dict:
-    """One source, mapped to canonical columns, into the work folder; its row count and origin."""
-    source = getattr(_config(work_dir), name)
-    frame = extract(source)
-    if name == "registry":
-        frame.to_parquet(Path(work_dir) / "registry.parquet", index=False)
-    else:
-        partition.write_population(frame, Path(work_dir) / "population.parquet")
-    return {f"{name}_rows": len(frame), f"{name}_source": describe(source)}
+# --- extract and input checks -------------------------------------------------------------------
 
 
 @step("extract")
-def extract_sources(work_dir: str) -> str:
-    """Both sources, mapped to canonical columns, into the work folder (each in its own process
-    when there are two CPUs)."""
-    extracted = parallel.map_forked(
-        functools.partial(_extract_source, work_dir),
-        ("registry", "population"),
-        _config(work_dir).workers,
-    )
-    _write_json(Path(work_dir) / "extract.json", {k: v for e in extracted for k, v in e.items()})
-    return work_dir
+def extract_source(work_dir: str, *, piece: str) -> list[str]:
+    """One source (``piece``: registry or population), streamed in chunks of ``chunk_rows``,
+    mapped to canonical columns; returns its chunk files."""
+    ctx = RunContext.load(work_dir)
+    source = getattr(ctx.config, piece)
+    folder = _fresh(ctx.path("sources", piece))
+    paths, rows = [], 0
+    for index, frame in enumerate(extract_batches(source, ctx.config.chunk_rows)):
+        path = folder / f"part-{index:05d}.parquet"
+        pq.write_table(partition.chunk_table(frame, rows + 1), path, **_PARQUET)
+        paths.append(str(path))
+        rows += len(frame)
+    write_json(ctx.path("sources", f"{piece}.json"),
+               {"rows": rows, "source": describe(source), "chunks": paths})
+    log.info("extract %s: %d rows in %d chunks", piece, rows, len(paths))
+    return paths
 
 
-def _previous_rows(state: dict) -> dict:
-    previous = publish.previous_publication(_engine(state), state["run_date"])
+def _source_rows(ctx: RunContext, source: str) -> int:
+    return read_json(ctx.path("sources", f"{source}.json"))["rows"]
+
+
+def _chunks(ctx: RunContext, source: str) -> list[str]:
+    return read_json(ctx.path("sources", f"{source}.json"))["chunks"]
+
+
+def _previous_rows(ctx: RunContext) -> dict:
+    previous = publish.previous_publication(ctx.engine, ctx.run_date)
     if previous is None:
         return {}
-    manifest = publish.manifest_of(Path(state["out_dir"]) / previous["path"]) or {}
+    manifest = publish.manifest_of(ctx.out_dir / previous["path"]) or {}
     return manifest.get("rows", {})
+
+
+def _hard_failure_message(outcome: dict) -> str:
+    parts = []
+    for finding in outcome["findings"]:
+        if finding["success"] or finding["severity"] != HARD:
+            continue
+        where = f" column {finding['column']}" if finding["column"] else ""
+        detail = (
+            f"{finding['unexpected_count']:,} rows, e.g. {', '.join(finding['samples'])}"
+            if finding["unexpected_count"] and finding["samples"]
+            else f"observed {finding['observed']}, expected {finding['expected']}"
+        )
+        parts.append(f"{finding['reason']}{where} ({detail})")
+    return f"{outcome['suite']} failed validation: " + "; ".join(parts)
+
+
+@step("check_keys")
+def check_keys(work_dir: str, extract: list[list[str]]) -> list[str]:
+    """The input checks that need a whole source: unique keys and no volume drop against the
+    previous publication (DuckDB over the chunks). Stops the night on a failure; returns every
+    chunk, for the row checks."""
+    ctx = RunContext.load(work_dir)
+    previous = _previous_rows(ctx)
+    outcomes = []
+    with ctx.sql() as sql:
+        for source in SOURCES:
+            rows = _source_rows(ctx, source)
+            minimum = input_suites.minimum_rows(previous.get(source), ctx.config.volume_drop_max)
+            outcomes.append(nation_checks.input_keys(
+                sql, source, _chunks(ctx, source), KEYS[source], rows, minimum).as_dict())
+    write_json(ctx.path("validation", "keys.json"), outcomes)
+    failures = [_hard_failure_message(o) for o in outcomes if not o["success"]]
+    if failures:
+        raise PopsyncError("input validation stopped the night: " + " | ".join(failures))
+    return _flat(extract)
 
 
 def _quarantine(outcome: SuiteOutcome, frame: pd.DataFrame, key: str) -> pd.DataFrame:
@@ -226,11 +306,7 @@ def _quarantine(outcome: SuiteOutcome, frame: pd.DataFrame, key: str) -> pd.Data
                 {
                     "source": outcome.suite,
                     # 1-based data row of the source (CSV line = row + 1)
-                    "row": (
-                        frame[partition.SOURCE_ROW].to_numpy()[rows]
-                        if partition.SOURCE_ROW in frame.columns
-                        else rows + 1
-                    ),
+                    "row": frame[partition.SOURCE_ROW].to_numpy()[rows],
                     "key": frame[key].to_numpy()[rows],
                     "column": finding.column,
                     "reason": finding.reason,
@@ -239,65 +315,36 @@ def _quarantine(outcome: SuiteOutcome, frame: pd.DataFrame, key: str) -> pd.Data
             )
         )
     if not blocks:
-        return pd.DataFrame({c: pd.Series(dtype="str") for c in QUARANTINE_COLUMNS})
+        return pd.DataFrame({c: pd.Series(dtype="str") for c in QUARANTINE_COLUMNS}).astype(
+            {"row": "int64"}
+        )
     return pd.concat(blocks, ignore_index=True).astype({"row": "int64"})
 
 
-def _hard_failure_message(outcome: SuiteOutcome) -> str:
-    parts = []
-    for finding in outcome.hard_failures:
-        where = f" column {finding.column}" if finding.column else ""
-        detail = (
-            f"{finding.unexpected_count:,} rows, e.g. {', '.join(finding.samples)}"
-            if finding.unexpected_count
-            else f"observed {finding.observed}, expected {finding.expected}"
-        )
-        parts.append(f"{finding.reason}{where} ({detail})")
-    return f"{outcome.suite} failed validation: " + "; ".join(parts)
-
-
-def _validate_source(work_dir: str, name: str) -> tuple[SuiteOutcome, pd.DataFrame, int]:
-    """GX on one extracted source: its outcome, its quarantine rows and its row count."""
-    state, config, work = _state(work_dir), _config(work_dir), Path(work_dir)
-    previous = _previous_rows(state).get(name)
-    frame = pd.read_parquet(work / f"{name}.parquet")
-    if name == "registry":
+@step("validate_chunk")
+def validate_chunk(work_dir: str, *, piece: str) -> str:
+    """Great Expectations on one chunk of a source: its outcome and its quarantined rows."""
+    ctx = RunContext.load(work_dir)
+    chunk = Path(piece)
+    source = chunk.parent.name
+    frame = pd.read_parquet(chunk)
+    if source == "registry":
         outcome = input_suites.validate_registry(
-            frame.assign(office_code=metrics.office_code(frame)), previous, config.volume_drop_max
-        )
-        key = "vss_code"
+            frame.assign(office_code=metrics.office_code(frame)))
     else:
-        outcome = input_suites.validate_population(frame, previous, config.volume_drop_max)
-        key = "personal_id"
-    return outcome, _quarantine(outcome, frame, key), len(frame)
+        outcome = input_suites.validate_population(frame)
+    quarantined = _quarantine(outcome, frame, KEYS[source])
+    name = f"{source}-{chunk.stem}"
+    quarantined.to_parquet(_folder(ctx.path("quarantine")) / f"{name}.parquet", index=False)
+    report = ctx.path("validation", "chunks", f"{name}.json")
+    write_json(report, {"source": source, "outcome": outcome.as_dict(),
+                        "quarantined_rows": int(quarantined["row"].nunique())})
+    return str(report)
 
 
-@step("validate_inputs")
-def validate_inputs(work_dir: str) -> str:
-    """GX on both sources: hard failures stop the night, bad rows go to quarantine.
-
-    The two sources are validated at once, each in its own process when there are two CPUs.
-    """
-    config, work = _config(work_dir), Path(work_dir)
-    checked = parallel.map_forked(
-        functools.partial(_validate_source, work_dir), ("registry", "population"), config.workers
-    )
-    outcomes = [outcome for outcome, _, _ in checked]
-    _write_json(work / "validation" / "inputs.json", [o.as_dict() for o in outcomes])
-    failures = [_hard_failure_message(o) for o in outcomes if o.hard_failures]
-    for outcome, rows_quarantined, rows in checked:
-        share = rows_quarantined["row"].nunique() / rows
-        if share > config.quarantine_max:
-            failures.append(
-                f"{outcome.suite}: {share:.1%} of rows quarantined, more than "
-                f"validation.quarantine_max = {config.quarantine_max:.0%}"
-            )
-    if failures:
-        raise PopsyncError("input validation stopped the night: " + " | ".join(failures))
-    quarantine = pd.concat([q for _, q, _ in checked], ignore_index=True)
-    quarantine.to_parquet(work / "quarantine.parquet", index=False)
-    _drop_unlinkable_persons(quarantine, work / "population.parquet")
-    return work_dir
+def _folder(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 # Population rows quarantined for these reasons cannot be a link target (the engine keys persons
@@ -306,41 +353,83 @@ def validate_inputs(work_dir: str) -> str:
 UNLINKABLE_PERSON_REASONS = ("personal_id_format",)
 
 
-def _drop_unlinkable_persons(quarantine: pd.DataFrame, path: Path) -> None:
-    bad = quarantine.loc[
-        (quarantine["source"] == "population")
-        & quarantine["reason"].isin(UNLINKABLE_PERSON_REASONS),
-        "row",
-    ]
-    if bad.empty:
-        return
-    population = pd.read_parquet(path)
-    persons = population.loc[~population[partition.SOURCE_ROW].isin(bad)]
-    partition.write_population(persons.drop(columns=[partition.BIRTH_YEAR]), path)
+@step("gate_inputs")
+def gate_inputs(work_dir: str, validate_chunk: list[str]) -> str:
+    """The chunks' outcomes as one per source: a hard failure, or more rows quarantined than
+    ``validation.quarantine_max``, stops the night; else the quarantine file is written."""
+    ctx = RunContext.load(work_dir)
+    reports = [read_json(Path(p)) for p in validate_chunk]
+    outcomes, failures, quarantined = [], [], {}
+    for source in SOURCES:
+        mine = [r for r in reports if r["source"] == source]
+        outcome = nation_checks.merge(source, [r["outcome"] for r in mine])
+        outcomes.append(outcome)
+        if not outcome["success"]:
+            failures.append(_hard_failure_message(outcome))
+        quarantined[source] = sum(r["quarantined_rows"] for r in mine)
+        share = quarantined[source] / max(_source_rows(ctx, source), 1)
+        if share > ctx.config.quarantine_max:
+            failures.append(
+                f"{source}: {share:.1%} of rows quarantined, more than "
+                f"validation.quarantine_max = {ctx.config.quarantine_max:.0%}"
+            )
+    keys = read_json(ctx.path("validation", "keys.json"))
+    write_json(ctx.path("validation", "inputs.json"), [*keys, *outcomes])
+    write_json(ctx.path("validation", "quarantined.json"), quarantined)
+    if failures:
+        raise PopsyncError("input validation stopped the night: " + " | ".join(failures))
+    with ctx.sql() as sql:
+        sql.execute(
+            f"COPY (SELECT * FROM read_parquet('{ctx.path('quarantine')}/*.parquet') "
+            f"ORDER BY source DESC, row, reason) TO '{ctx.path('quarantine.parquet')}' "
+            "(FORMAT parquet, COMPRESSION zstd)"
+        )
+    return work_dir
 
 
-@step("plan_partitions")
-def plan_partitions(work_dir: str) -> list[str]:
-    """Registry bands for the mapped matching tasks; returns their spec files."""
-    config, work = _config(work_dir), Path(work_dir)
-    registry = pq.read_table(work / "registry.parquet")
-    specs = partition.plan(registry, config.partition_max_rows, work / "partitions")
-    return partition.write_specs(specs, work / "partitions")
+@step("sort_population")
+def sort_population(work_dir: str, gate_inputs: str) -> str:
+    """The persons matching may link to, sorted by birth year in small row groups (a band reads
+    only its years' row groups), without the rows no link can name."""
+    del gate_inputs  # the population is sorted once it passed the input checks
+    ctx = RunContext.load(work_dir)
+    with ctx.sql() as sql:
+        partition.sort_population(sql, _chunks(ctx, "population"),
+                                  ctx.path("population.parquet"), ctx.path("quarantine.parquet"),
+                                  UNLINKABLE_PERSON_REASONS)
+    return work_dir
+
+
+# --- matching ---------------------------------------------------------------------------------
+
+
+@step("plan_bands")
+def plan_bands(work_dir: str, extract: list[list[str]]) -> list[str]:
+    """The registry cut into birth-year bands of at most ``partition.max_rows`` rows (one mapped
+    matching task each); returns their spec files."""
+    del extract  # the registry's chunks, listed in the work folder
+    ctx = RunContext.load(work_dir)
+    folder = _fresh(ctx.path("bands"))
+    with ctx.sql() as sql:
+        specs = partition.plan(sql, _chunks(ctx, "registry"), ctx.config.partition_max_rows,
+                               folder)
+    return partition.write_specs(specs, folder)
 
 
 @step("match")
-def match_partition(work_dir: str, spec_path: str) -> str:
+def match_band(work_dir: str, sort_population: str, *, piece: str) -> str:
     """Link one band of the registry; returns the band's results file."""
+    del sort_population  # the sorted population, in the work folder
     import matching
 
-    config, work = _config(work_dir), Path(work_dir)
-    spec = json.loads(Path(spec_path).read_text("utf-8"))
-    registry, population = partition.read_band(spec, work / "population.parquet")
-    linked = matching.link(registry, population, matching.Settings.from_mapping(config.matching))
-    out = work / "parts" / f"results-{spec['index']:04d}.parquet"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _with_registry_fields(linked.results, registry).to_parquet(out, index=False)
-    _write_json(
+    ctx = RunContext.load(work_dir)
+    spec = read_json(Path(piece))
+    registry, population = partition.read_band(spec, ctx.path("population.parquet"))
+    linked = matching.link(registry, population,
+                           matching.Settings.from_mapping(ctx.config.matching))
+    out = _folder(ctx.path("parts")) / f"results-{spec['index']:05d}.parquet"
+    _with_registry_fields(linked.results, registry).to_parquet(out, index=False, **_PARQUET)
+    write_json(
         out.with_suffix(".json"),
         {"rows": spec["rows"], "population_rows": len(population), "report": linked.report},
     )
@@ -361,47 +450,150 @@ def _with_registry_fields(results: pd.DataFrame, registry: pd.DataFrame) -> pd.D
     )
 
 
+# --- results ------------------------------------------------------------------------------------
+
+
+@step("split_results")
+def split_results(work_dir: str, match: list[str]) -> list[str]:
+    """The bands' results repartitioned by person (hash of the linked personal ID; rows linked to
+    nobody by their VSS code), so that one person, one registration is decided per partition;
+    returns the partitions."""
+    ctx = RunContext.load(work_dir)
+    parts = sorted(str(p) for p in match)
+    folder = _fresh(ctx.path("persons"))
+    rows = sum(read_json(Path(p).with_suffix(".json"))["rows"] for p in parts)
+    count = max(1, math.ceil(rows / ctx.config.chunk_rows))
+    with ctx.sql() as sql:
+        sql.execute(
+            f"COPY (SELECT *, hash(coalesce(personal_id, vss_code)) % {count} AS part "
+            f"FROM read_parquet({_files(parts)})) TO '{folder}' "
+            "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (part))"
+        )
+    return sorted(str(p) for p in folder.iterdir() if p.is_dir())
+
+
 @step("resolve")
-def resolve_results(work_dir: str, part_paths: list[str]) -> str:
-    """One person, one registration across bands; metrics and reason counts computed."""
+def resolve_partition(work_dir: str, *, piece: str) -> str:
+    """One person, one registration within a partition of persons; its status and reason counts
+    and its Great Expectations outcome; returns its resolved results file."""
     import matching
 
-    state, config, work = _state(work_dir), _config(work_dir), Path(work_dir)
-    parts = pd.concat([_read_results(Path(p)) for p in sorted(part_paths)], ignore_index=True)
-    results = matching.resolve(parts, matching.Settings.from_mapping(config.matching))
-    # Writing the results (Arrow encoding and compression, mostly outside the GIL) overlaps
-    # counting the metrics from the same, no longer changing, frame.
-    with ThreadPoolExecutor(1) as writer:
-        written = writer.submit(results.to_parquet, work / "results.parquet", index=False)
-        previous = publish.previous_metrics(_engine(state), state["run_date"])
-        metrics.compute_metrics(
-            results, state["run_date"], config.province_schemes, previous
-        ).to_parquet(work / "metrics.parquet", index=False)
-        metrics.compute_reason_counts(
-            results, state["run_date"], config.province_schemes
-        ).to_parquet(work / "reason_counts.parquet", index=False)
-        written.result()
-    return work_dir
+    ctx = RunContext.load(work_dir)
+    name = Path(piece).name.replace("=", "-")
+    parts = _read_results(Path(piece))
+    results = matching.resolve(parts, matching.Settings.from_mapping(ctx.config.matching))
+    out = _folder(ctx.path("results")) / f"{name}.parquet"
+    results.to_parquet(out, index=False, **_PARQUET)
+    schemes = ctx.config.province_schemes
+    counts = _folder(ctx.path("counts"))
+    metrics.status_counts(results, schemes).to_parquet(counts / f"{name}-status.parquet")
+    metrics.compute_reason_counts(results, ctx.run_date, schemes).to_parquet(
+        counts / f"{name}-reasons.parquet")
+    statuses = results["status"].value_counts()
+    write_json(counts / f"{name}.json", {
+        "rows": len(results),
+        "statuses": {s: int(statuses.get(s, 0)) for s in STATUSES},
+        "lines": metrics.national_totals(results),
+    })
+    outcome = result_suites.validate_results(results, metrics.reasons_text(results["reasons"]))
+    write_json(ctx.path("validation", "partitions", f"{name}.json"), outcome.as_dict())
+    return str(out)
 
 
-@step("validate_results")
-def validate_results(work_dir: str) -> str:
-    """Great Expectations on results and metrics; any failure stops publication."""
-    config, work = _config(work_dir), Path(work_dir)
-    results = _read_results(work / "results.parquet")
-    registry_codes = pd.read_parquet(work / "registry.parquet", columns=["vss_code"])["vss_code"]
-    night_metrics = pd.read_parquet(work / "metrics.parquet")
+@step("check_results")
+def check_results(work_dir: str, resolve: list[str]) -> str:
+    """Metrics from the partitions' counts; the result checks (each partition's, one result per
+    registry row across them, the metrics'); any failure stops publication."""
+    ctx = RunContext.load(work_dir)
+    names = [Path(p).stem for p in sorted(str(p) for p in resolve)]
+    counts = ctx.path("counts")
+    status = pd.concat([pd.read_parquet(counts / f"{n}-status.parquet") for n in names])
+    previous = publish.previous_metrics(ctx.engine, ctx.run_date)
+    night = metrics.metrics_from_counts(status, ctx.run_date, previous)
+    night.to_parquet(ctx.path("metrics.parquet"), index=False)
+    metrics.merge_reason_counts(
+        [pd.read_parquet(counts / f"{n}-reasons.parquet") for n in names]
+    ).to_parquet(ctx.path("reason_counts.parquet"), index=False)
+    totals: dict[str, int] = {}
+    for n in names:
+        for line, rows in read_json(counts / f"{n}.json")["lines"].items():
+            totals[line] = totals.get(line, 0) + rows
+    partitions = nation_checks.merge(
+        "results", [read_json(ctx.path("validation", "partitions", f"{n}.json")) for n in names])
+    with ctx.sql() as sql:
+        covered = nation_checks.results_cover_registry(
+            sql, [str(p) for p in resolve], _chunks(ctx, "registry"),
+            _source_rows(ctx, "registry"))
     outcomes = [
-        result_suites.validate_results(
-            results, metrics.reasons_text(results["reasons"]), registry_codes, config.workers
-        ),
-        result_suites.validate_metrics(night_metrics, metrics.national_totals(results)),
+        partitions,
+        covered.as_dict(),
+        result_suites.validate_metrics(night, totals).as_dict(),
     ]
-    _write_json(work / "validation" / "results.json", [o.as_dict() for o in outcomes])
-    failures = [_hard_failure_message(o) for o in outcomes if o.hard_failures]
+    write_json(ctx.path("validation", "results.json"), outcomes)
+    failures = [_hard_failure_message(o) for o in outcomes if not o["success"]]
     if failures:
         raise PopsyncError("result validation stopped publication: " + " | ".join(failures))
     return work_dir
+
+
+# --- lists and publication ----------------------------------------------------------------------
+
+
+def _group_of(office: str, schemes: tuple[str, ...]) -> str:
+    """The province group whose lists one task writes: the 34-scheme unit of a 63-scheme office
+    (so a unit's list and its offices' lists come from the same rows), or the office."""
+    return SCHEME_63_TO_34.get(office, office) if "34" in schemes else office
+
+
+@step("gather_lists")
+def gather_lists(work_dir: str, resolve: list[str]) -> list[str]:
+    """The rows to fix, joined with their registry fields, partitioned by province group (DuckDB
+    joins the nation's rows to fix with the registry out of core); makes the staging folder;
+    returns the groups, one mapped list-writing task each."""
+    ctx = RunContext.load(work_dir)
+    schemes = ctx.config.province_schemes
+    staging = publish.staging_folder(ctx.out_dir, ctx.run_date, ctx.run_id)
+    _fresh(staging)  # left by an attempt that died: a retry redoes it
+    folder = _fresh(ctx.path("listed"))
+    results = _files(resolve)
+    wanted = [c for c in lists.HEADERS if c in RESULT_COLUMNS]
+    with ctx.sql() as sql:
+        offices = sorted(o for o, in sql.execute(
+            f"SELECT DISTINCT office_code FROM read_parquet({results}) "
+            "WHERE office_code IS NOT NULL").fetchall())
+        groups = {o: _group_of(o, schemes) for o in offices}
+        sql.execute("CREATE TEMP TABLE grouping (office_code VARCHAR, unit VARCHAR)")
+        sql.executemany("INSERT INTO grouping VALUES (?, ?)", list(groups.items()))
+        sql.execute(
+            f"COPY (SELECT {', '.join('r.' + c for c in wanted)}, r.office_code, g.unit, "
+            "f.full_name, f.birth_date, f.gender, f.national_id "
+            f"FROM read_parquet({results}) r JOIN grouping g USING (office_code) "
+            f"LEFT JOIN read_parquet({_files(_chunks(ctx, 'registry'))}) f USING (vss_code) "
+            f"WHERE r.status <> '{SYNCHRONIZED}') TO '{folder}' "
+            "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (unit))"
+        )
+    units = sorted(set(groups.values()))
+    write_json(folder / "groups.json", {u: [o for o, g in groups.items() if g == u]
+                                        for u in units})
+    return units
+
+
+@step("stage_lists")
+def stage_lists(work_dir: str, *, piece: str) -> int:
+    """The lists of one province group into the staging folder; returns files written."""
+    ctx = RunContext.load(work_dir)
+    folder = ctx.path("listed")
+    offices = read_json(folder / "groups.json")[piece]
+    rows = folder / f"unit={piece}"
+    columns = [*lists.HEADERS, "office_code"]
+    if rows.exists():
+        listed = _read_results(rows)[columns]
+        listed = listed.sort_values(["office_code", "vss_code"], kind="stable")
+    else:  # nobody to fix in this group: its files are written, empty
+        listed = pd.DataFrame({c: pd.Series(dtype="str") for c in columns}).assign(
+            reasons=pd.Series([], dtype=object), match_probability=pd.Series([], dtype=float))
+    staging = publish.staging_folder(ctx.out_dir, ctx.run_date, ctx.run_id)
+    return lists.write_lists(listed, offices, staging, ctx.config.province_schemes, 1)
 
 
 def _rankings(night_metrics: pd.DataFrame) -> pd.DataFrame:
@@ -421,74 +613,64 @@ def _rankings(night_metrics: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _summary(work: Path) -> dict:
-    results = pd.read_parquet(work / "results.parquet", columns=["status"])
-    counts = results["status"].value_counts().reindex(list(STATUSES), fill_value=0)
-    extracted = json.loads((work / "extract.json").read_text("utf-8"))
-    quarantine = pd.read_parquet(work / "quarantine.parquet", columns=["source", "row"])
+def _summary(ctx: RunContext) -> dict:
+    partitions = [read_json(p) for p in ctx.path("counts").glob("*.json")]
+    counts = {s: sum(p["statuses"][s] for p in partitions) for s in STATUSES}
+    results_rows = sum(p["rows"] for p in partitions)
+    quarantined = read_json(ctx.path("validation", "quarantined.json"))
     return {
-        "rows": {
-            "registry": extracted["registry_rows"],
-            "population": extracted["population_rows"],
-        },
-        "quarantined": {
-            s: int(quarantine.loc[quarantine["source"] == s, "row"].nunique())
-            for s in ("registry", "population")
-        },
-        "statuses": {s: int(n) for s, n in counts.items()},
-        "sync_rate": float(counts[STATUSES[0]] / max(len(results), 1)),
+        "rows": {s: _source_rows(ctx, s) for s in SOURCES},
+        "quarantined": {s: int(quarantined[s]) for s in SOURCES},
+        "statuses": counts,
+        "sync_rate": float(counts[STATUSES[0]] / max(results_rows, 1)),
     }
 
 
-def listed_results(work: Path) -> pd.DataFrame:
-    """What the province lists are written from: every result row with the lists' columns and
-    its office, and the registry's fields (name, birth date, ...) on the rows to fix."""
-    # the lists' columns only (the engine's explanations are most of the file's bytes)
-    results = _read_results(
-        work / "results.parquet",
-        [*(c for c in lists.HEADERS if c in RESULT_COLUMNS), "office_code"],
-    )
-    # The registry's fields of the rows to fix only (a tenth of the nation).
-    to_fix = (results["status"] != SYNCHRONIZED).to_numpy()
-    registry = pq.read_table(
-        work / "registry.parquet",
-        columns=["vss_code", "full_name", "birth_date", "gender", "national_id"],
-    )
-    wanted = pa.array(results["vss_code"].to_numpy()[to_fix], pa.string())
-    fields = registry.filter(pc.is_in(registry["vss_code"], value_set=wanted)).to_pandas()
-    return pd.concat(
-        [results[~to_fix], results[to_fix].merge(fields, on="vss_code", how="left")],
-        ignore_index=True,
-    )
+def _write_table_files(paths: list[str], target: Path) -> None:
+    """Partition files as one Parquet file, a partition at a time."""
+    writer = None
+    try:
+        for path in paths:
+            table = pq.read_table(path)
+            if writer is None:
+                writer = pq.ParquetWriter(target, table.schema, compression="zstd")
+            writer.write_table(table.cast(writer.schema))
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _write_quarantine_csv(source: Path, target: Path) -> None:
+    """quarantine.csv for spreadsheets (UTF-8 with BOM, text neutralized), a batch at a time."""
+    parquet = pq.ParquetFile(source)
+    with open(target, "w", encoding="utf-8-sig", newline="") as out:
+        header = True
+        for batch in parquet.iter_batches(batch_size=500_000):
+            lists.neutralize_frame(batch.to_pandas()).to_csv(out, index=False, header=header)
+            header = False
+        if header:
+            out.write(",".join(QUARANTINE_COLUMNS) + "\n")
 
 
 @step("stage")
-def stage_publication(work_dir: str) -> str:
-    """Every file of the publication but the validation report, in a staging folder next to its
-    final place. Needs the resolved results only, so it runs beside ``validate_results``."""
-    state, config, work = _state(work_dir), _config(work_dir), Path(work_dir)
-    staging = publish.staging_folder(Path(state["out_dir"]), state["run_date"], state["run_id"])
-    shutil.rmtree(staging, ignore_errors=True)  # left by an attempt that died: a retry redoes it
-    staging.mkdir(parents=True)
-    shutil.copyfile(work / "results.parquet", staging / "results.parquet")
-    shutil.copyfile(work / "quarantine.parquet", staging / "quarantine.parquet")
-    quarantine = pd.read_parquet(work / "quarantine.parquet")
-    lists.neutralize_frame(quarantine).to_csv(
-        staging / "quarantine.csv", index=False, encoding="utf-8-sig"
-    )
-    _rankings(pd.read_parquet(work / "metrics.parquet")).to_csv(
+def stage_publication(work_dir: str, stage_lists: list[int], resolve: list[str]) -> str:
+    """Every file of the publication but the validation report into the staging folder the
+    lists went to (results as one file, quarantine, rankings, manifest)."""
+    ctx = RunContext.load(work_dir)
+    staging = publish.staging_folder(ctx.out_dir, ctx.run_date, ctx.run_id)
+    _write_table_files(sorted(str(p) for p in resolve), staging / "results.parquet")
+    shutil.copyfile(ctx.path("quarantine.parquet"), staging / "quarantine.parquet")
+    _write_quarantine_csv(ctx.path("quarantine.parquet"), staging / "quarantine.csv")
+    _rankings(pd.read_parquet(ctx.path("metrics.parquet"))).to_csv(
         staging / "rankings.csv", index=False, encoding="utf-8-sig"
     )
-    listed = listed_results(work)
-    files = lists.write_lists(listed, staging, config.province_schemes, config.workers)
-    summary = _summary(work)
-    _write_json(
+    write_json(
         staging / publish.MANIFEST,
         {
-            "run_id": state["run_id"],
-            "run_date": state["run_date"],
-            **summary,
-            "list_files": files,
+            "run_id": ctx.run_id,
+            "run_date": ctx.run_date,
+            **_summary(ctx),
+            "list_files": int(sum(stage_lists)),
             "files": {
                 "results": "results.parquet",
                 "quarantine": "quarantine.parquet",
@@ -501,18 +683,17 @@ def stage_publication(work_dir: str) -> str:
     return str(staging)
 
 
-def _write_validation_report(work: Path, staging: Path, state: dict, summary: dict) -> None:
-    """The night's GX outcomes, input and result suites, as JSON and as an offline HTML page
-    (written at publish time: staging runs beside the result checks)."""
+def _write_validation_report(ctx: RunContext, staging: Path, summary: dict) -> None:
+    """The night's GX outcomes, input and result suites, as JSON and as an offline HTML page."""
     suites = [
-        *json.loads((work / "validation" / "inputs.json").read_text("utf-8")),
-        *json.loads((work / "validation" / "results.json").read_text("utf-8")),
+        *read_json(ctx.path("validation", "inputs.json")),
+        *read_json(ctx.path("validation", "results.json")),
     ]
     (staging / "validation_report.html").write_text(
         validation_report.render(
             {
-                "run_date": state["run_date"],
-                "run_id": state["run_id"],
+                "run_date": ctx.run_date,
+                "run_id": ctx.run_id,
                 **summary["rows"],
                 "quarantined": sum(summary["quarantined"].values()),
             },
@@ -520,34 +701,39 @@ def _write_validation_report(work: Path, staging: Path, state: dict, summary: di
         ),
         "utf-8",
     )
-    _write_json(staging / "validation.json", suites)
+    write_json(staging / "validation.json", suites)
+
+
+# The work folder's big intermediates, removed once the night is published.
+INTERMEDIATES = ("sources", "quarantine", "population.parquet", "bands", "parts", "persons",
+                 "results", "listed", "spill")
 
 
 @step("publish")
-def publish_run(work_dir: str) -> str:
+def publish_run(work_dir: str, check_results: str, stage: str) -> str:
     """Swap the staged publication in and commit its rows; returns the publication folder."""
-    state, work = _state(work_dir), Path(work_dir)
-    out_dir = Path(state["out_dir"])
-    staging = publish.staging_folder(out_dir, state["run_date"], state["run_id"])
+    del check_results, stage  # both must have succeeded: their files are in the work folder
+    ctx = RunContext.load(work_dir)
+    staging = publish.staging_folder(ctx.out_dir, ctx.run_date, ctx.run_id)
     summary = publish.manifest_of(staging)
     if summary is None:
         raise PopsyncError(f"staging folder {staging} is missing or incomplete; rerun the night")
-    _write_validation_report(work, staging, state, summary)
+    _write_validation_report(ctx, staging, summary)
     try:
-        engine = _engine(state)
+        engine = ctx.engine
     except sa.exc.SQLAlchemyError as exc:
         raise PopsyncError(
             f"publication database unreachable ({exc.__class__.__name__}); "
             "the previous publication stays"
         ) from None
     final = publish.publish(
-        out_dir,
+        ctx.out_dir,
         engine,
-        state["run_id"],
-        state["run_date"],
+        ctx.run_id,
+        ctx.run_date,
         staging,
-        pd.read_parquet(work / "metrics.parquet"),
-        pd.read_parquet(work / "reason_counts.parquet"),
+        pd.read_parquet(ctx.path("metrics.parquet")),
+        pd.read_parquet(ctx.path("reason_counts.parquet")),
         {
             "participants": summary["rows"]["registry"],
             "quarantined": summary["quarantined"]["registry"],
@@ -555,14 +741,8 @@ def publish_run(work_dir: str) -> str:
         },
     )
     # Published: the big intermediates go; run.json, timings and validation results stay.
-    for name in (
-        "registry.parquet",
-        "population.parquet",
-        "results.parquet",
-        "partitions",
-        "parts",
-    ):
-        path = work / name
+    for name in INTERMEDIATES:
+        path = ctx.path(name)
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
         else:
@@ -575,3 +755,4 @@ def run_date_of(logical_date: datetime, timezone: str = "Asia/Ho_Chi_Minh") -> s
     import zoneinfo
 
     return logical_date.astimezone(zoneinfo.ZoneInfo(timezone)).date().isoformat()
+

@@ -28,7 +28,7 @@ from matching.normalize import folded_name
 from popsync import store
 from popsync.contracts import LINES, STATUSES
 from popsync.reference import codes_63_of, province_name, to_34
-from portal import charts, i18n, publication, security
+from portal import audit, charts, i18n, publication, security
 from portal.security import LoginThrottled, Throttle, User
 from portal.tables import audit_log, ensure_tables
 
@@ -59,6 +59,9 @@ class PortalSettings:
     session_hours: float = 12.0
     trend_runs: int = 30
     throttle: Throttle = field(default_factory=Throttle)
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For names the client; none by
+    # default: see security.client_address.
+    trusted_proxies: tuple[str, ...] = ()
 
 
 @dataclass
@@ -66,9 +69,11 @@ class Portal:
     settings: PortalSettings
     engine: sa.Engine
     templates: Environment
+    trusted_proxies: tuple[security.Network, ...] = ()
 
 
 def create_app(settings: PortalSettings) -> FastAPI:
+    trusted_proxies = security.trusted_networks(settings.trusted_proxies)
     engine = store.engine_for(settings.db_url)
     ensure_tables(engine)
     templates = Environment(
@@ -84,7 +89,7 @@ def create_app(settings: PortalSettings) -> FastAPI:
         redoc_url=None,
         openapi_url="/openapi.json",
     )
-    app.state.portal = Portal(settings, engine, templates)
+    app.state.portal = Portal(settings, engine, templates, trusted_proxies)
     app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static")
     _install_handlers(app)
     _add_routes(app)
@@ -98,8 +103,26 @@ def _portal(request: Request) -> Portal:
     return request.app.state.portal
 
 
+def _peer(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
 def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The caller's address, for the login throttle and the audit log."""
+    return security.client_address(
+        _peer(request), request.headers.getlist("x-forwarded-for"),
+        _portal(request).trusted_proxies,
+    )
+
+
+def _over_https(request: Request) -> bool:
+    """Whether the browser reached the portal over HTTPS: directly, or through a trusted proxy
+    that says so (X-Forwarded-Proto is believed from those proxies only, like X-Forwarded-For)."""
+    if request.url.scheme == "https":
+        return True
+    forwarded_proto = request.headers.get("x-forwarded-proto", "").strip().lower()
+    return forwarded_proto == "https" and security.from_trusted_proxy(
+        _peer(request), _portal(request).trusted_proxies)
 
 
 def _wants_json(request: Request) -> bool:
@@ -119,6 +142,9 @@ def current_user(request: Request) -> User | None:
         return request.state.user
     portal = _portal(request)
     user, csrf = None, None
+    # Anonymous until proven otherwise: an error page raised below identifies the caller again
+    # for its header, and must not try the same wrong password a second time.
+    request.state.user, request.state.csrf = None, None
     header = request.headers.get("authorization", "")
     if header.lower().startswith("basic "):
         try:
@@ -204,7 +230,7 @@ def _set_cookie(
     portal = _portal(request)
     response.set_cookie(
         name, value, max_age=max_age, path="/", httponly=True, samesite="lax",
-        secure=portal.settings.secure_cookies or request.url.scheme == "https",
+        secure=portal.settings.secure_cookies or _over_https(request),
     )
 
 
@@ -488,7 +514,7 @@ def _add_routes(app: FastAPI) -> None:
         if user is None:
             return RedirectResponse(_url("/login", next="/audit"), status_code=303)
         if not user.is_leadership:
-            raise HTTPException(403, "only leadership may read the download log")
+            raise HTTPException(403, "only leadership may read the audit log")
         entries = _audit_entries(_portal(request).engine, limit)
         return _render(request, "audit.html", _lang(request, lang), entries=entries)
 
@@ -564,7 +590,8 @@ def _add_routes(app: FastAPI) -> None:
                 lists[fmt] = _url(f"/provinces/{code}/lists/unsynchronized.{fmt}", scheme=scheme)
         return {**detail, "lists": lists, **_state_json(state)}
 
-    @app.get("/api/audit", tags=["api"], summary="The download log (leadership only)",
+    @app.get("/api/audit", tags=["api"],
+             summary="The audit log: list downloads, failed and refused logins (leadership only)",
              responses={401: {"description": "not authenticated"},
                         403: {"description": "not a leadership account"}})
     def audit_api(request: Request, limit: Annotated[int, Query(ge=1, le=5000)] = 200):
@@ -572,7 +599,7 @@ def _add_routes(app: FastAPI) -> None:
         if user is None:
             raise _unauthorized()
         if not user.is_leadership:
-            raise HTTPException(403, "only leadership may read the download log")
+            raise HTTPException(403, "only leadership may read the audit log")
         return {"entries": _audit_entries(_portal(request).engine, limit)}
 
 
@@ -596,15 +623,11 @@ def _iso(value: datetime | None) -> str | None:
 
 def _audit(request: Request, user: User | None, scheme: str, code: str, fmt: str,
            run_date: str | None, granted: bool) -> None:
-    with _portal(request).engine.begin() as conn:
-        conn.execute(
-            audit_log.insert().values(
-                at=security.now_utc(), username=user.username if user else None,
-                action="download_list", scheme=scheme, province_code=code, file_format=fmt,
-                run_date=run_date, outcome="granted" if granted else "refused",
-                client=_client(request)[:64],
-            )
-        )
+    audit.record(
+        _portal(request).engine, "download_list", "granted" if granted else "refused",
+        user.username if user else None, _client(request),
+        scheme=scheme, province_code=code, file_format=fmt, run_date=run_date,
+    )
 
 
 def _audit_entries(engine: sa.Engine, limit: int) -> list[dict]:

@@ -17,10 +17,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", default=8000, type=int, help="port to listen on")
     parser.add_argument("--secure-cookies", action="store_true",
                         help="mark cookies Secure (when served behind HTTPS)")
+    parser.add_argument("--trusted-proxy", action="append", default=[], metavar="ADDRESS",
+                        help="a reverse proxy in front of the portal (address or network, "
+                        "repeatable) whose X-Forwarded-For names the client; without it the "
+                        "connecting address is the client")
 
 
 def database_url(data: Path, db_url: str | None) -> str:
     return db_url or store.default_db_url(data)
+
+
+# How ``popsync serve`` runs uvicorn. Its own proxy-header handling is off: it would believe
+# X-Forwarded-For from 127.0.0.1 (or $FORWARDED_ALLOW_IPS) and rewrite the client before the
+# portal sees the request; the portal reads the header itself, from the proxies its settings name
+# only (security.client_address).
+UVICORN_OPTIONS = {"proxy_headers": False, "server_header": False}
 
 
 def main(args: argparse.Namespace) -> int:
@@ -35,10 +46,10 @@ def main(args: argparse.Namespace) -> int:
         )
     settings = PortalSettings(
         db_url=database_url(args.data, args.db_url), data_dir=args.data,
-        secure_cookies=args.secure_cookies,
+        secure_cookies=args.secure_cookies, trusted_proxies=tuple(args.trusted_proxy),
     )
     app = create_app(settings)
     print(f"popsync portal on http://{args.host}:{args.port}/  (data: {args.data.resolve()})",
           flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", server_header=False)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", **UVICORN_OPTIONS)
     return 0

@@ -1,12 +1,15 @@
-"""Accounts, passwords, sessions, login throttling and the one access rule of the portal."""
+"""Accounts, passwords, sessions, the client address, login throttling and the one access rule
+of the portal."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -14,12 +17,13 @@ import sqlalchemy as sa
 
 from popsync.errors import PopsyncError
 from popsync.reference import PROVINCES_34, PROVINCES_63, to_34
+from portal import audit
 from portal.tables import LEADERSHIP, OFFICE, ROLES, ensure_tables, login_failures, sessions, users
 
 # scrypt cost: 16 MiB and ~50 ms per check on this machine; stored with each hash so it can rise.
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P, _SCRYPT_LEN = 2**14, 8, 1, 32
 MIN_PASSWORD_LENGTH = 8
-_USERNAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_USERNAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # whole names: fullmatch
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,7 @@ def save_user(
     replace: bool = False,
 ) -> User:
     """Create an account (or replace it when ``replace``); the password is stored only hashed."""
-    if not _USERNAME.match(username):
+    if not _USERNAME.fullmatch(username):
         raise PopsyncError(
             f"invalid username {username!r}: 1-64 letters, digits, '.', '_' or '-'"
         )
@@ -186,17 +190,113 @@ def _user_of(row) -> User:
     return User(row["username"], row["role"], row["province_code"], row["scheme"])
 
 
+# --- the client address ------------------------------------------------------------------------
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def trusted_networks(proxies: Iterable[str]) -> tuple[Network, ...]:
+    """The reverse proxies whose X-Forwarded-For the portal believes, as networks."""
+    networks = []
+    for proxy in proxies:
+        try:
+            networks.append(ipaddress.ip_network(proxy.strip(), strict=False))
+        except ValueError:
+            raise PopsyncError(
+                f"trusted proxy {proxy!r} is not an IP address or network: give one such as "
+                "10.0.0.5 or 10.0.0.0/24"
+            ) from None
+    return tuple(networks)
+
+
+def _address(text: str | None) -> Address | None:
+    """An address as a socket peer or an X-Forwarded-For entry writes it (bare, ``v4:port`` or
+    ``[v6]:port``); an IPv4 client seen through a dual-stack socket as its IPv4 address."""
+    if not text:
+        return None
+    text = text.strip()
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return address.ipv4_mapped
+    return address
+
+
+def _is_proxy(address: Address | None, trusted: Sequence[Network]) -> bool:
+    return address is not None and any(address in network for network in trusted)
+
+
+def from_trusted_proxy(peer: str | None, trusted: Sequence[Network]) -> bool:
+    """Whether the socket's peer is one of the reverse proxies the operator named."""
+    return _is_proxy(_address(peer), trusted)
+
+
+def client_address(
+    peer: str | None, forwarded_for: Sequence[str], trusted: Sequence[Network]
+) -> str:
+    """The address a login is throttled and audited under.
+
+    Neither simply the socket's peer nor simply X-Forwarded-For. Behind a reverse proxy every
+    request's peer is the proxy: all users would share one address budget, and one stranger's
+    guesses would hold everybody back. The proxy names the real client in X-Forwarded-For, but
+    any client can send that header too: believed from anyone, it would let a guesser claim a
+    fresh address for every attempt (escaping the budgets) or another user's (holding that user
+    back). So the header is read only when the peer is one of the ``trusted`` proxies the
+    operator configured (``popsync serve --trusted-proxy``), and from its right end: each proxy
+    appends the address it received the request from, so the first entry from the right that is
+    not a trusted proxy is the client, and whatever stands to its left is the client's own claim.
+    """
+    address = _address(peer)
+    if _is_proxy(address, trusted):
+        hops = [hop for header in forwarded_for for hop in header.split(",")]
+        for hop in reversed(hops):
+            hop_address = _address(hop)
+            if hop_address is None:
+                break  # a proxy that appended no address passed the client's words on
+            address = hop_address
+            if not _is_proxy(address, trusted):
+                break
+    if address is not None:
+        return str(address)
+    return (peer or "unknown")[:64]
+
+
+def address_budget(client: str) -> str:
+    """The addresses sharing one budget of failed logins: an IPv6 client's /64 (what one
+    subscriber is given: its 2^64 addresses must not each bring a fresh budget), otherwise the
+    address itself."""
+    address = _address(client)
+    if isinstance(address, ipaddress.IPv6Address):
+        return str(ipaddress.ip_network((address, 64), strict=False))
+    return client
+
+
 # --- login throttling --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Throttle:
-    """After ``free_attempts`` consecutive failures on a key, each next attempt must wait
-    1, 2, 4 ... seconds (at most ``max_delay``) after the previous failure."""
+    """Slows password guessing down without letting anyone hold another user's login back.
 
-    free_attempts_per_user: int = 5
+    Failures are counted on two keys: the username at one client address, and the address's
+    budget across usernames (see ``address_budget``). Never on the username alone: a stranger
+    guessing from anywhere would then lock the real user out (issue 14). After a key's free
+    attempts, each next attempt waits 1, 2, 4 ... seconds (at most ``max_delay_seconds``) after
+    the key's latest failure; a key with no failure for ``forget_after_seconds`` starts afresh,
+    so old typing mistakes do not hold an office's shared address back for good.
+    """
+
+    free_attempts_per_user_and_client: int = 5
     free_attempts_per_client: int = 20
     max_delay_seconds: float = 60.0
+    forget_after_seconds: float = 900.0
 
     def delay(self, failures: int, free_attempts: int) -> float:
         if failures < free_attempts:
@@ -204,48 +304,73 @@ class Throttle:
         return min(2.0 ** (failures - free_attempts), self.max_delay_seconds)
 
 
-def _throttle_keys(throttle: Throttle, username: str, client: str) -> list[tuple[str, int]]:
-    return [
-        (f"user:{username.lower()[:100]}", throttle.free_attempts_per_user),
-        (f"ip:{client[:100]}", throttle.free_attempts_per_client),
-    ]
+def _throttle_keys(throttle: Throttle, username: str, client: str) -> dict[str, tuple[int, str]]:
+    """Each key, the username at the address first, with its free attempts and the address a
+    refusal under it is audited as."""
+    budget = address_budget(client)
+    name = audit.logged_username(username.lower())
+    return {
+        f"user:{name}|ip:{client[:48]}": (throttle.free_attempts_per_user_and_client, client),
+        f"ip:{budget[:48]}": (throttle.free_attempts_per_client, budget),
+    }
 
 
-def retry_after(
-    engine: sa.Engine, throttle: Throttle, username: str, client: str
-) -> tuple[float, bool]:
-    """Seconds to wait before this login may be tried (0: now), and whether the account has
-    failures on record."""
-    keys = dict(_throttle_keys(throttle, username, client))
-    user_key = next(iter(keys))
+def _recent_failures(
+    engine: sa.Engine, throttle: Throttle, keys: Iterable[str]
+) -> dict[str, tuple[int, datetime]]:
+    """key -> (failures, latest failure), for the keys with a failure not yet forgotten."""
+    forgotten_before = now_utc() - timedelta(seconds=throttle.forget_after_seconds)
     with engine.connect() as conn:
         rows = conn.execute(
             sa.select(login_failures).where(login_failures.c.key.in_(list(keys)))
-        ).mappings().all()
-    wait = 0.0
-    for row in rows:
-        delay = throttle.delay(row["failures"], keys[row["key"]])
-        ready_at = as_utc(row["last_failure_at"]) + timedelta(seconds=delay)
-        wait = max(wait, (ready_at - now_utc()).total_seconds())
-    return max(wait, 0.0), any(row["key"] == user_key for row in rows)
+        ).all()
+    recent = {row.key: (row.failures, as_utc(row.last_failure_at)) for row in rows}
+    return {key: value for key, value in recent.items() if value[1] >= forgotten_before}
 
 
-def _record_failure(engine: sa.Engine, throttle: Throttle, username: str, client: str) -> None:
+def _hold(
+    throttle: Throttle, keys: dict[str, tuple[int, str]], failures: dict[str, tuple[int, datetime]]
+) -> tuple[float, str, datetime] | None:
+    """The longest wait the keys impose, with the address to audit a refusal as and the latest
+    failure of the key imposing it; None when the login may be tried now."""
+    longest = None
+    for key, (count, last_failure) in failures.items():
+        free_attempts, audited_as = keys[key]
+        ready_at = last_failure + timedelta(seconds=throttle.delay(count, free_attempts))
+        seconds = (ready_at - now_utc()).total_seconds()
+        if seconds > 0 and (longest is None or seconds > longest[0]):
+            longest = (seconds, audited_as, last_failure)
+    return longest
+
+
+def retry_after(engine: sa.Engine, throttle: Throttle, username: str, client: str) -> float:
+    """Seconds to wait before ``username`` may be tried from ``client`` (0: now)."""
+    keys = _throttle_keys(throttle, username, client)
+    hold = _hold(throttle, keys, _recent_failures(engine, throttle, keys))
+    return 0.0 if hold is None else hold[0]
+
+
+def _record_failure(engine: sa.Engine, throttle: Throttle, keys: Iterable[str]) -> None:
+    now = now_utc()
     with engine.begin() as conn:
-        for key, _ in _throttle_keys(throttle, username, client):
+        # Forgotten keys go, so the table holds only recent failures however many names and
+        # addresses are tried.
+        conn.execute(login_failures.delete().where(
+            login_failures.c.last_failure_at < now - timedelta(
+                seconds=throttle.forget_after_seconds)
+        ))
+        for key in keys:
             updated = conn.execute(
                 login_failures.update()
                 .where(login_failures.c.key == key)
-                .values(failures=login_failures.c.failures + 1, last_failure_at=now_utc())
+                .values(failures=login_failures.c.failures + 1, last_failure_at=now)
             ).rowcount
             if not updated:
-                conn.execute(
-                    login_failures.insert().values(key=key, failures=1, last_failure_at=now_utc())
-                )
+                conn.execute(login_failures.insert().values(key=key, failures=1,
+                                                            last_failure_at=now))
 
 
-def _clear_failures(engine: sa.Engine, throttle: Throttle, username: str) -> None:
-    key = _throttle_keys(throttle, username, "")[0][0]
+def _clear_failures(engine: sa.Engine, key: str) -> None:
     with engine.begin() as conn:
         conn.execute(login_failures.delete().where(login_failures.c.key == key))
 
@@ -259,19 +384,37 @@ class LoginThrottled(Exception):
 def authenticate(
     engine: sa.Engine, throttle: Throttle, username: str, password: str, client: str
 ) -> User | None:
-    """The user whose password this is, or None; raises LoginThrottled while slowed down."""
-    wait, failed_before = retry_after(engine, throttle, username, client)
-    if wait > 0:
-        raise LoginThrottled(wait)
-    with engine.connect() as conn:
-        row = conn.execute(sa.select(users).where(users.c.username == username)).mappings().first()
+    """The user whose password this is, or None; raises LoginThrottled while slowed down.
+
+    Failed and refused attempts go to the audit log, with the username tried but never the
+    password; ``client`` is the caller's address (``client_address``).
+    """
+    keys = _throttle_keys(throttle, username, client)
+    failures = _recent_failures(engine, throttle, keys)
+    hold = _hold(throttle, keys, failures)
+    if hold is not None:
+        seconds, audited_as, since = hold
+        # A refusal costs the client nothing, so it is written once per held address and
+        # failure, not once per request: an anonymous client must not grow the log (in the
+        # database the publication lives in) as fast as it can send requests.
+        if not audit.login_refused_since(engine, since, audited_as):
+            audit.record(engine, audit.LOGIN, audit.LOGIN_THROTTLED, username, audited_as)
+        raise LoginThrottled(seconds)
+    row = None
+    if _USERNAME.fullmatch(username):  # no other name is an account (a NUL breaks PostgreSQL)
+        with engine.connect() as conn:
+            row = conn.execute(
+                sa.select(users).where(users.c.username == username)
+            ).mappings().first()
     if row is None:
         verify_password(password, _DUMMY_HASH)
     elif verify_password(password, row["password_hash"]):
-        if failed_before:  # a write only when there is something to forget
-            _clear_failures(engine, throttle, username)
+        user_at_client = next(iter(keys))
+        if user_at_client in failures:  # a write only when there is something to forget
+            _clear_failures(engine, user_at_client)
         return _user_of(row)
-    _record_failure(engine, throttle, username, client)
+    _record_failure(engine, throttle, keys)
+    audit.record(engine, audit.LOGIN, audit.LOGIN_FAILED, username, client)
     return None
 
 

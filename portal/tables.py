@@ -1,4 +1,4 @@
-"""The portal's own tables (accounts, sessions, login failures, download audit), kept in their own
+"""The portal's own tables (accounts, sessions, login failures, audit log), kept in their own
 MetaData beside the publication tables of ``popsync.store`` in the same database."""
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ sessions = sa.Table(
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
 )
 
-# Consecutive failed logins per key ("user:<name>" or "ip:<address>"), to slow guessing down.
+# Consecutive failed logins per throttle key ("user:<name>|ip:<address>" or "ip:<address>", an
+# IPv6 address's /64), to slow guessing down; see security.Throttle.
 login_failures = sa.Table(
     "portal_login_failures",
     metadata,
@@ -51,7 +52,8 @@ login_failures = sa.Table(
     sa.Column("last_failure_at", sa.DateTime(timezone=True), nullable=False),
 )
 
-# Every list download, granted or refused: who, what, when, from where.
+# Every list download, granted or refused; every failed login, and refused (throttled) logins
+# once per held address and failure: who, what, when, from where (written by portal/audit.py).
 audit_log = sa.Table(
     "portal_audit_log",
     metadata,
@@ -63,7 +65,8 @@ audit_log = sa.Table(
     sa.Column("province_code", sa.String(2)),
     sa.Column("file_format", sa.String(8)),
     sa.Column("run_date", sa.String(10)),
-    sa.Column("outcome", sa.String(16), nullable=False),  # granted | refused
+    # download_list: granted | refused; login: failed | throttled
+    sa.Column("outcome", sa.String(16), nullable=False),
     sa.Column("client", sa.String(64)),
 )
 

@@ -23,6 +23,8 @@ print("BAG " + json.dumps({{
     "timetable": repr(dag.timetable),
     "doc": bool(dag.doc_md),
     "tasks": [t.task_id for t in dag.tasks],
+    "upstream": {{t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks}},
+    "mapped": sorted(t.task_id for t in dag.tasks if "Mapped" in type(t).__name__),
 }}))
 """
 
@@ -41,3 +43,21 @@ def test_dag_folder_imports_and_dag_has_retries_tags_owner(tmp_path):
     assert "0 1 * * *" in bag["timetable"] and "Asia/Ho_Chi_Minh" in bag["timetable"]
     assert bag["doc"]
     assert bag["tasks"][0] == "start" and bag["tasks"][-1] == "publish"
+
+
+def test_dag_is_the_declared_night(tmp_path):
+    """The DAG's tasks, their dependencies and which of them fan out are those of
+    pipelines.night.NIGHT, the declaration popsync run also runs: they cannot diverge."""
+    from pipelines.night import NIGHT
+
+    done = python(["-c", INSPECT], airflow_env(tmp_path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    bag = json.loads(next(x for x in done.stdout.splitlines() if x.startswith("BAG "))[4:])
+    assert bag["tasks"] == ["start", *(s.name for s in NIGHT)]
+    assert bag["upstream"] == {
+        "start": [],
+        **{s.name: sorted({"start", *s.upstream}) for s in NIGHT},
+    }
+    assert bag["mapped"] == sorted(s.name for s in NIGHT if s.over is not None)
+    # every phase of the night fans out, not only matching
+    assert {"extract", "validate_chunk", "match", "resolve", "stage_lists"} <= set(bag["mapped"])

@@ -3,9 +3,11 @@ provinces that do not add up, broken keys; and metrics are computed as design.md
 
 from __future__ import annotations
 
+import duckdb
 import pandas as pd
 import pytest
 
+from expectations import nation
 from expectations.inputs import minimum_rows, validate_registry
 from expectations.results import validate_metrics, validate_results
 from pipelines import metrics
@@ -38,16 +40,37 @@ RESULTS = _results(
 )
 
 
-def _check_results(results, registry_codes=RESULTS["vss_code"]):
-    outcome = validate_results(results, metrics.reasons_text(results["reasons"]), registry_codes)
+def _check_results(results):
+    outcome = validate_results(results, metrics.reasons_text(results["reasons"]))
     return {f.reason for f in outcome.hard_failures}
+
+
+def _check_coverage(tmp_path, partitions, registry=RESULTS[["vss_code"]]):
+    """The nation-wide result checks (DuckDB) over results written as partition files."""
+    paths = []
+    for index, part in enumerate(partitions):
+        paths.append(str(tmp_path / f"results-{index}.parquet"))
+        part[["vss_code", "status"]].to_parquet(paths[-1])
+    registry.to_parquet(tmp_path / "registry.parquet")
+    with duckdb.connect() as sql:
+        outcome = nation.results_cover_registry(
+            sql, paths, [str(tmp_path / "registry.parquet")], len(registry))
+    return {f.reason for f in outcome.hard_failures}
+
+
+def test_result_checks_across_partitions_catch_lost_doubled_and_foreign_rows(tmp_path):
+    assert _check_coverage(tmp_path, [RESULTS.iloc[:2], RESULTS.iloc[2:]]) == set()
+    assert _check_coverage(tmp_path, [RESULTS.iloc[:2], RESULTS.iloc[3:]]) == {"row_count"}
+    # the same row resolved in two partitions
+    assert _check_coverage(tmp_path, [RESULTS.iloc[:3], RESULTS.iloc[2:]]) == {
+        "row_count", "vss_code_duplicate"}
+    foreign = RESULTS.copy()
+    foreign.loc[0, "vss_code"] = "7400000999"
+    assert _check_coverage(tmp_path, [foreign]) == {"vss_code_not_in_registry"}
 
 
 def test_results_suite_passes_good_results_and_catches_broken_ones():
     assert _check_results(RESULTS) == set()
-    assert "row_count" in _check_results(RESULTS.iloc[1:])  # a row lost
-    doubled = pd.concat([RESULTS, RESULTS.iloc[[0]]], ignore_index=True)
-    assert {"row_count", "vss_code_duplicate"} <= _check_results(doubled)
     wrong = RESULTS.copy()
     wrong.loc[0, "status"] = "matched"
     wrong.at[1, "reasons"] = ["typo"]
@@ -112,10 +135,19 @@ def _flawed_registry() -> pd.DataFrame:
     return registry
 
 
-def test_registry_keys_and_volume_are_hard_failures():
+def test_registry_keys_and_volume_are_hard_failures(tmp_path):
     registry = _flawed_registry()
-    outcome = validate_registry(registry, previous_rows=10, volume_drop_max=0.3)
-    assert {f.reason for f in outcome.hard_failures} == {"vss_code_duplicate", "volume_drop"}
+    chunks = [str(tmp_path / "part-0.parquet"), str(tmp_path / "part-1.parquet")]
+    registry.iloc[:1].to_parquet(chunks[0])  # the duplicate code spans two chunks
+    registry.iloc[1:].to_parquet(chunks[1])
+    with duckdb.connect() as sql:
+        keys = nation.input_keys(sql, "registry", chunks, "vss_code", len(registry),
+                                 minimum_rows(10, 0.3))
+    assert {f.reason for f in keys.hard_failures} == {"vss_code_duplicate", "volume_drop"}
+    duplicate = next(f for f in keys.hard_failures if f.reason == "vss_code_duplicate")
+    assert duplicate.unexpected_count == 2 and "0100000001" not in duplicate.samples[0]
+    outcome = validate_registry(registry)
+    assert not outcome.hard_failures
     rows = {f.reason: f.rows.tolist() for f in outcome.row_failures}
     assert rows == {
         "birth_date_format": [2],
@@ -138,6 +170,7 @@ def test_gx_validates_without_fingerprinting_each_batch(monkeypatch):
         "hash_pandas_dataframe",
         lambda frame: fingerprinted.append(len(frame)) or real(frame),
     )
-    outcome = validate_registry(_flawed_registry(), previous_rows=10, volume_drop_max=0.3)
-    assert {f.reason for f in outcome.hard_failures} == {"vss_code_duplicate", "volume_drop"}
+    outcome = validate_registry(_flawed_registry())
+    assert {f.reason for f in outcome.row_failures} == {
+        "birth_date_format", "national_id_format", "province_code_unknown"}
     assert fingerprinted == []

@@ -107,7 +107,10 @@ def _as_written(name: str) -> str:
 
 def _publication(tmp_path, listed, workers=2):
     folder = tmp_path / "publication"
-    files = lists.write_lists(listed, folder, ("63", "34"), workers=workers)
+    files = lists.write_lists(
+        listed[listed["status"] != "synchronized"], listed["office_code"].dropna().unique(),
+        folder, ("63", "34"), workers=workers,
+    )
     return folder, files
 
 

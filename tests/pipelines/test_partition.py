@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import duckdb
 import pandas as pd
-import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipelines import partition
+
+
+def _chunks(frame: pd.DataFrame, folder, size: int = 2) -> list[str]:
+    """``frame`` as the night's extract writes it: chunks with source rows and birth years."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for start in range(0, len(frame), size):
+        paths.append(str(folder / f"part-{start:05d}.parquet"))
+        pq.write_table(partition.chunk_table(frame.iloc[start:start + size], start + 1),
+                       paths[-1])
+    return paths
 
 
 def _person(personal_id: str, birth_date: str | None) -> dict:
@@ -36,16 +48,18 @@ def test_a_band_reads_its_years_plus_margin_quoted_ids_and_persons_without_a_yea
         ]
     )
     population_path = tmp_path / "population.parquet"
-    partition.write_population(population, population_path)
+    with duckdb.connect() as sql:
+        partition.sort_population(sql, _chunks(population, tmp_path / "persons"),
+                                  population_path)
     registry = pd.DataFrame(
         [
             _participant("0100000001", "1990-01-01", None),
             _participant("0100000002", "1990-02-02", "001060000004"),
         ]
     )
-    [spec] = partition.plan(
-        pa.Table.from_pandas(registry, preserve_index=False), max_rows=10, folder=tmp_path / "bands"
-    )
+    with duckdb.connect() as sql:
+        [spec] = partition.plan(sql, _chunks(registry, tmp_path / "registry"), max_rows=10,
+                                folder=tmp_path / "bands")
     band, persons = partition.read_band(spec, population_path)
     assert len(band) == 2
     assert set(persons["personal_id"]) == {
@@ -70,14 +84,18 @@ def test_plan_cuts_bands_by_birth_year_with_unreadable_years_last(tmp_path):
             for i, y in enumerate(years)
         ]
     )
-    specs = partition.plan(
-        pa.Table.from_pandas(registry, preserve_index=False), max_rows=3, folder=tmp_path
-    )
+    with duckdb.connect() as sql:
+        specs = partition.plan(sql, _chunks(registry, tmp_path / "registry", size=3),
+                               max_rows=3, folder=tmp_path / "bands")
     assert [(s["rows"], s["year_min"], s["year_max"]) for s in specs] == [
         (3, 1950, 1970), (3, 1980, 2000), (2, None, None)
     ]
-    bands = [pd.read_parquet(s["registry"]) for s in specs]
-    # every registry row in exactly one band, with all its columns
-    assert sorted(pd.concat(bands)["vss_code"]) == sorted(registry["vss_code"])
+    bands = [partition.band_registry(s) for s in specs]
+    # the bands hold their rows in birth-year order, with the contract's columns
+    assert [b["birth_date"].tolist() for b in bands[:2]] == [
+        ["1950-01-01", "1960-01-01", "1970-01-01"], ["1980-01-01", "1990-01-01", "2000-01-01"]]
     assert list(bands[0].columns) == list(registry.columns)
     assert set(bands[2]["birth_date"]) == {"unknown"}
+    # every registry row in exactly one band
+    every = pd.concat([pd.read_parquet(s["registry"]) for s in specs])
+    assert sorted(every["vss_code"]) == sorted(registry["vss_code"])

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from pipeline_helpers import copy_of, read_table, run
 
-from pipelines import publish, steps
+from pipelines import night, publish, steps
 from pipelines.config import load_config
 from popsync import store
 from popsync.errors import PopsyncError
@@ -97,18 +97,12 @@ def test_database_down_at_publish_time(published, tmp_path, registry_path, popul
     folder = out / store.publication_path(RUN_DATE)
     files_before, db_before = _fingerprint(folder), _db_state(out)
     config = load_config(None, registry=registry_path, population=population_path, out_dir=out)
-    work_dir = steps.start_run(config, RUN_DATE)
-    steps.extract_sources(work_dir)
-    steps.validate_inputs(work_dir)
-    parts = [steps.match_partition(work_dir, spec_path=s) for s in steps.plan_partitions(work_dir)]
-    steps.resolve_results(work_dir, parts)
-    steps.validate_results(work_dir)
-    steps.stage_publication(work_dir)
+    work_dir = night.run_night(config, RUN_DATE, until="stage", quiet=True)
     database = out / store.DB_FILE
     database.rename(out / "db-away")
     database.mkdir()  # the database path now cannot be opened: the server is "down"
     with pytest.raises(PopsyncError, match="unreachable.*previous publication stays"):
-        steps.publish_run(work_dir)
+        steps.publish_run(work_dir, work_dir, "staged")
     database.rmdir()
     (out / "db-away").rename(database)
     assert _fingerprint(folder) == files_before

@@ -21,6 +21,7 @@ from popsync import store
 from popsync.contracts import LINES, NEEDS_CORRECTION, NEEDS_REVIEW, UNMATCHED
 from popsync.reference import PROVINCES_34, PROVINCES_63, codes_63_of
 from portal import security
+from portal.cli import UVICORN_OPTIONS
 
 RUN_DATES = ["2026-11-19", "2026-11-20", "2026-11-21"]
 PASSWORD = "correct-horse-9"
@@ -173,12 +174,14 @@ def add_run(engine: sa.Engine, run_date: str, status: str, message: str = "") ->
 
 @contextlib.contextmanager
 def live_server(app):
-    """Serve ``app`` with a real uvicorn on a free 127.0.0.1 port; yields the base URL."""
+    """Serve ``app`` on a free 127.0.0.1 port with the uvicorn settings of ``popsync serve``;
+    yields the base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", **UVICORN_OPTIONS)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

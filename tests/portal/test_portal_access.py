@@ -89,23 +89,25 @@ def test_save_user_validates_and_replaces(tmp_path):
 
 
 def test_throttle_delays_grow_and_cap():
-    throttle = security.Throttle(free_attempts_per_user=3, max_delay_seconds=10)
+    throttle = security.Throttle(free_attempts_per_user_and_client=3, max_delay_seconds=10)
     assert [throttle.delay(n, 3) for n in range(8)] == [0, 0, 0, 1, 2, 4, 8, 10]
 
 
 def test_a_successful_login_forgets_the_failures(tmp_path):
     engine = store.engine_for(store.default_db_url(tmp_path))
     security.save_user(engine, "lead", "password1", "leadership")
-    throttle = security.Throttle(free_attempts_per_user=2, max_delay_seconds=1)
+    throttle = security.Throttle(free_attempts_per_user_and_client=2, max_delay_seconds=1)
     for _ in range(2):
         assert security.authenticate(engine, throttle, "lead", "wrong", "c") is None
-    wait, failed_before = security.retry_after(engine, throttle, "lead", "c")
-    assert 0 < wait <= 1 and failed_before
+    wait = security.retry_after(engine, throttle, "lead", "c")
+    assert 0 < wait <= 1
+    assert security.retry_after(engine, throttle, "lead", "other") == 0.0
     with pytest.raises(security.LoginThrottled):
         security.authenticate(engine, throttle, "lead", "password1", "c")
     time.sleep(wait + 0.05)
     assert security.authenticate(engine, throttle, "lead", "password1", "c") is not None
-    assert security.retry_after(engine, throttle, "lead", "other") == (0.0, False)
+    assert security.authenticate(engine, throttle, "lead", "wrong", "c") is None
+    assert security.retry_after(engine, throttle, "lead", "c") == 0.0  # one failure, not three
 
 
 def test_ranking_sort_puts_missing_changes_last_in_both_orders():

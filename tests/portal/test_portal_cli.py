@@ -134,3 +134,28 @@ def test_serve_refuses_a_missing_data_folder(tmp_path):
     cli.add_arguments(parser)
     with pytest.raises(PopsyncError, match="does not exist"):
         cli.main(parser.parse_args(["--data", str(tmp_path / "nowhere")]))
+
+
+def test_serve_passes_trusted_proxies_and_leaves_forwarded_for_to_the_portal(
+        tmp_path, monkeypatch):
+    import ipaddress
+
+    import uvicorn
+
+    from portal import cli
+
+    served = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.update(app=app, **options))
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    argv = ["--data", str(tmp_path), "--trusted-proxy", "10.0.0.5",
+            "--trusted-proxy", "fd00::/64"]
+    assert cli.main(parser.parse_args(argv)) == 0
+    assert served["proxy_headers"] is False  # uvicorn would believe 127.0.0.1's header
+    assert served["app"].state.portal.trusted_proxies == (
+        ipaddress.ip_network("10.0.0.5/32"), ipaddress.ip_network("fd00::/64"))
+    served.clear()
+    with pytest.raises(PopsyncError, match="trusted proxy 'proxy.internal' is not an IP"):
+        cli.main(parser.parse_args(["--data", str(tmp_path), "--trusted-proxy",
+                                    "proxy.internal"]))
+    assert not served

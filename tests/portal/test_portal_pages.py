@@ -193,8 +193,8 @@ def test_latest_night_failed_shows_last_good_publication(fresh):
 
 def test_repeated_failed_logins_are_slowed_down(fresh):
     data, db_url, _ = fresh
-    settings = PortalSettings(db_url=db_url, data_dir=data,
-                              throttle=Throttle(free_attempts_per_user=3, max_delay_seconds=60))
+    throttle = Throttle(free_attempts_per_user_and_client=3, max_delay_seconds=60)
+    settings = PortalSettings(db_url=db_url, data_dir=data, throttle=throttle)
     with (live_server(create_app(settings)) as base,
           httpx.Client(base_url=base, follow_redirects=True) as client):
         for _ in range(3):

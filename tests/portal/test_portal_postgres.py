@@ -36,7 +36,7 @@ def test_portal_on_postgresql(tmp_path, pg_url):
     add_run(engine, "2026-11-22", "failed", "validation failed")
     make_accounts(engine)
     settings = PortalSettings(db_url=pg_url, data_dir=tmp_path,
-                              throttle=Throttle(free_attempts_per_user=2))
+                              throttle=Throttle(free_attempts_per_user_and_client=2))
     with live_server(create_app(settings)) as base, httpx.Client(
             base_url=base, follow_redirects=True) as client:
         health = client.get("/api/health").json()
@@ -57,3 +57,10 @@ def test_portal_on_postgresql(tmp_path, pg_url):
         for _ in range(2):
             assert login(client, "office74", "wrong-password").status_code == 401
         assert login(client, "office74").status_code == 429
+        # PostgreSQL text holds no NUL: such a name is a wrong login, not a server error
+        assert client.get("/api/audit", auth=("nul\x00user", "wrong")).status_code == 401
+        entries = client.get("/api/audit", auth=("lead", PASSWORD)).json()["entries"]
+        logins = [(e["username"], e["outcome"], e["client"]) for e in reversed(entries)
+                  if e["action"] == "login"]
+        assert logins == [("office74", "failed", "127.0.0.1")] * 2 + [
+            ("office74", "throttled", "127.0.0.1"), ("nul?user", "failed", "127.0.0.1")]

@@ -1,0 +1,77 @@
+"""A run's typed context: its work folder, run id and date, publication database and config,
+read once from the work folder that every step receives (only paths travel between tasks)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from pipelines.config import RunConfig, load_config
+from popsync import store
+
+RUN_FILE = "run.json"
+CONFIG_FILE = "config.yaml"
+
+
+def write_json(path: Path, value) -> None:
+    """Write ``value`` as JSON atomically (a reader never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{id(value)}")
+    tmp.write_text(json.dumps(value, ensure_ascii=False, indent=1, default=str), "utf-8")
+    tmp.replace(path)
+
+
+def read_json(path: Path):
+    return json.loads(Path(path).read_text("utf-8"))
+
+
+@dataclass(frozen=True)
+class RunContext:
+    work: Path
+    run_id: int
+    run_date: str
+    out_dir: Path
+    db_url: str
+
+    @classmethod
+    def load(cls, work_dir: str | Path) -> RunContext:
+        work = Path(work_dir)
+        state = read_json(work / RUN_FILE)
+        return cls(work, state["run_id"], state["run_date"], Path(state["out_dir"]),
+                   state["db_url"])
+
+    def save(self, started_at: str) -> None:
+        write_json(self.work / RUN_FILE, {
+            "run_id": self.run_id, "run_date": self.run_date, "out_dir": str(self.out_dir),
+            "db_url": self.db_url, "started_at": started_at,
+        })
+
+    @cached_property
+    def config(self) -> RunConfig:
+        return load_config(self.work / CONFIG_FILE)
+
+    @cached_property
+    def engine(self) -> sa.Engine:
+        return store.engine_for(self.db_url)
+
+    def path(self, *parts: str) -> Path:
+        return self.work.joinpath(*parts)
+
+    def sql(self):
+        """A DuckDB connection for the night's whole-nation sorts, joins and repartitions:
+        memory capped by ``partition.sql_memory``, spilling into the work folder."""
+        import duckdb
+
+        spill = self.path("spill")
+        spill.mkdir(parents=True, exist_ok=True)
+        connection = duckdb.connect(config={
+            "memory_limit": self.config.sql_memory,
+            "threads": max(1, self.config.workers),
+            "temp_directory": str(spill),
+            "preserve_insertion_order": False,
+        })
+        return connection

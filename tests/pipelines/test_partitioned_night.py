@@ -1,0 +1,135 @@
+"""The night cut into many chunks, partitions and province groups publishes exactly what it
+publishes in one piece of each; and a bad block in the middle of a big source stops the night
+naming the file and the rows, with nothing published."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from pipeline_helpers import read_table, run
+
+from pipelines.night import NIGHT
+from popsync import store
+
+RUN_DATE = "2026-11-20"
+
+
+def _night(tmp_path: Path, name: str, registry: Path, population: Path, **partition) -> Path:
+    out = tmp_path / name
+    config = tmp_path / f"{name}.yaml"
+    config.write_text(yaml.safe_dump({"partition": {"max_rows": 700, **partition}}), "utf-8")
+    assert run(out, registry, population, RUN_DATE, "--config", str(config)) == 0
+    return out
+
+
+def _publication(out: Path) -> dict:
+    folder = out / store.publication_path(RUN_DATE)
+    results = pd.read_parquet(folder / "results.parquet")
+    results["reasons"] = results["reasons"].map(",".join)
+    lists = {
+        str(path.relative_to(folder)): pd.read_csv(path, dtype=str)
+        .sort_values("Mã số BHXH" if "Mã số BHXH" in pd.read_csv(path, nrows=0).columns else
+                     list(pd.read_csv(path, nrows=0).columns)[0])
+        .reset_index(drop=True)
+        for path in sorted((folder / "lists").rglob("*.csv"))
+    }
+    tables = {
+        name: read_table(out, table).drop(columns=["run_id"], errors="ignore")
+        .sort_values(keys).reset_index(drop=True)
+        for name, table, keys in (
+            ("metrics", store.metrics, ["scheme", "line", "province_code"]),
+            ("reason_counts", store.reason_counts,
+             ["scheme", "province_code", "status", "reason"]),
+        )
+    }
+    manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+    return {
+        "results": results.sort_values("vss_code").reset_index(drop=True),
+        "quarantine": pd.read_parquet(folder / "quarantine.parquet")
+        .sort_values(["source", "row", "reason"]).reset_index(drop=True),
+        "lists": lists,
+        "statuses": manifest["statuses"],
+        **tables,
+    }
+
+
+def test_many_chunks_and_partitions_publish_what_one_of_each_publishes(
+    tmp_path, registry_path, population_path
+):
+    whole = _publication(_night(tmp_path, "whole", registry_path, population_path,
+                                chunk_rows=1_000_000))
+    out = _night(tmp_path, "cut", registry_path, population_path, chunk_rows=300)
+    cut = _publication(out)
+    work = next((out / "work").iterdir())
+    timings = [json.loads(p.read_text("utf-8")) for p in (work / "timings").glob("*.json")]
+    tasks = pd.Series([t["step"] for t in timings]).value_counts()
+    # really cut: several chunks per source, several person partitions, a task per group
+    assert tasks["extract"] == 2 and tasks["validate_chunk"] >= 8
+    assert tasks["resolve"] >= 4 and tasks["match"] >= 2 and tasks["stage_lists"] >= 5
+    assert set(tasks.index) == {s.name for s in NIGHT}  # popsync run ran the declared night
+    pd.testing.assert_frame_equal(cut["results"], whole["results"])
+    pd.testing.assert_frame_equal(cut["quarantine"], whole["quarantine"])
+    pd.testing.assert_frame_equal(cut["metrics"], whole["metrics"])
+    pd.testing.assert_frame_equal(cut["reason_counts"], whole["reason_counts"])
+    assert cut["statuses"] == whole["statuses"]
+    assert cut["lists"].keys() == whole["lists"].keys() and len(cut["lists"]) > 60
+    for name, rows in whole["lists"].items():
+        pd.testing.assert_frame_equal(cut["lists"][name], rows, obj=name)
+
+
+def _published_dates(out: Path) -> list[str]:
+    return sorted(p.name for p in (out / "publications").glob("2*"))
+
+
+def test_an_unreadable_row_group_in_the_middle_stops_the_night_naming_file_and_rows(
+    tmp_path, registry_path, population_path, capsys
+):
+    table = pq.read_table(registry_path)
+    broken = tmp_path / "registry.parquet"
+    pq.write_table(table, broken, row_group_size=200, compression="zstd")
+    groups = pq.ParquetFile(broken).metadata
+    middle = groups.num_row_groups // 2
+    offset = groups.row_group(middle).column(0).data_page_offset
+    data = bytearray(broken.read_bytes())
+    data[offset + 8: offset + 400] = b"\xff" * 392  # garble a page of a middle row group
+    broken.write_bytes(bytes(data))
+    out = tmp_path / "out"
+    assert run(out, broken, population_path, RUN_DATE) != 0
+    message = capsys.readouterr().err
+    first_row = sum(groups.row_group(i).num_rows for i in range(middle)) + 1
+    assert str(broken) in message and f"row group {middle}" in message
+    assert f"rows {first_row:,} and after" in message
+    assert _published_dates(out) == []
+
+
+def test_a_bad_line_in_the_middle_of_a_csv_names_its_line(tmp_path, population_path, capsys):
+    rows = pa.table({"vss_code": [f"01{i:08d}" for i in range(5000)]}).to_pandas()
+    lines = ["vss_code,full_name,birth_date,gender,national_id,province_code,"
+             "scheme_si_compulsory,scheme_si_voluntary,scheme_hi,scheme_ui"]
+    lines += [f"{code},Nguyễn Văn A,1990-01-01,M,,01,true,false,true,false"
+              for code in rows["vss_code"]]
+    lines[3001] += ",an extra field"
+    source = tmp_path / "registry.csv"
+    source.write_text("\n".join(lines) + "\n", "utf-8")
+    config = tmp_path / "small.yaml"
+    config.write_text(yaml.safe_dump({"partition": {"chunk_rows": 1000}}), "utf-8")
+    out = tmp_path / "out"
+    assert run(out, source, population_path, RUN_DATE, "--config", str(config)) != 0
+    message = capsys.readouterr().err
+    assert str(source) in message and "line 3002" in message
+    assert _published_dates(out) == []
+
+
+@pytest.mark.parametrize("run_date", ["2026-11-5", "2026-02-30", "26-11-05", "2026-11-05x"])
+def test_a_run_date_must_be_a_real_zero_padded_iso_date(tmp_path, registry_path,
+                                                        population_path, run_date, capsys):
+    with pytest.raises(SystemExit):
+        run(tmp_path / "out", registry_path, population_path, run_date)
+    assert "YYYY-MM-DD" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "publications").exists()
