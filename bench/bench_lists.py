@@ -1,16 +1,17 @@
-"""Time ``lists.write_lists`` (the ``stage`` step's province lists) on a 1M-people work folder.
+"""Time ``lists.write_lists`` (the ``stage_lists`` tasks' lists) on a 1M-people work folder.
 
     .venv/bin/python bench/bench_lists.py [--work DIR] [--repeats 3] [--workers 2]
 
-Loads the results with the registry's fields as ``pipelines.steps.stage_publication`` does
-(``listed_results``), then writes every province's lists (63 and 34
-schemes) into a fresh temporary folder per repeat. Prints wall and CPU time of each repeat
+Loads the rows to fix with their registry fields per province group, as ``gather_lists``
+leaves them, then writes every group's lists (63 and 34 schemes) into a fresh temporary folder
+per repeat. Prints wall and CPU time of each repeat
 (CPU = this process plus its finished children, so forked writers are counted).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -35,20 +36,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
 
+    import pyarrow.parquet as pq
     from night import work_folder
 
     from pipelines import lists
-    from pipelines.steps import listed_results
 
     started = time.perf_counter()
-    listed = listed_results(args.work or work_folder())
-    print(f"loaded {len(listed):,} rows in {time.perf_counter() - started:.1f} s", flush=True)
-    unsynchronized = int((listed["status"] != "synchronized").sum())
-    print(f"{unsynchronized:,} unsynchronized rows, {len(lists.HEADERS)} columns", flush=True)
+    listed_folder = (args.work or work_folder()) / "listed"
+    groups = json.loads((listed_folder / "groups.json").read_text("utf-8"))
+    listed = {unit: pq.read_table(listed_folder / f"unit={unit}").to_pandas()
+              for unit in groups if (listed_folder / f"unit={unit}").exists()}
+    rows = sum(len(frame) for frame in listed.values())
+    print(f"loaded {rows:,} rows to fix in {time.perf_counter() - started:.1f} s", flush=True)
     for repeat in range(1, args.repeats + 1):
         with tempfile.TemporaryDirectory(prefix="bench-lists-") as folder:
             wall, cpu = time.perf_counter(), cpu_seconds()
-            files = lists.write_lists(listed, Path(folder), ("63", "34"), workers=args.workers)
+            files = sum(
+                lists.write_lists(listed[unit], offices, Path(folder), ("63", "34"),
+                                  workers=args.workers)
+                for unit, offices in groups.items() if unit in listed
+            )
             wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
             size = sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
         print(

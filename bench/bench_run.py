@@ -45,7 +45,7 @@ def child_engine(folder: Path, out: Path) -> dict:
 
 
 def child_run(folder: Path, out: Path, max_rows: int, workers: int | None) -> dict:
-    from pipelines import nightly_cli
+    from pipelines import night, nightly_cli
     from pipelines.config import build_config
 
     config = build_config(
@@ -54,7 +54,7 @@ def child_run(folder: Path, out: Path, max_rows: int, workers: int | None) -> di
         out_dir=out / "run",
     )
     started = time.perf_counter()
-    work_dir = nightly_cli.run_night(config, "2026-11-22")
+    work_dir = night.run_night(config, "2026-11-22")
     wall = time.perf_counter() - started
     print(nightly_cli.summary(work_dir), file=sys.stderr)
     steps: dict[str, float] = {}

@@ -24,12 +24,13 @@ def nation(people: int, seed: int) -> Path:
 
 
 def work_folder(people: int = 1_000_000, seed: int = 3) -> Path:
-    """A night's work folder up to validated results (nothing published): parts/, results."""
+    """A night's work folder up to checked results and gathered lists (nothing published):
+    parts/ (band results), results/ (resolved partitions), listed/ (rows to fix per group)."""
     out = DATA / f"night_n{people}_s{seed}"
     marker = out / "work_folder.json"
     if marker.exists():
         return Path(json.loads(marker.read_text("utf-8"))["work_dir"])
-    from pipelines import steps
+    from pipelines import night
     from pipelines.config import build_config
 
     source = nation(people, seed)
@@ -38,12 +39,6 @@ def work_folder(people: int = 1_000_000, seed: int = 3) -> Path:
         out_dir=out,
     )
     print(f"building the benchmark night under {out} (once)", file=sys.stderr)
-    work_dir = steps.start_run(config, RUN_DATE)
-    steps.extract_sources(work_dir)
-    steps.validate_inputs(work_dir)
-    specs = steps.plan_partitions(work_dir)
-    parts = [steps.match_partition(work_dir, spec_path=spec) for spec in specs]
-    steps.resolve_results(work_dir, parts)
-    steps.validate_results(work_dir)
+    work_dir = night.run_night(config, RUN_DATE, until="gather_lists")
     marker.write_text(json.dumps({"work_dir": work_dir}), "utf-8")
     return Path(work_dir)

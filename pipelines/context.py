@@ -4,6 +4,9 @@ read once from the work folder that every step receives (only paths travel betwe
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -61,17 +64,22 @@ class RunContext:
     def path(self, *parts: str) -> Path:
         return self.work.joinpath(*parts)
 
+    @contextmanager
     def sql(self):
         """A DuckDB connection for the night's whole-nation sorts, joins and repartitions:
-        memory capped by ``partition.sql_memory``, spilling into the work folder."""
+        memory capped by ``partition.sql_memory``, spilling into a folder of its own in the
+        work folder, removed when it closes."""
         import duckdb
 
-        spill = self.path("spill")
-        spill.mkdir(parents=True, exist_ok=True)
+        spill = Path(tempfile.mkdtemp(prefix="spill-", dir=self.work))
         connection = duckdb.connect(config={
             "memory_limit": self.config.sql_memory,
             "threads": max(1, self.config.workers),
             "temp_directory": str(spill),
             "preserve_insertion_order": False,
         })
-        return connection
+        try:
+            yield connection
+        finally:
+            connection.close()
+            shutil.rmtree(spill, ignore_errors=True)

@@ -78,9 +78,10 @@ NIGHT: tuple[Step, ...] = (
          doc="Metrics from the counts; result checks across partitions: a failure stops "
              "publication."),
     Step("gather_lists", ("resolve",),
-         doc="Rows to fix with their registry fields, per province group (DuckDB)."),
+         doc="Rows to fix with their registry fields, per province group (DuckDB), dealt "
+             "into batches of about chunk_rows rows."),
     Step("stage_lists", over="gather_lists",
-         doc="One province group's Excel and CSV lists into the staging folder."),
+         doc="One batch of province groups' Excel and CSV lists into the staging folder."),
     Step("stage", ("stage_lists", "resolve"),
          doc="Results, quarantine, rankings and manifest into the staging folder."),
     Step("publish", ("check_results", "stage"),

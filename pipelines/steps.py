@@ -460,6 +460,8 @@ def split_results(work_dir: str, match: list[str]) -> list[str]:
     returns the partitions."""
     ctx = RunContext.load(work_dir)
     parts = sorted(str(p) for p in match)
+    # every band is matched: what only matching read goes, to keep the work folder small
+    _remove(ctx, "population.parquet", "bands", "sources/population")
     folder = _fresh(ctx.path("persons"))
     rows = sum(read_json(Path(p).with_suffix(".json"))["rows"] for p in parts)
     count = max(1, math.ceil(rows / ctx.config.chunk_rows))
@@ -469,6 +471,7 @@ def split_results(work_dir: str, match: list[str]) -> list[str]:
             f"FROM read_parquet({_files(parts)})) TO '{folder}' "
             "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (part))"
         )
+    _remove(ctx, "parts")  # (their reports, parts/*.json, stay for the figures)
     return sorted(str(p) for p in folder.iterdir() if p.is_dir())
 
 
@@ -545,15 +548,28 @@ def _group_of(office: str, schemes: tuple[str, ...]) -> str:
     return SCHEME_63_TO_34.get(office, office) if "34" in schemes else office
 
 
+def _batches(rows: dict[str, int], size: int) -> list[list[str]]:
+    """Province groups dealt into about ``rows / size`` batches of even rows, biggest first."""
+    count = max(1, min(len(rows), math.ceil(sum(rows.values()) / size)))
+    batches: list[list[str]] = [[] for _ in range(count)]
+    load = [0] * count
+    for group in sorted(rows, key=lambda g: (-rows[g], g)):
+        lightest = load.index(min(load))
+        batches[lightest].append(group)
+        load[lightest] += rows[group]
+    return [sorted(b) for b in batches if b]
+
+
 @step("gather_lists")
 def gather_lists(work_dir: str, resolve: list[str]) -> list[str]:
     """The rows to fix, joined with their registry fields, partitioned by province group (DuckDB
     joins the nation's rows to fix with the registry out of core); makes the staging folder;
-    returns the groups, one mapped list-writing task each."""
+    returns batches of groups of about ``chunk_rows`` rows to fix, one list-writing task each."""
     ctx = RunContext.load(work_dir)
     schemes = ctx.config.province_schemes
     staging = publish.staging_folder(ctx.out_dir, ctx.run_date, ctx.run_id)
     _fresh(staging)  # left by an attempt that died: a retry redoes it
+    _remove(ctx, "persons")  # every partition is resolved
     folder = _fresh(ctx.path("listed"))
     results = _files(resolve)
     wanted = [c for c in lists.HEADERS if c in RESULT_COLUMNS]
@@ -572,28 +588,37 @@ def gather_lists(work_dir: str, resolve: list[str]) -> list[str]:
             f"WHERE r.status <> '{SYNCHRONIZED}') TO '{folder}' "
             "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (unit))"
         )
-    units = sorted(set(groups.values()))
-    write_json(folder / "groups.json", {u: [o for o, g in groups.items() if g == u]
-                                        for u in units})
-    return units
+        rows = dict.fromkeys(groups.values(), 0) | dict(sql.execute(
+            f"SELECT unit, count(*) FROM read_parquet('{folder}/*/*.parquet', "
+            "hive_partitioning=true) GROUP BY unit").fetchall())
+    batches = _batches(rows, ctx.config.chunk_rows)
+    write_json(folder / "batches.json", [
+        {unit: [o for o, g in groups.items() if g == unit] for unit in batch}
+        for batch in batches
+    ])
+    return [str(i) for i in range(len(batches))]
 
 
 @step("stage_lists")
 def stage_lists(work_dir: str, *, piece: str) -> int:
-    """The lists of one province group into the staging folder; returns files written."""
+    """The lists of one batch of province groups into the staging folder; returns files
+    written."""
     ctx = RunContext.load(work_dir)
     folder = ctx.path("listed")
-    offices = read_json(folder / "groups.json")[piece]
-    rows = folder / f"unit={piece}"
-    columns = [*lists.HEADERS, "office_code"]
-    if rows.exists():
-        listed = _read_results(rows)[columns]
-        listed = listed.sort_values(["office_code", "vss_code"], kind="stable")
-    else:  # nobody to fix in this group: its files are written, empty
-        listed = pd.DataFrame({c: pd.Series(dtype="str") for c in columns}).assign(
-            reasons=pd.Series([], dtype=object), match_probability=pd.Series([], dtype=float))
     staging = publish.staging_folder(ctx.out_dir, ctx.run_date, ctx.run_id)
-    return lists.write_lists(listed, offices, staging, ctx.config.province_schemes, 1)
+    columns = [*lists.HEADERS, "office_code"]
+    written = 0
+    for unit, offices in read_json(folder / "batches.json")[int(piece)].items():
+        rows = folder / f"unit={unit}"
+        if rows.exists():
+            listed = _read_results(rows)[columns]
+            listed = listed.sort_values(["office_code", "vss_code"], kind="stable")
+        else:  # nobody to fix in this group: its files are written, empty
+            listed = pd.DataFrame({c: pd.Series(dtype="str") for c in columns}).assign(
+                reasons=pd.Series([], dtype=object), match_probability=pd.Series([], dtype=float))
+        written += lists.write_lists(listed, offices, staging, ctx.config.province_schemes,
+                                     ctx.config.workers)
+    return written
 
 
 def _rankings(night_metrics: pd.DataFrame) -> pd.DataFrame:
@@ -704,9 +729,23 @@ def _write_validation_report(ctx: RunContext, staging: Path, summary: dict) -> N
     write_json(staging / "validation.json", suites)
 
 
-# The work folder's big intermediates, removed once the night is published.
+# The work folder's big intermediates, removed once the night is published (most go earlier,
+# as soon as no later step reads them).
 INTERMEDIATES = ("sources", "quarantine", "population.parquet", "bands", "parts", "persons",
-                 "results", "listed", "spill")
+                 "results", "listed")
+
+
+def _remove(ctx: RunContext, *names: str) -> None:
+    """Remove intermediates of the work folder (``parts`` keeps its JSON reports)."""
+    for name in names:
+        path = ctx.path(name)
+        if name == "parts":
+            for data in path.glob("*.parquet"):
+                data.unlink(missing_ok=True)
+        elif path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 @step("publish")
@@ -741,12 +780,7 @@ def publish_run(work_dir: str, check_results: str, stage: str) -> str:
         },
     )
     # Published: the big intermediates go; run.json, timings and validation results stay.
-    for name in INTERMEDIATES:
-        path = ctx.path(name)
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
+    _remove(ctx, *INTERMEDIATES)
     return str(final)
 
 
