@@ -27,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
+from pipelines import runlock
 from popsync import store
 from popsync.errors import PopsyncError
 
@@ -116,6 +117,7 @@ def _commit(
             .where(store.runs.c.run_id == run_id)
             .values(status="succeeded", finished_at=now, message=None, **summary)
         )
+        runlock.release(connection, run_date, run_id)
 
 
 def publish(

@@ -46,7 +46,7 @@ from expectations import nation as nation_checks
 from expectations import report as validation_report
 from expectations import results as result_suites
 from expectations.runner import HARD, SuiteOutcome
-from pipelines import lists, metrics, partition, publish
+from pipelines import lists, metrics, partition, publish, runlock
 from pipelines.config import RunConfig
 from pipelines.context import CONFIG_FILE, RUN_FILE, RunContext, read_json, write_json
 from pipelines.extract import describe, extract_batches
@@ -82,6 +82,8 @@ def step(name: str):
             started, wall = time.time(), time.perf_counter()
             cpu = _cpu_seconds()
             try:
+                ctx = RunContext.load(work_dir)
+                runlock.renew(ctx.db_url, ctx.run_date, ctx.run_id)
                 result = function(work_dir, *args, **kwargs)
             except Exception as exc:
                 _record_failure(work_dir, name, exc, will_retry)
@@ -129,6 +131,8 @@ def _record_failure(work_dir, name: str, exc: Exception, will_retry: bool) -> No
             connection.execute(
                 sa.update(store.runs).where(store.runs.c.run_id == ctx.run_id).values(**values)
             )
+            if not will_retry:  # failed for good: the run date is free for the next run
+                runlock.release(connection, ctx.run_date, ctx.run_id)
     except Exception as secondary:  # the database may be what failed; the step's error matters
         log.warning("could not record the failure of %s in the runs table: %s", name, secondary)
 
@@ -189,22 +193,26 @@ def start_run(config: RunConfig, run_date: str) -> str:
     try:
         engine = store.engine_for(config.db_url)
         with engine.begin() as connection:
-            # An attempt still "running" for this date died without a word (a killed worker):
-            # this attempt supersedes it. (Its own publish, if it ever came, would still win.)
-            connection.execute(
-                sa.update(store.runs)
-                .where(store.runs.c.run_date == run_date, store.runs.c.status == "running")
-                .values(
-                    status="failed",
-                    finished_at=datetime.now(UTC),
-                    message="abandoned: a newer attempt of this run date started",
-                )
-            )
             run_id = connection.execute(
                 sa.insert(store.runs).values(
                     run_date=run_date, started_at=datetime.now(UTC), status="running"
                 )
             ).inserted_primary_key[0]
+            # Refused (and this attempt not recorded) while a live run holds the date.
+            taken_over = runlock.acquire(connection, run_date, run_id)
+            # Other attempts still "running" for this date hold no lock: they died unseen (a
+            # killed worker), or fell silent for hours and lost it just now.
+            connection.execute(
+                sa.update(store.runs)
+                .where(store.runs.c.run_date == run_date, store.runs.c.status == "running",
+                       store.runs.c.run_id != run_id)
+                .values(
+                    status="failed",
+                    finished_at=datetime.now(UTC),
+                    message=f"abandoned: run {run_id} of this run date took over"
+                    + (" after it fell silent" if taken_over else ""),
+                )
+            )
     except sa.exc.SQLAlchemyError as exc:
         raise PopsyncError(
             "publication database "

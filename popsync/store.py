@@ -24,6 +24,20 @@ runs = sa.Table(
     sa.Column("sync_rate", sa.Float),
 )
 
+# Who is running a run date now: one row per run date, held by one run from its start until it
+# publishes or fails for good. The primary key makes taking it atomic on every database, so two
+# runs of one date never interleave, whichever hosts their tasks run on. Each step of the holder
+# renews ``heartbeat_at``; a lock not renewed for hours belongs to a run that died unseen.
+run_locks = sa.Table(
+    "run_locks",
+    metadata,
+    sa.Column("run_date", sa.String(10), primary_key=True),
+    sa.Column("run_id", sa.Integer, nullable=False),
+    sa.Column("holder", sa.Text, nullable=False),  # host and process that started the run
+    sa.Column("acquired_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 # One row per published run date: a rerun replaces it. Files are under ``path`` (relative to
 # the output folder). The latest good publication is the one with the greatest run_date.
 publications = sa.Table(
