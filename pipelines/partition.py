@@ -7,11 +7,15 @@ population would lose real links. Birth year travels with the person: the errors
 registries keep the year (partial dates, day/month swapped) or move it by one, so a band
 [lo, hi] is matched against population born in [lo - 1, hi + 1], plus everyone whose personal
 ID or old ID number a band row quotes (a wrong birth date with a right ID is still found).
-Registry rows without a readable year are matched against the whole population.
+A registry row without a readable birth year is banded by the year its 12-digit personal ID
+encodes; a row with neither can only be found by its ID (no name pass blocks without a year),
+so it meets persons without a year and those it quotes.
 
 Each band holds at most ``max_rows`` registry rows and reads only the population columns
 matching uses, with the band's filter pushed down to the Parquet row groups (the population
-file is sorted by birth year), so a mapped task's memory is bounded by its band, not the nation.
+file is sorted by birth year), and the persons it quotes by ID from other years from a file of
+its own (one join for all bands), so a mapped task's time and memory are bounded by its band and
+its years' cohort, never by the nation.
 """
 
 from __future__ import annotations
@@ -89,17 +93,34 @@ def sort_population(sql, chunks: list[str], out: Path, quarantine: Path | None =
     )
 
 
+# A registry row's year for banding: its birth year, else the year its 12-digit personal ID
+# encodes (digit 4: century and gender, digits 5-6: the year), so that a row with an unreadable
+# birth date still meets only a few years of the population, not the nation.
+_ID_YEAR = (
+    "CASE WHEN regexp_full_match(national_id, '[0-9]{12}') AND substr(national_id, 4, 1) "
+    "BETWEEN '0' AND '5' THEN 1900 + 100 * (CAST(substr(national_id, 4, 1) AS INTEGER) // 2) "
+    "+ CAST(substr(national_id, 5, 2) AS INTEGER) END"
+)
+_BAND_YEAR = (
+    f"coalesce({BIRTH_YEAR}, CASE WHEN ({_ID_YEAR}) BETWEEN {BIRTH_YEAR_MIN} AND "
+    f"{BIRTH_YEAR_MAX} THEN CAST(({_ID_YEAR}) AS SMALLINT) END)"
+)
+
+
 def plan(sql, chunks: list[str], max_rows: int, folder: Path) -> list[dict]:
-    """Cut the registry into bands of at most ``max_rows`` rows, in the order of birth year then
-    source row (rows without a readable year last, in bands of their own); write each band's
-    rows under ``folder/band=N/`` with DuckDB (a partitioned write, out of core).
+    """Cut the registry into bands of at most ``max_rows`` rows, in the order of year (the birth
+    year, else the one the personal ID encodes) then source row (rows with neither last, in
+    bands of their own); write each band's rows under ``folder/band=N/`` with DuckDB (a
+    partitioned write, out of core).
 
     A row's place in that order is the rows of earlier years plus its rank within its year, so
     only a per-year window is needed, never a sort of the nation.
     """
     files = "[" + ", ".join(f"'{c}'" for c in chunks) + "]"
+    registry = f"(SELECT * EXCLUDE ({BIRTH_YEAR}), {_BAND_YEAR} AS {BIRTH_YEAR} " \
+               f"FROM read_parquet({files}))"
     years = sql.execute(
-        f"SELECT {BIRTH_YEAR}, count(*) FROM read_parquet({files}) GROUP BY {BIRTH_YEAR} "
+        f"SELECT {BIRTH_YEAR}, count(*) FROM {registry} GROUP BY {BIRTH_YEAR} "
         f"ORDER BY {BIRTH_YEAR} NULLS LAST").fetchall()
     known = sum(n for year, n in years if year is not None)
     first_unknown_band = -(-known // max_rows)
@@ -114,7 +135,7 @@ def plan(sql, chunks: list[str], max_rows: int, folder: Path) -> list[dict]:
         f"THEN {first_unknown_band} + (rank - 1) // {max_rows} "
         f"ELSE (y.start + rank - 1) // {max_rows} END AS band "
         f"FROM (SELECT *, row_number() OVER (PARTITION BY {BIRTH_YEAR} ORDER BY {SOURCE_ROW}) "
-        f"AS rank FROM read_parquet({files})) r "
+        f"AS rank FROM {registry}) r "
         f"JOIN year_start y ON r.{BIRTH_YEAR} IS NOT DISTINCT FROM y.{BIRTH_YEAR}) "
         f"TO '{folder}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (band))"
     )
@@ -127,7 +148,7 @@ def plan(sql, chunks: list[str], max_rows: int, folder: Path) -> list[dict]:
             "index": int(band),
             "registry": str(folder / f"band={band}"),
             "rows": int(rows),
-            # None: no readable year in this band, match against the whole population.
+            # None: no year in this band: persons without a year and those quoted by ID.
             "year_min": None if not with_year else int(year_min),
             "year_max": None if not with_year else int(year_max),
         }
@@ -154,17 +175,47 @@ def band_registry(spec: dict) -> pd.DataFrame:
     )
 
 
-def read_band(spec: dict, population_path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The band's registry rows and the population slice they can link to (needed columns only)."""
+def read_band(spec: dict, population_path: Path, quoted: Path | None = None
+              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The band's registry rows and the population slice they can link to (needed columns only):
+    persons born in the band's years plus the margin, or without a readable year (a filter the
+    birth-year sorted file answers from a few row groups), and the persons its rows quote by ID
+    from other years (``quoted/band=N``, joined once for all bands by ``quoted_persons``), in
+    the population file's order."""
     registry = band_registry(spec)
-    columns = list(POPULATION_REQUIRED)
-    if spec["year_min"] is None:
-        return registry, pd.read_parquet(population_path, columns=columns)
-    ids = registry["national_id"].dropna().unique().tolist()
+    columns = [*POPULATION_REQUIRED, BIRTH_YEAR, SOURCE_ROW]
     year = ds.field(BIRTH_YEAR)
-    wanted = (year >= spec["year_min"] - YEAR_MARGIN) & (year <= spec["year_max"] + YEAR_MARGIN)
-    wanted = wanted | year.is_null()  # persons without a readable year may be anyone's match
-    if ids:
-        wanted = wanted | ds.field("personal_id").isin(ids) | ds.field("old_id_number").isin(ids)
-    table = pq.read_table(population_path, columns=columns, filters=wanted)
-    return registry, table.to_pandas()
+    wanted = year.is_null()  # persons without a readable year may be anyone's match
+    if spec["year_min"] is not None:
+        wanted = wanted | (
+            (year >= spec["year_min"] - YEAR_MARGIN) & (year <= spec["year_max"] + YEAR_MARGIN))
+    slices = [pq.read_table(population_path, columns=columns, filters=wanted)]
+    if quoted is not None and (quoted / f"band={spec['index']}").exists():
+        slices.append(pq.read_table(quoted / f"band={spec['index']}", columns=columns)
+                      .cast(slices[0].schema))
+    table = pa.concat_tables(slices).sort_by(
+        [(BIRTH_YEAR, "ascending"), (SOURCE_ROW, "ascending")])
+    return registry, table.select(list(POPULATION_REQUIRED)).to_pandas()
+
+
+def quoted_persons(sql, bands: list[dict], population: Path, out: Path) -> None:
+    """Per band, the persons its rows quote by personal ID or old ID number who are born outside
+    the band's years and margin (a wrong birth date with a right ID is still found): one join
+    of the registry's IDs with the population for all bands, out of core, under ``out/band=N``."""
+    sql.execute("CREATE TEMP TABLE band_years (band BIGINT, lo SMALLINT, hi SMALLINT)")
+    sql.executemany("INSERT INTO band_years VALUES (?, ?, ?)", [
+        (s["index"], s["year_min"], s["year_max"]) for s in bands])
+    folder = Path(bands[0]["registry"]).parent if bands else out
+    outside = (f"p.{BIRTH_YEAR} IS NOT NULL AND (b.lo IS NULL OR p.{BIRTH_YEAR} < b.lo - "
+               f"{YEAR_MARGIN} OR p.{BIRTH_YEAR} > b.hi + {YEAR_MARGIN})")
+    joined = [
+        f"SELECT q.band, p.* FROM quotes q JOIN read_parquet('{population}') p "
+        f"ON p.{key} = q.national_id JOIN band_years b ON b.band = q.band WHERE {outside}"
+        for key in ("personal_id", "old_id_number")
+    ]
+    sql.execute(
+        f"COPY (WITH quotes AS (SELECT DISTINCT band, national_id FROM "
+        f"read_parquet('{folder}/*/*.parquet', hive_partitioning=true) "
+        f"WHERE national_id IS NOT NULL) {joined[0]} UNION {joined[1]}) TO '{out}' "
+        "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (band))"
+    )

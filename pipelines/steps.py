@@ -13,6 +13,7 @@ Work folder ``<out>/work/<run_date>-r<run_id>/``:
   sources/<source>/part-*.parquet   extracted chunks (canonical columns, source_row, birth_year)
   quarantine/*.parquet             rows each chunk's checks set aside
   population.parquet               persons sorted by birth year (band reads skip row groups)
+  quoted/band=N/                   persons a band quotes by ID from other years
   bands/band=N/, bands/band-N.json registry bands and their specs
   parts/results-N.parquet          each band's results
   persons/part=K/                  band results repartitioned by person
@@ -395,16 +396,20 @@ def gate_inputs(work_dir: str, validate_chunk: list[str]) -> str:
     return work_dir
 
 
-@step("sort_population")
-def sort_population(work_dir: str, gate_inputs: str) -> str:
+@step("prepare_population")
+def prepare_population(work_dir: str, gate_inputs: str, plan_bands: list[str]) -> str:
     """The persons matching may link to, sorted by birth year in small row groups (a band reads
-    only its years' row groups), without the rows no link can name."""
-    del gate_inputs  # the population is sorted once it passed the input checks
+    only its years' row groups), without the rows no link can name; and per band the persons
+    its rows quote by ID from other years."""
+    del gate_inputs  # the population is prepared once it passed the input checks
     ctx = RunContext.load(work_dir)
+    bands = [read_json(Path(p)) for p in plan_bands]
+    quoted = _fresh(ctx.path("quoted"))
     with ctx.sql() as sql:
         partition.sort_population(sql, _chunks(ctx, "population"),
                                   ctx.path("population.parquet"), ctx.path("quarantine.parquet"),
                                   UNLINKABLE_PERSON_REASONS)
+        partition.quoted_persons(sql, bands, ctx.path("population.parquet"), quoted)
     return work_dir
 
 
@@ -425,14 +430,15 @@ def plan_bands(work_dir: str, extract: list[list[str]]) -> list[str]:
 
 
 @step("match")
-def match_band(work_dir: str, sort_population: str, *, piece: str) -> str:
+def match_band(work_dir: str, prepare_population: str, *, piece: str) -> str:
     """Link one band of the registry; returns the band's results file."""
-    del sort_population  # the sorted population, in the work folder
+    del prepare_population  # the sorted population and quoted persons, in the work folder
     import matching
 
     ctx = RunContext.load(work_dir)
     spec = read_json(Path(piece))
-    registry, population = partition.read_band(spec, ctx.path("population.parquet"))
+    registry, population = partition.read_band(spec, ctx.path("population.parquet"),
+                                               ctx.path("quoted"))
     linked = matching.link(registry, population,
                            matching.Settings.from_mapping(ctx.config.matching))
     out = _folder(ctx.path("parts")) / f"results-{spec['index']:05d}.parquet"
@@ -469,7 +475,7 @@ def split_results(work_dir: str, match: list[str]) -> list[str]:
     ctx = RunContext.load(work_dir)
     parts = sorted(str(p) for p in match)
     # every band is matched: what only matching read goes, to keep the work folder small
-    _remove(ctx, "population.parquet", "bands", "sources/population")
+    _remove(ctx, "population.parquet", "quoted", "bands", "sources/population")
     folder = _fresh(ctx.path("persons"))
     rows = sum(read_json(Path(p).with_suffix(".json"))["rows"] for p in parts)
     count = max(1, math.ceil(rows / ctx.config.chunk_rows))
@@ -739,8 +745,8 @@ def _write_validation_report(ctx: RunContext, staging: Path, summary: dict) -> N
 
 # The work folder's big intermediates, removed once the night is published (most go earlier,
 # as soon as no later step reads them).
-INTERMEDIATES = ("sources", "quarantine", "population.parquet", "bands", "parts", "persons",
-                 "results", "listed")
+INTERMEDIATES = ("sources", "quarantine", "population.parquet", "quoted", "bands", "parts",
+                 "persons", "results", "listed")
 
 
 def _remove(ctx: RunContext, *names: str) -> None:

@@ -60,7 +60,8 @@ def test_a_band_reads_its_years_plus_margin_quoted_ids_and_persons_without_a_yea
     with duckdb.connect() as sql:
         [spec] = partition.plan(sql, _chunks(registry, tmp_path / "registry"), max_rows=10,
                                 folder=tmp_path / "bands")
-    band, persons = partition.read_band(spec, population_path)
+        partition.quoted_persons(sql, [spec], population_path, tmp_path / "quoted")
+    band, persons = partition.read_band(spec, population_path, tmp_path / "quoted")
     assert len(band) == 2
     assert set(persons["personal_id"]) == {
         "001090000001", "001091000002", "001060000004", "001085000005"
@@ -99,3 +100,27 @@ def test_plan_cuts_bands_by_birth_year_with_unreadable_years_last(tmp_path):
     # every registry row in exactly one band
     every = pd.concat([pd.read_parquet(s["registry"]) for s in specs])
     assert sorted(every["vss_code"]) == sorted(registry["vss_code"])
+
+
+def test_a_row_without_a_readable_birth_date_is_banded_by_the_year_its_id_encodes(tmp_path):
+    population = pd.DataFrame([
+        _person("001090000001", "1990-05-01"),  # born in the year the ID says
+        _person("001070000003", "1970-05-01"),
+        _person("001050000009", None),
+    ])
+    population_path = tmp_path / "population.parquet"
+    registry = pd.DataFrame([
+        _participant("0100000001", "unknown", "001190000001"),  # ID says: 1990, female
+        _participant("0100000002", "unknown", None),  # neither: only year-less persons
+    ])
+    with duckdb.connect() as sql:
+        partition.sort_population(sql, _chunks(population, tmp_path / "persons"),
+                                  population_path)
+        specs = partition.plan(sql, _chunks(registry, tmp_path / "registry"), max_rows=1,
+                               folder=tmp_path / "bands")
+        partition.quoted_persons(sql, specs, population_path, tmp_path / "quoted")
+    assert [(s["rows"], s["year_min"], s["year_max"]) for s in specs] == [
+        (1, 1990, 1990), (1, None, None)]
+    slices = [partition.read_band(s, population_path, tmp_path / "quoted")[1] for s in specs]
+    assert sorted(slices[0]["personal_id"]) == ["001050000009", "001090000001"]
+    assert slices[1]["personal_id"].tolist() == ["001050000009"]
