@@ -9,6 +9,8 @@ from pathlib import Path
 
 from pipelines import night, steps
 from pipelines.config import load_config
+from pipelines.context import RunContext
+from popsync import store
 from popsync.errors import PopsyncError
 
 
@@ -35,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def summary(work_dir: str) -> str:
     """One screen: rows read, quarantined, statuses, national rate, slowest step, outputs."""
-    state = json.loads((Path(work_dir) / steps.RUN_FILE).read_text("utf-8"))
-    folder = Path(state["out_dir"]) / "publications" / state["run_date"]
+    ctx = RunContext.load(work_dir)
+    folder = ctx.out_dir / store.publication_path(ctx.run_date)
     manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
     timings: dict[str, float] = {}
     for path in (Path(work_dir) / "timings").glob("*.json"):
@@ -46,7 +48,7 @@ def summary(work_dir: str) -> str:
     statuses = "  ".join(f"{k} {v:,}" for k, v in manifest["statuses"].items())
     return "\n".join(
         [
-            f"popsync run {state['run_date']} (run {state['run_id']}): published",
+            f"popsync run {ctx.run_date} (run {ctx.run_id}): published",
             f"  rows read      registry {manifest['rows']['registry']:,}  "
             f"population {manifest['rows']['population']:,}",
             f"  quarantined    registry {manifest['quarantined']['registry']:,}  "
@@ -59,7 +61,7 @@ def summary(work_dir: str) -> str:
             f"  publication    {folder}",
             f"  lists          {folder / 'lists'}/<63|34>/<province>/unsynchronized.xlsx|csv",
             f"  report         {folder / 'validation_report.html'}",
-            f"  database       {state['db_url'].split('@')[-1]}",
+            f"  database       {ctx.db_url.split('@')[-1]}",
         ]
     )
 

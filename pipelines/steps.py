@@ -49,7 +49,7 @@ from expectations import results as result_suites
 from expectations.runner import HARD, SuiteOutcome
 from pipelines import lists, metrics, partition, publish, runlock
 from pipelines.config import RunConfig
-from pipelines.context import CONFIG_FILE, RUN_FILE, RunContext, read_json, write_json
+from pipelines.context import CONFIG_FILE, RunContext, read_json, write_json
 from pipelines.extract import describe, extract_batches
 from pipelines.night import SOURCES
 from popsync import store
@@ -58,8 +58,6 @@ from popsync.errors import PopsyncError
 from popsync.reference.provinces import SCHEME_63_TO_34
 
 log = logging.getLogger("popsync.run")
-
-__all__ = ["RUN_FILE", "CONFIG_FILE"]
 
 KEYS = {"registry": "vss_code", "population": "personal_id"}
 LINE_FLAGS = ("scheme_si_compulsory", "scheme_si_voluntary", "scheme_hi", "scheme_ui")
