@@ -113,30 +113,40 @@ def plan(sql, chunks: list[str], max_rows: int, folder: Path) -> list[dict]:
     bands of their own); write each band's rows under ``folder/band=N/`` with DuckDB (a
     partitioned write, out of core).
 
-    A row's place in that order is the rows of earlier years plus its rank within its year, so
-    only a per-year window is needed, never a sort of the nation.
+    A row's place in that order is the rows of earlier years, plus those of its year in earlier
+    chunks (the chunks are in source order), plus its rank among its year's rows of its chunk:
+    a window over a chunk's rows of one year, never a sort of the nation.
     """
     files = "[" + ", ".join(f"'{c}'" for c in chunks) + "]"
     registry = f"(SELECT * EXCLUDE ({BIRTH_YEAR}), {_BAND_YEAR} AS {BIRTH_YEAR} " \
-               f"FROM read_parquet({files}))"
-    years = sql.execute(
-        f"SELECT {BIRTH_YEAR}, count(*) FROM {registry} GROUP BY {BIRTH_YEAR} "
-        f"ORDER BY {BIRTH_YEAR} NULLS LAST").fetchall()
-    known = sum(n for year, n in years if year is not None)
-    first_unknown_band = -(-known // max_rows)
-    starts, before = [], 0
-    for year, n in years:
-        starts.append((year, before if year is not None else 0))
-        before += n if year is not None else 0
-    sql.execute(f"CREATE TEMP TABLE year_start ({BIRTH_YEAR} SMALLINT, start BIGINT)")
-    sql.executemany("INSERT INTO year_start VALUES (?, ?)", starts)
+               f"FROM read_parquet({files}, filename = true))"
+    counts = sql.execute(
+        f"SELECT filename, {BIRTH_YEAR}, count(*) FROM {registry} GROUP BY ALL").fetchall()
+    order = {str(c): i for i, c in enumerate(chunks)}
+    per_year: dict = {}
+    for _, year, n in counts:
+        per_year[year] = per_year.get(year, 0) + n
+    year_start, before = {}, 0
+    for year in sorted(y for y in per_year if y is not None):
+        year_start[year], before = before, before + per_year[year]
+    first_unknown_band = -(-before // max_rows)
+    starts, seen = [], {}
+    for filename, year, n in sorted(counts, key=lambda c: order[c[0]]):
+        earlier = seen.get(year, 0)
+        seen[year] = earlier + n
+        base_band, start = (first_unknown_band, earlier) if year is None else (
+            0, year_start[year] + earlier)
+        starts.append((filename, year, start, base_band))
+    sql.execute(f"CREATE TEMP TABLE chunk_year_start (filename VARCHAR, {BIRTH_YEAR} SMALLINT, "
+                "start BIGINT, base_band BIGINT)")
+    sql.executemany("INSERT INTO chunk_year_start VALUES (?, ?, ?, ?)", starts)
     sql.execute(
-        f"COPY (SELECT r.*, CASE WHEN r.{BIRTH_YEAR} IS NULL "
-        f"THEN {first_unknown_band} + (rank - 1) // {max_rows} "
-        f"ELSE (y.start + rank - 1) // {max_rows} END AS band "
-        f"FROM (SELECT *, row_number() OVER (PARTITION BY {BIRTH_YEAR} ORDER BY {SOURCE_ROW}) "
-        f"AS rank FROM {registry}) r "
-        f"JOIN year_start y ON r.{BIRTH_YEAR} IS NOT DISTINCT FROM y.{BIRTH_YEAR}) "
+        f"COPY (SELECT r.* EXCLUDE (filename, rank), "
+        f"s.base_band + (s.start + r.rank - 1) // {max_rows} AS band "
+        f"FROM (SELECT *, row_number() OVER (PARTITION BY filename, {BIRTH_YEAR} "
+        f"ORDER BY {SOURCE_ROW}) AS rank FROM {registry}) r "
+        f"JOIN chunk_year_start s ON r.filename = s.filename "
+        f"AND r.{BIRTH_YEAR} IS NOT DISTINCT FROM s.{BIRTH_YEAR}) "
         f"TO '{folder}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (band))"
     )
     bands = sql.execute(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import secrets
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +21,14 @@ from fastapi.exception_handlers import (
     request_validation_exception_handler,
 )
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -27,6 +36,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from matching.normalize import folded_name
 from popsync import store
 from popsync.contracts import LINES, STATUSES
+from popsync.errors import PopsyncError
 from popsync.reference import codes_63_of, province_name, to_34
 from portal import audit, charts, i18n, publication, security
 from portal.security import LoginThrottled, Throttle, User
@@ -41,6 +51,9 @@ MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
 }
 SORT_KEYS = ("rank", "code", "name", "participants", "synchronized", "sync_rate", "change")
+RETRY_AFTER_SECONDS = 30  # told to clients while the publication database is unreachable
+
+log = logging.getLogger("popsync.portal")
 
 Scheme = Annotated[Literal["63", "34"], Query(description="province scheme: 63 or 34")]
 Line = Annotated[
@@ -64,18 +77,55 @@ class PortalSettings:
     trusted_proxies: tuple[str, ...] = ()
 
 
-@dataclass
 class Portal:
-    settings: PortalSettings
-    engine: sa.Engine
-    templates: Environment
-    trusted_proxies: tuple[security.Network, ...] = ()
+    """What every request needs. The database's tables are made sure of on its first use, not
+    at start: a portal started while the database is down answers 503 until it is back."""
+
+    def __init__(self, settings: PortalSettings, engine: sa.Engine, templates: Environment,
+                 trusted_proxies: tuple[security.Network, ...] = ()):
+        self.settings = settings
+        self.templates = templates
+        self.trusted_proxies = trusted_proxies
+        self._engine = engine
+        self._ready = False
+        self._ready_lock = threading.Lock()
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The publication database; raises SQLAlchemy's error while it cannot be reached."""
+        if not self._ready:
+            self.prepare_database()
+        return self._engine
+
+    def prepare_database(self) -> None:
+        """Create the publication's and the portal's tables where missing (once)."""
+        with self._ready_lock:
+            if not self._ready:
+                store.metadata.create_all(self._engine)
+                ensure_tables(self._engine)
+                self._ready = True
+
+
+def database_down(exc: BaseException) -> bool:
+    """Whether an error says the publication database cannot be reached (or is too busy) now,
+    not that the portal is wrong: such requests are answered 503, to be retried."""
+    return isinstance(exc, sa.exc.OperationalError | sa.exc.TimeoutError) or (
+        isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(getattr(exc, "orig", None) or exc).splitlines() or [type(exc).__name__])[0]
 
 
 def create_app(settings: PortalSettings) -> FastAPI:
     trusted_proxies = security.trusted_networks(settings.trusted_proxies)
-    engine = store.engine_for(settings.db_url)
-    ensure_tables(engine)
+    try:
+        engine = sa.create_engine(settings.db_url)
+    except (sa.exc.ArgumentError, ImportError) as exc:  # NoSuchModuleError is an ArgumentError
+        raise PopsyncError(
+            f"the publication database URL is not usable ({exc}): give one such as "
+            "postgresql+psycopg://user@host:5432/popsync or sqlite:////path/to/popsync.db"
+        ) from None
     templates = Environment(
         loader=FileSystemLoader(PACKAGE_DIR / "templates"),
         autoescape=select_autoescape(["html"]),
@@ -90,6 +140,15 @@ def create_app(settings: PortalSettings) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.portal = Portal(settings, engine, templates, trusted_proxies)
+    try:
+        app.state.portal.prepare_database()
+    except sa.exc.SQLAlchemyError as exc:
+        if not database_down(exc):
+            raise
+        log.warning(
+            "publication database %s unreachable at start (%s): pages answer 503 until it is back",
+            engine.url.render_as_string(hide_password=True), _first_line(exc),
+        )
     app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static")
     _install_handlers(app)
     _add_routes(app)
@@ -171,10 +230,11 @@ def current_user(request: Request) -> User | None:
 
 
 def _identify_quietly(request: Request) -> None:
-    """Identify the caller for an error page's header; a failure here changes nothing."""
+    """Identify the caller for an error page's header; a failure here (the database down too)
+    changes nothing."""
     try:
         current_user(request)
-    except HTTPException:
+    except (HTTPException, sa.exc.SQLAlchemyError):
         request.state.user, request.state.csrf = None, None
 
 
@@ -242,9 +302,13 @@ def _format_time(value: datetime | str | None) -> str:
     return security.as_utc(value).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _run_state(request: Request) -> publication.RunState:
+    portal = _portal(request)
+    return publication.run_state(portal.engine, portal.settings.data_dir)
+
+
 def _state_context(request: Request) -> dict:
-    state = publication.run_state(_portal(request).engine)
-    return {"state": state}
+    return {"state": _run_state(request)}
 
 
 def _province_or_404(code: str, scheme: str) -> str:
@@ -271,6 +335,53 @@ def _sorted_provinces(provinces: list[dict], column: str, descending: bool) -> l
 
 
 # --- error pages -------------------------------------------------------------------------------
+
+
+def _secured(request: Request, response: Response) -> Response:
+    """The headers every response carries, error pages included."""
+    headers = response.headers
+    headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    )
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    if not request.url.path.startswith("/static/"):
+        headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _anonymous_page(request: Request, status_code: int, heading: str) -> HTMLResponse:
+    """An error page that asks nothing more of the database (the caller is not identified)."""
+    request.state.user, request.state.csrf = None, None
+    lang = _lang(request, request.query_params.get("lang"))
+    return _render(request, "message.html", lang, status_code, heading=heading)
+
+
+def _database_down_response(request: Request, exc: Exception) -> Response:
+    log.warning("%s %s: publication database unreachable (%s)", request.method,
+                request.url.path, _first_line(exc))
+    if _wants_json(request):
+        response = JSONResponse(
+            {"detail": "the publication database cannot be reached; retry in a minute"}, 503)
+    else:
+        response = _anonymous_page(request, 503, "database_down")
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def _server_error_response(request: Request, exc: Exception) -> Response:
+    """A plain 500 page (or JSON): nothing of the error is shown; the server log has it."""
+    if database_down(exc):  # raised while answering another error
+        return _database_down_response(request, exc)
+    if _wants_json(request):
+        return JSONResponse({"detail": "internal server error"}, 500)
+    try:
+        return _anonymous_page(request, 500, "server_error")
+    except Exception:  # the page itself fails (a template broken): plain text still answers
+        return PlainTextResponse("internal server error", 500)
 
 
 def _install_handlers(app: FastAPI) -> None:
@@ -303,21 +414,20 @@ def _install_handlers(app: FastAPI) -> None:
             heading="bad_request", problems=problems,
         )
 
+    @app.exception_handler(sa.exc.OperationalError)
+    @app.exception_handler(sa.exc.TimeoutError)
+    async def on_database_down(request: Request, exc: Exception):
+        return _database_down_response(request, exc)
+
+    # Unexpected errors are answered outside the middleware below (Starlette's outermost
+    # ServerErrorMiddleware calls this handler, then logs the error): the headers are set here.
+    @app.exception_handler(Exception)
+    async def on_server_error(request: Request, exc: Exception):
+        return _secured(request, _server_error_response(request, exc))
+
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
-        response = await call_next(request)
-        headers = response.headers
-        headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-        )
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        if not request.url.path.startswith("/static/"):
-            headers.setdefault("Cache-Control", "no-store")
-        return response
+        return _secured(request, await call_next(request))
 
 
 # --- routes ------------------------------------------------------------------------------------
@@ -344,7 +454,8 @@ def _add_routes(app: FastAPI) -> None:
         rows = _sorted_provinces(result.provinces, sort, order == "desc")
         for row in rows:
             row["allowed"] = security.may_access_province(user, scheme, row["code"])
-        trend = publication.national_trend(portal.engine, scheme, line, portal.settings.trend_runs)
+        trend = publication.national_trend(portal.engine, state.run_date, scheme, line,
+                                           portal.settings.trend_runs)
         rate_fmt = lambda v: i18n.format_rate(v, lang, 1)  # noqa: E731
         trend_chart = charts.line_chart(
             [(p["run_date"], p["sync_rate"]) for p in trend if p["sync_rate"] is not None],
@@ -433,7 +544,7 @@ def _add_routes(app: FastAPI) -> None:
         if user is None:
             raise _unauthorized()
         portal = _portal(request)
-        state = publication.run_state(portal.engine)
+        state = _run_state(request)
         allowed = security.may_access_province(user, scheme, code)
         _audit(request, user, scheme, code, fmt, state.run_date, allowed)
         if not allowed:
@@ -531,19 +642,36 @@ def _add_routes(app: FastAPI) -> None:
 
     # -- JSON API --
 
-    @app.get("/api/health", tags=["api"], summary="Liveness, database and publication state")
+    @app.get(
+        "/api/health", tags=["api"], summary="Liveness, database and publication state",
+        description="`ok`; `degraded` (still 200) when the latest publication's folder is "
+        "missing or incomplete and an earlier, complete one is served; 503 with `error` when the "
+        "publication database cannot be reached.",
+    )
     def health(request: Request):
         try:
-            state = publication.run_state(_portal(request).engine)
-        except sa.exc.SQLAlchemyError:
-            return JSONResponse({"status": "error", "detail": "database unreachable"}, 503)
-        return {"status": "ok", **_state_json(state)}
+            state = _run_state(request)
+        except sa.exc.SQLAlchemyError as exc:
+            detail = "database unreachable" if database_down(exc) else "database error"
+            log.warning("health: %s (%s)", detail, _first_line(exc))
+            return JSONResponse({"status": "error", "detail": detail}, 503,
+                                headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        body = {"status": "ok", **_state_json(state)}
+        if state.incomplete:
+            folders = ", ".join(store.publication_path(d) for d in state.incomplete)
+            body["status"] = "degraded"
+            body["detail"] = (
+                f"{folders}: folder missing or without its manifest (a publication interrupted "
+                f"between its renames?); serving {state.run_date or 'nothing'} instead. The next "
+                "run's recovery puts the folder back; or rerun that date."
+            )
+        return body
 
     @app.get("/api/rankings", tags=["api"], summary="Every province's public figures")
     def rankings(request: Request, scheme: Scheme = "63", line: Line = "all"):
         current_user(request)
         portal = _portal(request)
-        state = publication.run_state(portal.engine)
+        state = _run_state(request)
         result = publication.ranking(portal.engine, state.run_date, scheme, line)
         return {
             "scheme": scheme,
@@ -551,7 +679,7 @@ def _add_routes(app: FastAPI) -> None:
             "run_date": result.run_date,
             **_state_json(state),
             "national_trend": publication.national_trend(
-                portal.engine, scheme, line, portal.settings.trend_runs
+                portal.engine, state.run_date, scheme, line, portal.settings.trend_runs
             ),
             "provinces": result.provinces,
         }
@@ -572,7 +700,7 @@ def _add_routes(app: FastAPI) -> None:
         if not security.may_access_province(user, scheme, code):
             raise HTTPException(403, "this account may not see this province")
         portal = _portal(request)
-        state = publication.run_state(portal.engine)
+        state = _run_state(request)
         if state.run_date is None:
             return {"code": code, "scheme": scheme, "name": name, "run_date": None,
                     "lines": {}, "reasons": [], "trend": [], "lists": {}, **_state_json(state)}
@@ -614,6 +742,7 @@ def _state_json(state: publication.RunState) -> dict:
             "finished_at": _iso(latest["finished_at"]),
         },
         "latest_run_failed": state.latest_failed,
+        "incomplete_publications": list(state.incomplete),
     }
 
 

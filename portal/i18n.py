@@ -43,6 +43,10 @@ LABELS: dict[str, tuple[str, str]] = {
                            "published yet."),
     "running": ("Một lần chạy (ngày {run_date}) đang thực hiện.",
                 "A run (for {run_date}) is in progress."),
+    "incomplete": ("Số liệu công bố ngày {run_dates} chưa đầy đủ trên máy chủ. Đang hiển thị số "
+                   "liệu công bố đầy đủ gần nhất.",
+                   "The publication of {run_dates} is incomplete on the server. Showing the last "
+                   "complete publication."),
     "failure_message": ("Thông báo lỗi", "Error message"),
     "by_status": ("Theo trạng thái", "By status"),
     "by_reason": ("Theo lý do", "By reason"),
@@ -91,6 +95,14 @@ LABELS: dict[str, tuple[str, str]] = {
     "forbidden": ("Bạn không có quyền xem tỉnh này.", "You may not see this province."),
     "unauthorized": ("Vui lòng đăng nhập.", "Please log in."),
     "bad_request": ("Tham số không hợp lệ", "Invalid parameters"),
+    "database_down": ("Cơ sở dữ liệu công bố tạm thời không truy cập được. Vui lòng thử lại sau "
+                      "ít phút.",
+                      "The publication database cannot be reached at the moment. Please try "
+                      "again in a few minutes."),
+    "server_error": ("Đã xảy ra lỗi trên máy chủ. Vui lòng thử lại sau; nếu lỗi vẫn còn, hãy "
+                     "báo cho bộ phận kỹ thuật.",
+                     "Something went wrong on the server. Please try again later; if it "
+                     "persists, tell the technical team."),
     "back_to_ranking": ("Về bảng xếp hạng", "Back to the ranking"),
     "language": ("English", "Tiếng Việt"),
     "public_note": ("Số liệu tổng hợp công khai; danh sách cá nhân chỉ dành cho người được phép.",

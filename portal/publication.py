@@ -3,6 +3,7 @@ figures and trend, and where its list files are."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,6 +16,9 @@ from popsync.contracts import STATUSES
 from popsync.reference import PROVINCES_34, PROVINCES_63, province_name
 
 PUBLIC_COLUMNS = ("participants", "synchronized", "sync_rate", "rank", "change")
+# Written into a publication's staging folder after its lists and results, then moved into place
+# with the folder (pipelines/publish.py, MANIFEST there).
+MANIFEST = "manifest.json"
 STATUS_COLUMNS = STATUSES  # synchronized, needs_correction, needs_review, unmatched
 
 
@@ -31,10 +35,12 @@ def provinces_of(scheme: str) -> dict:
 class RunState:
     """The publication to show and what happened to the latest attempt."""
 
-    run_date: str | None  # the latest good publication, None when nothing is published
+    run_date: str | None  # the latest complete publication, None when there is none
     path: str | None
     published_at: datetime | None
     latest_run: dict | None  # the latest attempt (any status)
+    # Later publications the database holds but whose folder is not whole: not shown.
+    incomplete: tuple[str, ...] = ()
 
     @property
     def latest_failed(self) -> bool:
@@ -45,12 +51,29 @@ class RunState:
         return self.latest_run is not None and self.latest_run["status"] == "running"
 
 
-def run_state(engine: sa.Engine) -> RunState:
+def is_complete(data_dir: Path, publication: dict) -> bool:
+    """Whether a publication's folder is whole: there, with the manifest of the run the database
+    says published it. A crash between publishing's two renames leaves no folder at all, or,
+    when the new folder went in but the database still names the old run, the wrong one."""
+    try:
+        folder = _inside(data_dir, publication["path"])
+        manifest = json.loads((folder / MANIFEST).read_text("utf-8"))
+    except (OSError, ValueError):  # missing, unreadable, not JSON, or outside the data folder
+        return False
+    return isinstance(manifest, dict) and manifest.get("run_id") == publication["run_id"]
+
+
+def run_state(engine: sa.Engine, data_dir: Path) -> RunState:
+    """The latest complete publication (the later, incomplete ones named) and the latest run."""
     pubs, runs = store.publications, store.runs
+    incomplete = []
+    pub = None
     with engine.connect() as conn:
-        pub = conn.execute(
-            sa.select(pubs).order_by(pubs.c.run_date.desc()).limit(1)
-        ).mappings().first()
+        for row in conn.execute(sa.select(pubs).order_by(pubs.c.run_date.desc())).mappings():
+            if is_complete(data_dir, row):
+                pub = row
+                break
+            incomplete.append(row["run_date"])
         latest = conn.execute(
             sa.select(runs).order_by(runs.c.started_at.desc(), runs.c.run_id.desc()).limit(1)
         ).mappings().first()
@@ -59,6 +82,7 @@ def run_state(engine: sa.Engine) -> RunState:
         pub["path"] if pub else None,
         pub["published_at"] if pub else None,
         dict(latest) if latest else None,
+        tuple(incomplete),
     )
 
 
@@ -96,8 +120,13 @@ def ranking(engine: sa.Engine, run_date: str | None, scheme: str, line: str) -> 
     return result
 
 
-def national_trend(engine: sa.Engine, scheme: str, line: str, limit: int) -> list[dict]:
-    """The national rate of the last ``limit`` publications, oldest first."""
+def national_trend(
+    engine: sa.Engine, run_date: str | None, scheme: str, line: str, limit: int
+) -> list[dict]:
+    """The national rate of the last ``limit`` publications up to ``run_date`` (the one shown),
+    oldest first."""
+    if run_date is None:
+        return []
     m, pubs = store.metrics, store.publications
     query = (
         sa.select(
@@ -106,7 +135,7 @@ def national_trend(engine: sa.Engine, scheme: str, line: str, limit: int) -> lis
             sa.func.sum(m.c.synchronized).label("synchronized"),
         )
         .join(pubs, pubs.c.run_date == m.c.run_date)
-        .where(m.c.scheme == scheme, m.c.line == line)
+        .where(m.c.scheme == scheme, m.c.line == line, m.c.run_date <= run_date)
         .group_by(m.c.run_date)
         .order_by(m.c.run_date.desc())
         .limit(limit)
@@ -127,7 +156,8 @@ def national_trend(engine: sa.Engine, scheme: str, line: str, limit: int) -> lis
 def province_detail(
     engine: sa.Engine, run_date: str, scheme: str, province_code: str, trend_limit: int
 ) -> dict:
-    """A province's figures per line, its counts by status and reason, and its trend."""
+    """A province's figures per line, its counts by status and reason, and its trend up to
+    ``run_date``."""
     m, rc, pubs = store.metrics, store.reason_counts, store.publications
     with engine.connect() as conn:
         lines = conn.execute(
@@ -147,7 +177,8 @@ def province_detail(
         trend = conn.execute(
             sa.select(m.c.run_date, m.c.sync_rate, m.c.rank, m.c.participants, m.c.synchronized)
             .join(pubs, pubs.c.run_date == m.c.run_date)
-            .where(m.c.scheme == scheme, m.c.line == "all", m.c.province_code == province_code)
+            .where(m.c.scheme == scheme, m.c.line == "all", m.c.province_code == province_code,
+                   m.c.run_date <= run_date)
             .order_by(m.c.run_date.desc())
             .limit(trend_limit)
         ).mappings().all()
@@ -172,9 +203,17 @@ def list_file(data_dir: Path, publication_path: str, scheme: str, code: str, fmt
     path is still required to stay inside the publication folder, which itself must stay inside
     the data folder, so nothing in a URL or in the database can point elsewhere.
     """
-    root = data_dir.resolve()
-    publication = (root / publication_path).resolve()
+    publication = _inside(data_dir, publication_path)
     path = (publication / store.list_path(scheme, code, fmt)).resolve()
-    if not publication.is_relative_to(root) or not path.is_relative_to(publication):
+    if not path.is_relative_to(publication):
         raise FileNotFoundError(path)
     return path
+
+
+def _inside(data_dir: Path, publication_path: str) -> Path:
+    """A publication's folder, which must stay inside the data folder."""
+    root = data_dir.resolve()
+    publication = (root / publication_path).resolve()
+    if not publication.is_relative_to(root):
+        raise FileNotFoundError(publication)
+    return publication

@@ -125,7 +125,7 @@ def validate_account(role: str, province_code: str | None, scheme: str | None) -
     if province_code not in table:
         raise PopsyncError(
             f"unknown {scheme}-scheme province code {province_code!r}: see "
-            "popsync/reference/data/provinces_{scheme}.csv"
+            f"popsync/reference/data/provinces_{scheme}.csv"
         )
 
 
@@ -460,4 +460,7 @@ def close_session(engine: sa.Engine, token: str) -> None:
 
 
 def same_token(given: str | None, expected: str | None) -> bool:
-    return bool(given) and bool(expected) and hmac.compare_digest(given, expected)
+    """Whether a form's CSRF token is the expected one, in constant time. Compared as bytes:
+    ``compare_digest`` refuses str holding anything but ASCII, and a form may send anything."""
+    return bool(given) and bool(expected) and hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))

@@ -284,3 +284,27 @@ def test_text_longer_than_excel_allows_is_cut(tmp_path):
     xlsx.write_workbook(tmp_path / "long.xlsx", cells, [("Sheet", [0, 1])])
     sheet = openpyxl.load_workbook(tmp_path / "long.xlsx").active
     assert sheet["A2"].value == "ắ" * xlsx.MAX_CELL_TEXT and sheet["A3"].value == "ok"
+
+
+def test_csv_drops_control_characters_as_the_workbook_does(tmp_path):
+    names = ["Lan\x00 Anh\x07", "Bé\x0b\x1f Ba\x0c", "Hai\tcột\ndòng", "Mai\rHoa",
+             "\x00=HYPERLINK(\"http://x\")"]
+    listed = pd.DataFrame([
+        _row(f"79000000{i:02d}", "79", "needs_correction", full_name=name,
+             suggested_full_name=name, reasons=["name_mismatch"])
+        for i, name in enumerate(names)
+    ])
+    folder, _ = _publication(tmp_path, listed)
+    path = folder / store.list_path("63", "79", "csv")
+    raw = path.read_bytes()
+    assert not any(bytes([c]) in raw for c in [*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
+    with path.open(encoding="utf-8-sig", newline="") as file:
+        rows = list(csv.reader(file))[1:]
+    written = [row[1] for row in rows]
+    assert written[:4] == ["Lan Anh", "Bé Ba", "Hai\tcột\ndòng", "Mai\rHoa"]
+    assert [row[8] for row in rows] == written  # every text column alike
+    # a formula that a dropped character hid is neutralized once it shows
+    assert written[4] == "'=HYPERLINK(\"http://x\")"
+    workbook = openpyxl.load_workbook(folder / store.list_path("63", "79", "xlsx"))
+    in_workbook = [row[1] for row in workbook[SHEETS[0]].iter_rows(min_row=2, values_only=True)]
+    assert in_workbook[:4] == written[:4]  # tab, LF and CR kept on both sides

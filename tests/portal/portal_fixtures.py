@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import socket
 import threading
@@ -118,8 +119,8 @@ def publish_nights(data_dir: Path, db_url: str, run_dates: list[str], seed: int 
                    lists_for_latest: bool = True,
                    lists_of: set[tuple[str, str]] | None = None) -> sa.Engine:
     """Publish ``run_dates`` (oldest first) like the nightly run: runs, publications, metrics,
-    reason counts; list files for the latest night (only the (scheme, code) in ``lists_of``
-    when given, to keep a test quick)."""
+    reason counts, a publication folder holding its ``manifest.json``; list files for the latest
+    night (only the (scheme, code) in ``lists_of`` when given, to keep a test quick)."""
     engine = store.engine_for(db_url)
     previous = None
     for night, run_date in enumerate(run_dates):
@@ -153,8 +154,11 @@ def publish_nights(data_dir: Path, db_url: str, run_dates: list[str], seed: int 
             ))
             conn.execute(store.metrics.insert(), metric_rows)
             conn.execute(store.reason_counts.insert(), reason_rows)
+        folder = data_dir / path
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "manifest.json").write_text(
+            json.dumps({"run_id": run_id, "run_date": run_date}), "utf-8")
         if lists_for_latest and night == len(run_dates) - 1:
-            folder = data_dir / path
             for scheme, by_line in by_scheme.items():
                 for code, counts in by_line["all"].items():
                     if lists_of is None or (scheme, code) in lists_of:

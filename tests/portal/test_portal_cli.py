@@ -159,3 +159,15 @@ def test_serve_passes_trusted_proxies_and_leaves_forwarded_for_to_the_portal(
         cli.main(parser.parse_args(["--data", str(tmp_path), "--trusted-proxy",
                                     "proxy.internal"]))
     assert not served
+
+
+def test_a_bad_province_names_the_province_table_of_its_scheme(tmp_path, monkeypatch, capsys):
+    from pipelines.cli import main
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a long password\n"))
+    assert main(["users", "add", "o", "--role", "office", "--province", "74", "--scheme", "34",
+                 "--password-stdin", "--data", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert "unknown 34-scheme province code '74'" in error
+    assert "see popsync/reference/data/provinces_34.csv" in error and "{scheme}" not in error
+    assert (ROOT / "popsync/reference/data/provinces_34.csv").is_file()
