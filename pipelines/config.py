@@ -30,12 +30,14 @@ workers: null                  # processes a step may use at once on this machin
 
 from __future__ import annotations
 
+import codecs
 import copy
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 import yaml
 
 from pipelines.mapping import SourceMapping, parse_mapping
@@ -143,6 +145,20 @@ def _source(name: str, section: dict[str, Any]) -> SourceConfig:
         raise PopsyncError(
             f"run config: {name}.source is not set; give --{name} PATH or {name}.source in the file"
         )
+    if not isinstance(section["source"], str):
+        raise PopsyncError(
+            f"run config: {name}.source must be a path or URL, not {section['source']!r}"
+        )
+    for key in ("table", "query"):
+        if section[key] is not None and not isinstance(section[key], str):
+            raise PopsyncError(f"run config: {name}.{key} must be text, not {section[key]!r}")
+    _check_encoding(name, section["encoding"])
+    delimiter = section["delimiter"]
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n':
+        raise PopsyncError(
+            f"run config: {name}.delimiter must be one character such as ',', ';', '|' or a "
+            f"tab, not {delimiter!r}"
+        )
     fmt = _guess_format(name, section)
     if fmt == "sql" and bool(section["table"]) == bool(section["query"]):
         raise PopsyncError(
@@ -161,6 +177,40 @@ def _source(name: str, section: dict[str, Any]) -> SourceConfig:
         encoding=section["encoding"],
         delimiter=section["delimiter"],
         mapping=mapping,
+    )
+
+
+def _check_encoding(name: str, encoding: Any) -> None:
+    try:
+        known = isinstance(encoding, str) and bool(codecs.lookup(encoding))
+    except LookupError:
+        known = False
+    if not known:
+        raise PopsyncError(
+            f"run config: {name}.encoding must be the name of a text encoding such as utf-8, "
+            f"utf-8-sig, utf-16 or cp1258, not {encoding!r}"
+        )
+
+
+def _check_db_url(db_url: Any) -> None:
+    """A URL SQLAlchemy can open (a dialect it has), checked without connecting."""
+    try:
+        url = sa.make_url(db_url) if isinstance(db_url, str) else None
+    except sa.exc.ArgumentError:
+        url = None
+    if url is not None:
+        try:
+            url.get_dialect()
+            return
+        except sa.exc.NoSuchModuleError:
+            shown = repr(url.render_as_string(hide_password=True))
+    elif isinstance(db_url, str) and "@" in db_url:
+        shown = "the value given (not shown: it may hold a password)"
+    else:
+        shown = repr(db_url)
+    raise PopsyncError(
+        "run config: output.db_url must be a database URL such as "
+        f"postgresql+psycopg://user@host:5432/popsync or sqlite:////path/popsync.db, not {shown}"
     )
 
 
@@ -192,10 +242,13 @@ def build_config(given: dict[str, Any] | None = None, **overrides: Any) -> RunCo
         source = raw[name]["source"]
         if isinstance(source, str) and source and "://" not in source:
             raw[name]["source"] = str(Path(source).resolve())  # the work folder's snapshot
-    schemes = tuple(str(s) for s in raw["province_schemes"])
-    unknown = [s for s in schemes if s not in SCHEMES]
-    if unknown or not schemes:
-        raise PopsyncError(f"run config: province_schemes {list(schemes)} must be among {SCHEMES}")
+    given_schemes = raw["province_schemes"]
+    schemes = tuple(str(s) for s in given_schemes) if isinstance(given_schemes, list) else ()
+    if not schemes or len(set(schemes)) < len(schemes) or not set(schemes) <= set(SCHEMES):
+        raise PopsyncError(
+            f"run config: province_schemes must be a list of schemes among {list(SCHEMES)}, "
+            f"each once, such as ['63', '34'], not {given_schemes!r}"
+        )
     for key in ("max_rows", "chunk_rows"):
         value = raw["partition"][key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -216,7 +269,12 @@ def build_config(given: dict[str, Any] | None = None, **overrides: Any) -> RunCo
         raise PopsyncError("run config: matching must be a mapping of matching settings")
     _check_matching_settings(raw["matching"])
 
-    out_dir = Path(raw["output"]["dir"]).resolve()
+    given_dir = raw["output"]["dir"]
+    if not isinstance(given_dir, str) or not given_dir.strip():
+        raise PopsyncError(f"run config: output.dir must be a folder path, not {given_dir!r}")
+    if raw["output"]["db_url"] not in (None, ""):
+        _check_db_url(raw["output"]["db_url"])
+    out_dir = Path(given_dir).resolve()
     raw["output"]["dir"] = str(out_dir)
     return RunConfig(
         registry=_source("registry", raw["registry"]),

@@ -2,7 +2,8 @@
 ``unsynchronized.csv`` (UTF-8 with BOM), with Vietnamese headers, in each province scheme.
 
 Cells that a spreadsheet would run as a formula (``= + - @``, tab, CR) are neutralized with a
-leading apostrophe, and the workbook stores every text cell as text. The cells of the nation's
+leading apostrophe, and the workbook stores every text cell as text. Control characters (NUL,
+BEL, ...) are dropped from both files; tab, LF and CR are kept. The cells of the nation's
 unsynchronized rows are rendered once (XML and CSV lines, with Arrow kernels); each province's
 files then take their rows of them.
 """
@@ -112,8 +113,18 @@ def list_rows(listed: pd.DataFrame) -> pd.DataFrame:
     return pa.table(_list_columns(listed)).to_pandas()
 
 
+def _csv_text(values: pa.Array) -> pa.Array:
+    """Text without the control characters the workbook drops too (``xlsx._legal``: NUL, BEL
+    and the like; tab, LF and CR are kept, as there). A formula that such a character hid at the
+    start of a cell shows once it is dropped, so it is neutralized again."""
+    legal = xlsx._legal(values)
+    return values if legal is values else _neutralized(legal)
+
+
 def _csv_field(values: pa.Array) -> pa.Array:
-    """Text -> CSV fields, quoted as pandas quotes them (where a comma, quote or line end is)."""
+    """Text -> CSV fields: control characters dropped (``_csv_text``), then quoted as pandas
+    quotes them (where a comma, quote or line end is)."""
+    values = _csv_text(values)
     special = pc.match_substring_regex(values, _CSV_QUOTED)
     if not pc.any(special, skip_nulls=True).as_py():
         return values  # the usual column: nothing to quote

@@ -96,14 +96,21 @@ def sort_population(sql, chunks: list[str], out: Path, quarantine: Path | None =
 # A registry row's year for banding: its birth year, else the year its 12-digit personal ID
 # encodes (digit 4: century and gender, digits 5-6: the year), so that a row with an unreadable
 # birth date still meets only a few years of the population, not the nation.
-_ID_YEAR = (
-    "CASE WHEN regexp_full_match(national_id, '[0-9]{12}') AND substr(national_id, 4, 1) "
-    "BETWEEN '0' AND '5' THEN 1900 + 100 * (CAST(substr(national_id, 4, 1) AS INTEGER) // 2) "
-    "+ CAST(substr(national_id, 5, 2) AS INTEGER) END"
-)
+def _id_year(column: str) -> str:
+    """SQL: the birth year a 12-digit personal ID encodes (digit 4: century and gender, digits
+    5-6: the year), null for anything else."""
+    return (
+        f"CASE WHEN regexp_full_match({column}, '[0-9]{{12}}') AND substr({column}, 4, 1) "
+        f"BETWEEN '0' AND '5' THEN 1900 + 100 * (CAST(substr({column}, 4, 1) AS INTEGER) // 2) "
+        f"+ CAST(substr({column}, 5, 2) AS INTEGER) END"
+    )
+
+
+# A registry row's year for banding: its birth year, else the year its personal ID encodes, so
+# that a row with an unreadable birth date still meets only a few years of the population.
 _BAND_YEAR = (
-    f"coalesce({BIRTH_YEAR}, CASE WHEN ({_ID_YEAR}) BETWEEN {BIRTH_YEAR_MIN} AND "
-    f"{BIRTH_YEAR_MAX} THEN CAST(({_ID_YEAR}) AS SMALLINT) END)"
+    f"coalesce({BIRTH_YEAR}, CASE WHEN ({_id_year('national_id')}) BETWEEN {BIRTH_YEAR_MIN} "
+    f"AND {BIRTH_YEAR_MAX} THEN CAST(({_id_year('national_id')}) AS SMALLINT) END)"
 )
 
 
@@ -210,22 +217,37 @@ def read_band(spec: dict, population_path: Path, quoted: Path | None = None
 
 def quoted_persons(sql, bands: list[dict], population: Path, out: Path) -> None:
     """Per band, the persons its rows quote by personal ID or old ID number who are born outside
-    the band's years and margin (a wrong birth date with a right ID is still found): one join
-    of the registry's IDs with the population for all bands, out of core, under ``out/band=N``."""
+    the band's years and margin (a wrong birth date with a right ID is still found), under
+    ``out/band=N``: joins of the registry's IDs with the population for all bands at once.
+
+    A person's ID encodes their birth year, so a quoted 12-digit ID whose year lies in the band
+    names a person already in its slice: only IDs encoding another year, persons whose birth
+    date disagrees with their ID (few), and old 9-digit numbers (no year) need joining, which
+    keeps the joins small at any size of the nation.
+    """
     sql.execute("CREATE TEMP TABLE band_years (band BIGINT, lo SMALLINT, hi SMALLINT)")
     sql.executemany("INSERT INTO band_years VALUES (?, ?, ?)", [
         (s["index"], s["year_min"], s["year_max"]) for s in bands])
     folder = Path(bands[0]["registry"]).parent if bands else out
-    outside = (f"p.{BIRTH_YEAR} IS NOT NULL AND (b.lo IS NULL OR p.{BIRTH_YEAR} < b.lo - "
-               f"{YEAR_MARGIN} OR p.{BIRTH_YEAR} > b.hi + {YEAR_MARGIN})")
-    joined = [
-        f"SELECT q.band, p.* FROM quotes q JOIN read_parquet('{population}') p "
-        f"ON p.{key} = q.national_id JOIN band_years b ON b.band = q.band WHERE {outside}"
-        for key in ("personal_id", "old_id_number")
-    ]
+
+    def outside(year: str) -> str:
+        return (f"(q.lo IS NULL OR {year} < q.lo - {YEAR_MARGIN} "
+                f"OR {year} > q.hi + {YEAR_MARGIN})")
+
+    persons = f"read_parquet('{population}')"
     sql.execute(
-        f"COPY (WITH quotes AS (SELECT DISTINCT band, national_id FROM "
-        f"read_parquet('{folder}/*/*.parquet', hive_partitioning=true) "
-        f"WHERE national_id IS NOT NULL) {joined[0]} UNION {joined[1]}) TO '{out}' "
-        "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (band))"
+        f"COPY (WITH q AS (SELECT DISTINCT r.band, r.national_id, b.lo, b.hi FROM "
+        f"read_parquet('{folder}/*/*.parquet', hive_partitioning=true) r "
+        f"JOIN band_years b ON b.band = r.band WHERE r.national_id IS NOT NULL), "
+        f"odd AS (SELECT * FROM {persons} WHERE {BIRTH_YEAR} IS DISTINCT FROM "
+        f"{_id_year('personal_id')}) "
+        f"SELECT q.band, p.* FROM q JOIN {persons} p ON p.personal_id = q.national_id "
+        f"WHERE {outside(_id_year('q.national_id'))} "
+        f"AND p.{BIRTH_YEAR} IS NOT NULL AND {outside('p.' + BIRTH_YEAR)} "
+        f"UNION SELECT q.band, p.* FROM q JOIN odd p ON p.personal_id = q.national_id "
+        f"WHERE p.{BIRTH_YEAR} IS NOT NULL AND {outside('p.' + BIRTH_YEAR)} "
+        f"UNION SELECT q.band, p.* FROM q JOIN {persons} p ON p.old_id_number = q.national_id "
+        f"WHERE length(q.national_id) = 9 "
+        f"AND p.{BIRTH_YEAR} IS NOT NULL AND {outside('p.' + BIRTH_YEAR)}) "
+        f"TO '{out}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (band))"
     )

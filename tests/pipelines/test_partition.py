@@ -45,6 +45,10 @@ def test_a_band_reads_its_years_plus_margin_quoted_ids_and_persons_without_a_yea
             _person("001070000003", "1970-05-01"),  # far away, not quoted
             _person("001060000004", "1960-05-01"),  # far away but its ID is quoted
             _person("001085000005", None),  # no readable year: could be anyone's match
+            # quoted, far away, and its birth date disagrees with the year its ID encodes
+            _person("001080000006", "1950-05-01"),
+            {**_person("001040000007", "1940-05-01"), "old_id_number": "123456789"},
+            _person("001090000008", "1962-05-01"),  # ID says 1990, born far away: not quoted
         ]
     )
     population_path = tmp_path / "population.parquet"
@@ -55,6 +59,8 @@ def test_a_band_reads_its_years_plus_margin_quoted_ids_and_persons_without_a_yea
         [
             _participant("0100000001", "1990-01-01", None),
             _participant("0100000002", "1990-02-02", "001060000004"),
+            _participant("0100000003", "1990-03-03", "001080000006"),
+            _participant("0100000004", "1990-04-04", "123456789"),  # an old ID number
         ]
     )
     with duckdb.connect() as sql:
@@ -62,10 +68,12 @@ def test_a_band_reads_its_years_plus_margin_quoted_ids_and_persons_without_a_yea
                                 folder=tmp_path / "bands")
         partition.quoted_persons(sql, [spec], population_path, tmp_path / "quoted")
     band, persons = partition.read_band(spec, population_path, tmp_path / "quoted")
-    assert len(band) == 2
+    assert len(band) == 4
     assert set(persons["personal_id"]) == {
-        "001090000001", "001091000002", "001060000004", "001085000005"
+        "001090000001", "001091000002", "001060000004", "001085000005", "001080000006",
+        "001040000007",
     }
+    assert persons["personal_id"].is_unique
 
 
 def test_birth_year_reads_full_and_partial_dates_and_nothing_else():
