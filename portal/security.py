@@ -295,13 +295,15 @@ class Throttle:
 
     free_attempts_per_user_and_client: int = 5
     free_attempts_per_client: int = 20
+    first_delay_seconds: float = 1.0
     max_delay_seconds: float = 60.0
     forget_after_seconds: float = 900.0
 
     def delay(self, failures: int, free_attempts: int) -> float:
         if failures < free_attempts:
             return 0.0
-        return min(2.0 ** (failures - free_attempts), self.max_delay_seconds)
+        return min(self.first_delay_seconds * 2.0 ** (failures - free_attempts),
+                   self.max_delay_seconds)
 
 
 def _throttle_keys(throttle: Throttle, username: str, client: str) -> dict[str, tuple[int, str]]:
