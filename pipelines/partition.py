@@ -33,7 +33,10 @@ import pyarrow.parquet as pq
 from matching.normalize import BIRTH_YEAR_MAX, BIRTH_YEAR_MIN
 from popsync.contracts import POPULATION_REQUIRED, REGISTRY_REQUIRED
 
-BIRTH_YEAR = "birth_year"  # helper column of the work folder's source chunks
+BIRTH_YEAR = "birth_year"  # helper columns of the work folder's source chunks
+ID_YEAR = "id_year"  # the year a 12-digit personal ID encodes
+BAND_YEAR = "band_year"  # registry: the birth year, else the ID's year
+YEAR_RANK = "year_rank"  # registry: rank among the chunk's rows of its band year
 SOURCE_ROW = "source_row"  # helper column: 1-based row in the source
 YEAR_MARGIN = 1
 POPULATION_ROW_GROUP = 65_536
@@ -71,7 +74,30 @@ def chunk_table(frame: pd.DataFrame, first_row: int) -> pa.Table:
         else:
             fields.append(pa.field(name, column.type))
     table = table.cast(pa.schema(fields))
-    return table.append_column(BIRTH_YEAR, birth_year(table["birth_date"]))
+    table = table.append_column(BIRTH_YEAR, birth_year(table["birth_date"]))
+    if "personal_id" in table.column_names:  # the population
+        return table.append_column(ID_YEAR, id_year(table["personal_id"]))
+    ids = id_year(table["national_id"])
+    band = pc.coalesce(table[BIRTH_YEAR], ids)
+    # rank among this chunk's rows of the same band year, in source order: with per-chunk
+    # counts, a row's place in the nation's (year, source row) order needs no sort
+    key = pd.Series(pc.fill_null(band, -1).to_numpy())
+    rank = key.groupby(key.to_numpy(), sort=False).cumcount().to_numpy()
+    return (table.append_column(ID_YEAR, ids).append_column(BAND_YEAR, band)
+            .append_column(YEAR_RANK, pa.array(rank, pa.int64())))
+
+
+def id_year(ids) -> pa.Array | pa.ChunkedArray:
+    """The birth year a 12-digit personal ID encodes (digit 4: century and gender, digits 5-6:
+    the year) within the engine's range, else null, as Arrow int16."""
+    twelve = pc.fill_null(pc.match_substring_regex(ids, r"^[0-9]{3}[0-5][0-9]{8}$"), False)
+    plain = pc.if_else(twelve, ids, pa.scalar("000000000000", pa.string()))
+    century = pc.cast(pc.utf8_slice_codeunits(plain, 3, 4), pa.int16())
+    digits = pc.cast(pc.utf8_slice_codeunits(plain, 4, 6), pa.int16())
+    year = pc.add(pc.add(pc.multiply(pc.divide(century, 2), 100), 1900), digits)
+    known = pc.and_(pc.greater_equal(year, BIRTH_YEAR_MIN), pc.less_equal(year, BIRTH_YEAR_MAX))
+    return pc.if_else(pc.and_(twelve, known), pc.cast(year, pa.int16()),
+                      pa.scalar(None, pa.int16()))
 
 
 def sort_population(sql, chunks: list[str], out: Path, quarantine: Path | None = None,
@@ -96,24 +122,6 @@ def sort_population(sql, chunks: list[str], out: Path, quarantine: Path | None =
 # A registry row's year for banding: its birth year, else the year its 12-digit personal ID
 # encodes (digit 4: century and gender, digits 5-6: the year), so that a row with an unreadable
 # birth date still meets only a few years of the population, not the nation.
-def _id_year(column: str) -> str:
-    """SQL: the birth year a 12-digit personal ID encodes (digit 4: century and gender, digits
-    5-6: the year), null for anything else."""
-    return (
-        f"CASE WHEN regexp_full_match({column}, '[0-9]{{12}}') AND substr({column}, 4, 1) "
-        f"BETWEEN '0' AND '5' THEN 1900 + 100 * (CAST(substr({column}, 4, 1) AS INTEGER) // 2) "
-        f"+ CAST(substr({column}, 5, 2) AS INTEGER) END"
-    )
-
-
-# A registry row's year for banding: its birth year, else the year its personal ID encodes, so
-# that a row with an unreadable birth date still meets only a few years of the population.
-_BAND_YEAR = (
-    f"coalesce({BIRTH_YEAR}, CASE WHEN ({_id_year('national_id')}) BETWEEN {BIRTH_YEAR_MIN} "
-    f"AND {BIRTH_YEAR_MAX} THEN CAST(({_id_year('national_id')}) AS SMALLINT) END)"
-)
-
-
 def plan(sql, chunks: list[str], max_rows: int, folder: Path) -> list[dict]:
     """Cut the registry into bands of at most ``max_rows`` rows, in the order of year (the birth
     year, else the one the personal ID encodes) then source row (rows with neither last, in
@@ -121,14 +129,14 @@ def plan(sql, chunks: list[str], max_rows: int, folder: Path) -> list[dict]:
     partitioned write, out of core).
 
     A row's place in that order is the rows of earlier years, plus those of its year in earlier
-    chunks (the chunks are in source order), plus its rank among its year's rows of its chunk:
-    a window over a chunk's rows of one year, never a sort of the nation.
+    chunks (the chunks are in source order), plus its rank among its year's rows in its chunk
+    (``year_rank``, counted at extract): a join with a small table of per-chunk offsets and a
+    partitioned write, no sort and no window over the nation.
     """
     files = "[" + ", ".join(f"'{c}'" for c in chunks) + "]"
-    registry = f"(SELECT * EXCLUDE ({BIRTH_YEAR}), {_BAND_YEAR} AS {BIRTH_YEAR} " \
-               f"FROM read_parquet({files}, filename = true))"
     counts = sql.execute(
-        f"SELECT filename, {BIRTH_YEAR}, count(*) FROM {registry} GROUP BY ALL").fetchall()
+        f"SELECT filename, {BAND_YEAR}, count(*) FROM read_parquet({files}, filename = true) "
+        "GROUP BY ALL").fetchall()
     order = {str(c): i for i, c in enumerate(chunks)}
     per_year: dict = {}
     for _, year, n in counts:
@@ -144,21 +152,20 @@ def plan(sql, chunks: list[str], max_rows: int, folder: Path) -> list[dict]:
         base_band, start = (first_unknown_band, earlier) if year is None else (
             0, year_start[year] + earlier)
         starts.append((filename, year, start, base_band))
-    sql.execute(f"CREATE TEMP TABLE chunk_year_start (filename VARCHAR, {BIRTH_YEAR} SMALLINT, "
+    sql.execute(f"CREATE TEMP TABLE chunk_year_start (filename VARCHAR, {BAND_YEAR} SMALLINT, "
                 "start BIGINT, base_band BIGINT)")
     sql.executemany("INSERT INTO chunk_year_start VALUES (?, ?, ?, ?)", starts)
     sql.execute(
-        f"COPY (SELECT r.* EXCLUDE (filename, rank), "
-        f"s.base_band + (s.start + r.rank - 1) // {max_rows} AS band "
-        f"FROM (SELECT *, row_number() OVER (PARTITION BY filename, {BIRTH_YEAR} "
-        f"ORDER BY {SOURCE_ROW}) AS rank FROM {registry}) r "
+        f"COPY (SELECT r.* EXCLUDE (filename), "
+        f"s.base_band + (s.start + r.{YEAR_RANK}) // {max_rows} AS band "
+        f"FROM read_parquet({files}, filename = true) r "
         f"JOIN chunk_year_start s ON r.filename = s.filename "
-        f"AND r.{BIRTH_YEAR} IS NOT DISTINCT FROM s.{BIRTH_YEAR}) "
+        f"AND r.{BAND_YEAR} IS NOT DISTINCT FROM s.{BAND_YEAR}) "
         f"TO '{folder}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (band))"
     )
     bands = sql.execute(
-        f"SELECT band, count(*), min({BIRTH_YEAR}), max({BIRTH_YEAR}), "
-        f"count({BIRTH_YEAR}) FROM read_parquet('{folder}/*/*.parquet', hive_partitioning=true) "
+        f"SELECT band, count(*), min({BAND_YEAR}), max({BAND_YEAR}), "
+        f"count({BAND_YEAR}) FROM read_parquet('{folder}/*/*.parquet', hive_partitioning=true) "
         "GROUP BY band ORDER BY band").fetchall()
     return [
         {
@@ -185,8 +192,8 @@ def write_specs(specs: list[dict], folder: Path) -> list[str]:
 def band_registry(spec: dict) -> pd.DataFrame:
     """The band's registry rows (the columns matching reads) in birth-year, then source order."""
     return (
-        pq.read_table(spec["registry"], columns=[*REGISTRY_REQUIRED, BIRTH_YEAR, SOURCE_ROW])
-        .sort_by([(BIRTH_YEAR, "ascending"), (SOURCE_ROW, "ascending")])
+        pq.read_table(spec["registry"], columns=[*REGISTRY_REQUIRED, BAND_YEAR, SOURCE_ROW])
+        .sort_by([(BAND_YEAR, "ascending"), (SOURCE_ROW, "ascending")])
         .select(list(REGISTRY_REQUIRED))
         .to_pandas()
     )
@@ -236,13 +243,12 @@ def quoted_persons(sql, bands: list[dict], population: Path, out: Path) -> None:
 
     persons = f"read_parquet('{population}')"
     sql.execute(
-        f"COPY (WITH q AS (SELECT DISTINCT r.band, r.national_id, b.lo, b.hi FROM "
+        f"COPY (WITH q AS (SELECT DISTINCT r.band, r.national_id, r.{ID_YEAR}, b.lo, b.hi FROM "
         f"read_parquet('{folder}/*/*.parquet', hive_partitioning=true) r "
         f"JOIN band_years b ON b.band = r.band WHERE r.national_id IS NOT NULL), "
-        f"odd AS (SELECT * FROM {persons} WHERE {BIRTH_YEAR} IS DISTINCT FROM "
-        f"{_id_year('personal_id')}) "
+        f"odd AS (SELECT * FROM {persons} WHERE {BIRTH_YEAR} IS DISTINCT FROM {ID_YEAR}) "
         f"SELECT q.band, p.* FROM q JOIN {persons} p ON p.personal_id = q.national_id "
-        f"WHERE {outside(_id_year('q.national_id'))} "
+        f"WHERE {outside('q.' + ID_YEAR)} "
         f"AND p.{BIRTH_YEAR} IS NOT NULL AND {outside('p.' + BIRTH_YEAR)} "
         f"UNION SELECT q.band, p.* FROM q JOIN odd p ON p.personal_id = q.national_id "
         f"WHERE p.{BIRTH_YEAR} IS NOT NULL AND {outside('p.' + BIRTH_YEAR)} "
