@@ -64,8 +64,10 @@ def _neutralized(text: pa.Array) -> pa.Array:
 
 
 def neutralize(text: pd.Series) -> pd.Series:
-    """Prefix an apostrophe to cells a spreadsheet would read as a formula."""
-    neutralized = _neutralized(pa.array(text, type=pa.large_string(), from_pandas=True))
+    """Drop the control characters the workbook drops too, and prefix an apostrophe to cells a
+    spreadsheet would read as a formula."""
+    values = xlsx._legal(pa.array(text, type=pa.large_string(), from_pandas=True))
+    neutralized = _neutralized(values)
     return neutralized.to_pandas().astype("str").set_axis(text.index).rename(text.name)
 
 

@@ -260,6 +260,8 @@ def test_list_rows_and_neutralize(listed):
     neutralized = lists.neutralize(text)
     assert neutralized.index.tolist() == [5, 6, 7, 8]
     assert neutralized[[5, 6, 8]].tolist() == ["'=1+1", "a", "'-x"] and pd.isna(neutralized[7])
+    # quarantine.csv's cells: control characters go as in the lists, a formula they hid is caught
+    assert lists.neutralize(pd.Series(["\x00=1+1", "a\x07b\tc"])).tolist() == ["'=1+1", "ab\tc"]
 
 
 @pytest.mark.parametrize("name", ["", "x" * 32, "a/b", "a[1]", "what?"])
