@@ -11,10 +11,12 @@ from __future__ import annotations
 import math
 
 import great_expectations.expectations as gxe
+import numpy as np
 import pandas as pd
 
-from expectations.runner import HARD, ROW, SuiteOutcome, run_suite
+from expectations.runner import HARD, ROW, SAMPLE_SIZE, Finding, SuiteOutcome, run_suite
 from popsync.contracts import POPULATION_REQUIRED, REGISTRY_REQUIRED
+from popsync.reference.identifiers import mask
 from popsync.reference.provinces import PROVINCES_63
 
 PROVINCE_CODES = sorted(PROVINCES_63)
@@ -127,10 +129,40 @@ def population_suite() -> list:
     ]
 
 
-def validate_registry(registry: pd.DataFrame) -> SuiteOutcome:
+def impossible_birth_dates(birth_date: pd.Series, run_date: str) -> np.ndarray:
+    """Positions of birth dates the format check lets through but no one has: a day the month
+    does not have (1990-02-31), or a date after the run date (2090-01-01, or 2090 alone)."""
+    text = birth_date.astype("str").fillna("")
+    full = text.str.fullmatch(FULL_DATE).fillna(False).to_numpy(bool)
+    unreal = full & pd.to_datetime(text.where(full), format="%Y-%m-%d", errors="coerce").isna()
+    # a partial date (YYYY, YYYY-MM) is in the future when even its first day is
+    first_day = (text + "-01-01").str.slice(0, 10)
+    readable = text.str.fullmatch(BIRTH_DATE).fillna(False).to_numpy(bool) & ~unreal
+    future = readable & (first_day.to_numpy(str) > run_date)
+    return np.flatnonzero(unreal | future)
+
+
+def _with_impossible_dates(outcome: SuiteOutcome, frame: pd.DataFrame, run_date: str
+                           ) -> SuiteOutcome:
+    rows = impossible_birth_dates(frame["birth_date"], run_date)
+    outcome.findings.append(Finding(
+        expectation="expect_birth_date_to_be_a_past_calendar_day", column="birth_date",
+        severity=ROW, reason="birth_date_impossible", success=not len(rows),
+        unexpected_count=len(rows),
+        unexpected_percent=100.0 * len(rows) / len(frame) if len(frame) else None,
+        observed=None, expected=f"a real day, not after {run_date}",
+        samples=[mask(str(v)) for v in frame["birth_date"].to_numpy()[rows[:SAMPLE_SIZE]]],
+        rows=rows,
+    ))
+    return outcome
+
+
+def validate_registry(registry: pd.DataFrame, run_date: str) -> SuiteOutcome:
     """``registry`` (a chunk) carries ``office_code`` (pipelines.metrics.office_code)."""
-    return run_suite("registry", registry, registry_suite())
+    return _with_impossible_dates(
+        run_suite("registry", registry, registry_suite()), registry, run_date)
 
 
-def validate_population(population: pd.DataFrame) -> SuiteOutcome:
-    return run_suite("population", population, population_suite())
+def validate_population(population: pd.DataFrame, run_date: str) -> SuiteOutcome:
+    return _with_impossible_dates(
+        run_suite("population", population, population_suite()), population, run_date)

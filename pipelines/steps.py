@@ -337,9 +337,9 @@ def validate_chunk(work_dir: str, *, piece: str) -> str:
     frame = pd.read_parquet(chunk)
     if source == "registry":
         outcome = input_suites.validate_registry(
-            frame.assign(office_code=metrics.office_code(frame)))
+            frame.assign(office_code=metrics.office_code(frame)), ctx.run_date)
     else:
-        outcome = input_suites.validate_population(frame)
+        outcome = input_suites.validate_population(frame, ctx.run_date)
     quarantined = _quarantine(outcome, frame, KEYS[source])
     name = f"{source}-{chunk.stem}"
     quarantined.to_parquet(_folder(ctx.path("quarantine")) / f"{name}.parquet", index=False)

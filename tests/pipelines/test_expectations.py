@@ -146,7 +146,7 @@ def test_registry_keys_and_volume_are_hard_failures(tmp_path):
     assert {f.reason for f in keys.hard_failures} == {"vss_code_duplicate", "volume_drop"}
     duplicate = next(f for f in keys.hard_failures if f.reason == "vss_code_duplicate")
     assert duplicate.unexpected_count == 2 and "0100000001" not in duplicate.samples[0]
-    outcome = validate_registry(registry)
+    outcome = validate_registry(registry, "2026-11-20")
     assert not outcome.hard_failures
     rows = {f.reason: f.rows.tolist() for f in outcome.row_failures}
     assert rows == {
@@ -170,7 +170,7 @@ def test_gx_validates_without_fingerprinting_each_batch(monkeypatch):
         "hash_pandas_dataframe",
         lambda frame: fingerprinted.append(len(frame)) or real(frame),
     )
-    outcome = validate_registry(_flawed_registry())
+    outcome = validate_registry(_flawed_registry(), "2026-11-20")
     assert {f.reason for f in outcome.row_failures} == {
         "birth_date_format", "national_id_format", "province_code_unknown"}
     assert fingerprinted == []

@@ -133,3 +133,22 @@ def test_a_run_date_must_be_a_real_zero_padded_iso_date(tmp_path, registry_path,
         run(tmp_path / "out", registry_path, population_path, run_date)
     assert "YYYY-MM-DD" in capsys.readouterr().err
     assert not (tmp_path / "out" / "publications").exists()
+
+
+def test_impossible_birth_dates_are_quarantined_and_still_get_a_result(
+    tmp_path, registry_path, population_path
+):
+    registry = pd.read_parquet(registry_path)
+    registry.loc[5, "birth_date"] = "1990-02-31"  # no such day
+    registry.loc[6, "birth_date"] = "2090-01-01"  # after the run date
+    registry.loc[7, "birth_date"] = "2027"  # a year still to come
+    source = tmp_path / "registry.parquet"
+    registry.to_parquet(source)
+    out = tmp_path / "out"
+    assert run(out, source, population_path, RUN_DATE) == 0
+    folder = out / store.publication_path(RUN_DATE)
+    quarantine = pd.read_parquet(folder / "quarantine.parquet")
+    impossible = quarantine[quarantine["reason"] == "birth_date_impossible"]
+    assert sorted(impossible["row"]) == [6, 7, 8] and set(impossible["column"]) == {"birth_date"}
+    results = pd.read_parquet(folder / "results.parquet")
+    assert set(registry.loc[[5, 6, 7], "vss_code"]) <= set(results["vss_code"])
