@@ -21,6 +21,7 @@ is a mapped task, so more workers shorten every phase.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import PurePath
 
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
@@ -47,9 +48,14 @@ def _task(declared):
         kwargs = {"will_retry": _will_retry()}
         if piece is not None:
             kwargs["piece"] = piece
+            # the UI labels a mapped task by its piece: "registry", "bands/band-00012", ...
+            where = PurePath(str(piece))
+            get_current_context()["piece"] = "/".join(
+                p for p in (where.parent.name, where.stem) if p)
         return declared.function(work_dir, *(inputs[n] for n in declared.inputs), **kwargs)
 
-    return task(task_id=declared.name, doc_md=declared.doc)(run)
+    template = "{{ piece }}" if declared.over is not None else None
+    return task(task_id=declared.name, doc_md=declared.doc, map_index_template=template)(run)
 
 
 @dag(

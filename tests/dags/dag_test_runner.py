@@ -13,4 +13,6 @@ dag = bag.dags["popsync_nightly"]
 dag_run = dag.test(logical_date=logical_date)
 states = {ti.task_id + (f"[{ti.map_index}]" if ti.map_index >= 0 else ""): str(ti.state)
           for ti in dag_run.get_task_instances()}
-print("DAGRUN " + json.dumps({"state": str(dag_run.state), "tasks": states}))
+labels = {ti.task_id + f"[{ti.map_index}]": ti.rendered_map_index
+          for ti in dag_run.get_task_instances() if ti.map_index >= 0}
+print("DAGRUN " + json.dumps({"state": str(dag_run.state), "tasks": states, "labels": labels}))
