@@ -197,8 +197,9 @@ def run_night(nation: Path, out: Path, log: Path, workers: int | None) -> dict:
     samples = measured.pop("samples")
     measured["peak_work_bytes"] = measured.pop("peak_folder_bytes")
     measured["samples"] = len(samples)
-    if measured["returncode"] == 0:
+    if (out / "work").is_dir():  # the steps that finished, also when the run did not
         measured["steps"] = step_figures(newest_work_folder(out), samples)
+    if measured["returncode"] == 0:
         measured["out_bytes"] = folder_size(out)
     return measured
 
