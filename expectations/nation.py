@@ -21,20 +21,22 @@ def _finding(expectation: str, column: str | None, reason: str, unexpected: int,
     )
 
 
-def _files(paths: list[str]) -> str:
+def files_sql(paths) -> str:
+    """A DuckDB list literal of file paths (quotes escaped)."""
     return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
 
 
 def unique_key(sql, chunks: list[str], key: str, reason: str, rows: int) -> Finding:
     """Rows whose ``key`` another row also holds (nulls are a chunk check's business)."""
     duplicated, = sql.execute(
-        f"SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM read_parquet({_files(chunks)})"
-        f" WHERE {key} IS NOT NULL GROUP BY {key} HAVING count(*) > 1)"
+        f"SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM "
+        f"read_parquet({files_sql(chunks)}) WHERE {key} IS NOT NULL GROUP BY {key} "
+        "HAVING count(*) > 1)"
     ).fetchone()
     samples = []
     if duplicated:
         samples = [mask(str(value)) for value, in sql.execute(
-            f"SELECT {key} FROM read_parquet({_files(chunks)}) WHERE {key} IS NOT NULL "
+            f"SELECT {key} FROM read_parquet({files_sql(chunks)}) WHERE {key} IS NOT NULL "
             f"GROUP BY {key} HAVING count(*) > 1 LIMIT {SAMPLE_SIZE}").fetchall()]
     return _finding("expect_column_values_to_be_unique", key, reason, int(duplicated), rows,
                     None, "", samples)
@@ -61,10 +63,10 @@ def results_cover_registry(sql, results: list[str], registry: list[str], registr
     import time
 
     started = time.perf_counter()
-    rows, = sql.execute(f"SELECT count(*) FROM read_parquet({_files(results)})").fetchone()
+    rows, = sql.execute(f"SELECT count(*) FROM read_parquet({files_sql(results)})").fetchone()
     outside, = sql.execute(
-        f"SELECT count(*) FROM read_parquet({_files(results)}) r ANTI JOIN "
-        f"read_parquet({_files(registry)}) g ON r.vss_code = g.vss_code").fetchone()
+        f"SELECT count(*) FROM read_parquet({files_sql(results)}) r ANTI JOIN "
+        f"read_parquet({files_sql(registry)}) g ON r.vss_code = g.vss_code").fetchone()
     findings = [
         _finding("expect_table_row_count_to_equal", None, "row_count", int(rows != registry_rows),
                  1, int(rows), f"value={registry_rows}"),

@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from expectations.nation import files_sql
 from matching.normalize import BIRTH_YEAR_MAX, BIRTH_YEAR_MIN
 from popsync.contracts import POPULATION_REQUIRED, REGISTRY_REQUIRED
 
@@ -105,7 +106,7 @@ def sort_population(sql, chunks: list[str], out: Path, quarantine: Path | None =
     """The persons sorted by birth year (unreadable years last), then source row, in small row
     groups (a band's filter skips most of the file), by DuckDB out of core; without the rows
     ``quarantine`` set aside for an ``unlinkable`` reason."""
-    files = "[" + ", ".join(f"'{c}'" for c in chunks) + "]"
+    files = files_sql(chunks)
     where = ""
     if quarantine is not None and unlinkable:
         reasons = ", ".join(f"'{r}'" for r in unlinkable)
@@ -133,7 +134,7 @@ def plan(sql, chunks: list[str], max_rows: int, folder: Path) -> list[dict]:
     (``year_rank``, counted at extract): a join with a small table of per-chunk offsets and a
     partitioned write, no sort and no window over the nation.
     """
-    files = "[" + ", ".join(f"'{c}'" for c in chunks) + "]"
+    files = files_sql(chunks)
     counts = sql.execute(
         f"SELECT filename, {BAND_YEAR}, count(*) FROM read_parquet({files}, filename = true) "
         "GROUP BY ALL").fetchall()

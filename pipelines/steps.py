@@ -46,6 +46,7 @@ from expectations import inputs as input_suites
 from expectations import nation as nation_checks
 from expectations import report as validation_report
 from expectations import results as result_suites
+from expectations.nation import files_sql
 from expectations.runner import HARD, SuiteOutcome
 from pipelines import lists, metrics, partition, publish, runlock
 from pipelines.config import RunConfig
@@ -140,11 +141,6 @@ def _read_results(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     """Results with ``reasons`` as an Arrow list column (no million Python lists to build)."""
     table = pq.read_table(path, columns=columns)
     return table.to_pandas(types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_list(t) else None)
-
-
-def _files(paths) -> str:
-    """A DuckDB list literal of file paths."""
-    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
 
 
 def _fresh(folder: Path) -> Path:
@@ -480,7 +476,7 @@ def split_results(work_dir: str, match: list[str]) -> list[str]:
     with ctx.sql() as sql:
         sql.execute(
             f"COPY (SELECT *, hash(coalesce(personal_id, vss_code)) % {count} AS part "
-            f"FROM read_parquet({_files(parts)})) TO '{folder}' "
+            f"FROM read_parquet({files_sql(parts)})) TO '{folder}' "
             "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (part))"
         )
     _remove(ctx, "parts")  # (their reports, parts/*.json, stay for the figures)
@@ -583,7 +579,7 @@ def gather_lists(work_dir: str, resolve: list[str]) -> list[str]:
     _fresh(staging)  # left by an attempt that died: a retry redoes it
     _remove(ctx, "persons")  # every partition is resolved
     folder = _fresh(ctx.path("listed"))
-    results = _files(resolve)
+    results = files_sql(resolve)
     wanted = [c for c in lists.HEADERS if c in RESULT_COLUMNS]
     with ctx.sql() as sql:
         offices = sorted(o for o, in sql.execute(
@@ -596,7 +592,7 @@ def gather_lists(work_dir: str, resolve: list[str]) -> list[str]:
             f"COPY (SELECT {', '.join('r.' + c for c in wanted)}, r.office_code, g.unit, "
             "f.full_name, f.birth_date, f.gender, f.national_id "
             f"FROM read_parquet({results}) r JOIN grouping g USING (office_code) "
-            f"LEFT JOIN read_parquet({_files(_chunks(ctx, 'registry'))}) f USING (vss_code) "
+            f"LEFT JOIN read_parquet({files_sql(_chunks(ctx, 'registry'))}) f USING (vss_code) "
             f"WHERE r.status <> '{SYNCHRONIZED}') TO '{folder}' "
             "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (unit))"
         )
@@ -663,7 +659,7 @@ def _summary(ctx: RunContext) -> dict:
     }
 
 
-def _write_table_files(paths: list[str], target: Path) -> None:
+def _write_tablefiles_sql(paths: list[str], target: Path) -> None:
     """Partition files as one Parquet file, a partition at a time."""
     writer = None
     try:
@@ -695,7 +691,7 @@ def stage_publication(work_dir: str, stage_lists: list[int], resolve: list[str])
     lists went to (results as one file, quarantine, rankings, manifest)."""
     ctx = RunContext.load(work_dir)
     staging = publish.staging_folder(ctx.out_dir, ctx.run_date, ctx.run_id)
-    _write_table_files(sorted(str(p) for p in resolve), staging / "results.parquet")
+    _write_tablefiles_sql(sorted(str(p) for p in resolve), staging / "results.parquet")
     shutil.copyfile(ctx.path("quarantine.parquet"), staging / "quarantine.parquet")
     _write_quarantine_csv(ctx.path("quarantine.parquet"), staging / "quarantine.csv")
     _rankings(pd.read_parquet(ctx.path("metrics.parquet"))).to_csv(
