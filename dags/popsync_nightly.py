@@ -48,7 +48,7 @@ def _task(declared):
         kwargs = {"will_retry": _will_retry()}
         if piece is not None:
             kwargs["piece"] = piece
-            # the UI labels a mapped task by its piece: "registry", "bands/band-00012", ...
+            # the UI labels a mapped task by its piece: "registry", "bands/cohort-00012", ...
             where = PurePath(str(piece))
             get_current_context()["piece"] = "/".join(
                 p for p in (where.parent.name, where.stem) if p)

@@ -2,6 +2,7 @@
 registry row (design.md). Machinery lives in the submodules; this is the whole public face."""
 
 from matching.engine import LinkResult, link, reconcile, resolve
+from matching.population import Population
 from matching.settings import Settings
 
-__all__ = ["LinkResult", "Settings", "link", "reconcile", "resolve"]
+__all__ = ["LinkResult", "Population", "Settings", "link", "reconcile", "resolve"]

@@ -7,12 +7,16 @@ no pass uses the family name alone (the top 14 surnames cover 90 % of people).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from matching.arrays import sorted_distinct
 from matching.normalize import FULL, MONTH, YEAR
 from matching.tables import Table
+
+if TYPE_CHECKING:
+    from matching.population import Population
 
 # pass name -> key columns; each pass survives errors the others do not (see PASS_SURVIVES)
 PASSES: dict[str, tuple[str, ...]] = {
@@ -109,24 +113,26 @@ def _expand(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     return np.arange(total, dtype=np.int64) + offsets
 
 
+def sorted_pass(table: Table, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """A pass's keys of the rows that have one, sorted (stable), and those rows."""
+    key, valid = pass_key(table, PASSES[name])
+    index = np.flatnonzero(valid)
+    order = index[np.argsort(key[index], kind="stable")]
+    return key[order], order
+
+
 def block_pass(
     name: str,
     registry: Table,
     rows: np.ndarray,
-    population: Table,
-    population_order: dict,
+    population_pass: tuple[np.ndarray, np.ndarray],
     max_block_size: int,
     max_pairs: int,
 ) -> tuple[np.ndarray, np.ndarray, PassOutcome]:
-    """Pairs (registry row, population row) whose keys of one pass agree, blocks capped."""
-    columns = PASSES[name]
-    if name not in population_order:
-        key, valid = pass_key(population, columns)
-        index = np.flatnonzero(valid)
-        order = index[np.argsort(key[index], kind="stable")]
-        population_order[name] = (key[order], order)
-    sorted_keys, order = population_order[name]
-    key, valid = pass_key(registry, columns)
+    """Pairs (registry row, population row) whose keys of one pass agree, blocks capped;
+    ``population_pass``: the population's :func:`sorted_pass`."""
+    sorted_keys, order = population_pass
+    key, valid = pass_key(registry, PASSES[name])
     rows = rows[valid[rows]]
     lo = np.searchsorted(sorted_keys, key[rows], side="left")
     hi = np.searchsorted(sorted_keys, key[rows], side="right")
@@ -153,21 +159,21 @@ def block_pass(
 def candidate_pairs(
     registry: Table,
     rows: np.ndarray,
-    population: Table,
+    population: Population,
     passes: tuple[str, ...],
     max_block_size: int,
     max_pairs: int,
 ) -> tuple[np.ndarray, np.ndarray, list[PassOutcome]]:
     """Distinct candidate pairs of the given registry rows over all passes."""
-    cache: dict = {}
     found_r, found_p, outcomes = [], [], []
     for name in passes:
-        r, p, outcome = block_pass(name, registry, rows, population, cache, max_block_size,
-                                   max_pairs)
+        r, p, outcome = block_pass(name, registry, rows, population.blocking_pass(name),
+                                   max_block_size, max_pairs)
         found_r.append(r)
         found_p.append(p)
         outcomes.append(outcome)
     r = np.concatenate(found_r) if found_r else np.zeros(0, np.int64)
     p = np.concatenate(found_p) if found_p else np.zeros(0, np.int64)
-    pair = sorted_distinct(r.astype(np.int64) * len(population) + p)
-    return pair // len(population), pair % len(population), outcomes
+    n = len(population)
+    pair = sorted_distinct(r.astype(np.int64) * n + p)
+    return pair // n, pair % n, outcomes

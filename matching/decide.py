@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from matching.arrays import factorize, first_rows, repeated
 from matching.normalize import FULL, ID_INVALID, ID_MISSING, ID_OLD
-from matching.tables import InputError, Table
+from matching.tables import InputError, Table, text_array
 from popsync.contracts import (
     NEEDS_CORRECTION,
     NEEDS_REVIEW,
@@ -187,11 +187,6 @@ def _person_codes(personal_id: pa.Array) -> np.ndarray:
     return pc.dictionary_encode(personal_id).indices.to_numpy().astype(np.int64)
 
 
-def _strings(column: pd.Series) -> pa.Array:
-    array = pa.array(column.astype("string"), from_pandas=True).cast(pa.string())
-    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
-
-
 def _pick(values: pa.Array, rows: np.ndarray, show: np.ndarray) -> pd.Series:
     """values[rows] where show, else null, as a pandas string column."""
     if not show.any():
@@ -239,7 +234,7 @@ def _explanations(levels: dict[str, tuple[str, ...]], codes: dict[str, np.ndarra
 
 def assemble(
     registry_frame: pd.DataFrame,
-    population_frame: pd.DataFrame,
+    population_text: dict[str, pa.Array],
     registry: Table,
     population: Table,
     pairs: dict,
@@ -298,11 +293,10 @@ def assemble(
     flags = {k: v & ~synchronized for k, v in flags.items()}
 
     weight = at_best(pairs["weight"].astype(np.float64), np.nan)
-    person = _strings(population_frame["personal_id"])
+    person = population_text["personal_id"]
 
     def suggestion(column: str, agrees: np.ndarray) -> pd.Series:
-        values = person if column == "personal_id" else _strings(population_frame[column])
-        return _pick(values, p, shown & ~agrees)
+        return _pick(population_text[column], p, shown & ~agrees)
 
     def nullable(values: np.ndarray) -> pd.Series:
         return pd.Series(values, dtype="boolean").where(shown, pd.NA)
@@ -356,12 +350,12 @@ def resolve_duplicates(results: pd.DataFrame) -> pd.DataFrame:
     if not n:
         return results
     pattern, flagged, regular = _read_reasons(results["reasons"])
-    status = _strings(results["status"])
+    status = text_array(results["status"])
     linked = (pc.is_in(status, value_set=pa.array(LINKED)).to_numpy(zero_copy_only=False)
               & results["personal_id"].notna().to_numpy())
     person = np.full(n, -1, np.int64)
     rows = np.flatnonzero(linked)
-    person[rows] = _person_codes(_strings(results["personal_id"]).take(pa.array(rows)))
+    person[rows] = _person_codes(text_array(results["personal_id"]).take(pa.array(rows)))
     duplicates, cleared = _one_registration(
         linked, person, results["match_weight"].to_numpy(), results["vss_code"], flagged)
     pattern[duplicates] |= DUPLICATE_BIT

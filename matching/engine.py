@@ -14,8 +14,9 @@ from matching.blocking import PASS_SURVIVES, candidate_pairs
 from matching.compare import SCORED, compare, comparison_levels
 from matching.decide import assemble, decide, resolve_duplicates
 from matching.normalize import ID_MISSING, ID_OLD
+from matching.population import Population
 from matching.settings import Settings
-from matching.tables import Table, prepare
+from matching.tables import Table, prepare_registry
 from matching.weights import (
     AGREEING,
     Parameters,
@@ -65,12 +66,17 @@ def _concat(*parts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
-def link(registry: pd.DataFrame, population: pd.DataFrame,
+def link(registry: pd.DataFrame, population: pd.DataFrame | Population,
          settings: Settings | None = None) -> LinkResult:
-    """Link every registry row to at most one person of the population (see design.md)."""
+    """Link every registry row to at most one person of the population (see design.md).
+    ``population``: a table, or one normalized once (:class:`Population`) to link several
+    registries to it."""
     settings = settings or Settings()
     clock = {"start": time.perf_counter()}
-    reg, pop = prepare(registry, population)
+    if not isinstance(population, Population):
+        population = Population.of(population)
+    pop = population.table
+    reg = prepare_registry(registry, pop)
     levels = comparison_levels(settings)
     rng = np.random.default_rng(settings.seed)
     clock["normalized"] = time.perf_counter()
@@ -96,7 +102,7 @@ def link(registry: pd.DataFrame, population: pd.DataFrame,
     settled[id_r[corroborated]] = True
     search_rows = np.flatnonzero(~settled)
     cand_r, cand_p, outcomes = candidate_pairs(
-        reg, search_rows, pop, settings.blocking_passes, settings.max_block_size,
+        reg, search_rows, population, settings.blocking_passes, settings.max_block_size,
         settings.max_pairs_per_pass,
     )
     # the uncorroborated ID pair stays a candidate beside those found by blocking
@@ -134,7 +140,7 @@ def link(registry: pd.DataFrame, population: pd.DataFrame,
     weight = evidence + prior
     decision = decide(r_all, weight, len(reg), settings)
     pairs = {"p": p_all, "codes": codes_all, "weight": weight, "contributions": contributions}
-    results = assemble(registry, population, reg, pop, pairs, decision, levels, scored,
+    results = assemble(registry, population.text, reg, pop, pairs, decision, levels, scored,
                        parameters.prior_weight)
     clock["decided"] = time.perf_counter()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from hashlib import blake2b
 
 import numpy as np
 import pyarrow as pa
@@ -65,9 +66,9 @@ def folded_name(full_name: str | None) -> str:
 
 @dataclass
 class Names:
-    """Name columns as integer keys. Full names are 64-bit hashes of their syllable sequence
-    (equal keys mean equal names, across the tables normalized together); syllables are codes
-    into one vocabulary of folded syllables."""
+    """Name columns as integer keys. Full names are 64-bit hashes of their syllables' text (equal
+    keys mean equal names, whatever tables were normalized); syllables are codes into a
+    vocabulary of folded syllables, shared by the tables normalized against each other."""
 
     canonical: np.ndarray  # uint64 key of the canonical full name (0 when empty)
     folded: np.ndarray  # uint64 key of the folded full name (0 when empty)
@@ -79,6 +80,8 @@ class Names:
     n_syllables: np.ndarray  # int16
     folded_syllables: pa.ListArray  # per row, the folded-syllable codes in order
     syllable_vocab: np.ndarray  # object array of folded syllables, indexed by code
+    canonical_vocab: list[str]  # canonical syllables, indexed by given_canonical's codes
+    folded_of_canonical: np.ndarray  # int32: the folded code of each canonical syllable
 
     def take(self, rows: np.ndarray | slice) -> Names:
         """The same names for a subset of rows (vocabulary shared)."""
@@ -90,7 +93,8 @@ class Names:
         return Names(
             self.canonical[rows], self.folded[rows], self.family[rows], self.given[rows],
             self.given_canonical[rows], self.middle[rows], self.tokens[rows],
-            self.n_syllables[rows], lists, self.syllable_vocab,
+            self.n_syllables[rows], lists, self.syllable_vocab, self.canonical_vocab,
+            self.folded_of_canonical,
         )
 
     @property
@@ -106,16 +110,21 @@ class Names:
         return pc.binary_join(pa.ListArray.from_arrays(offsets, words), " ").to_pylist()
 
 
-def _codes(values: list[str]) -> tuple[np.ndarray, list[str]]:
-    """Dense codes of a list of strings and the distinct strings in code order."""
-    index: dict[str, int] = {}
+def _codes(values: list[str], known: list[str] = ()) -> tuple[np.ndarray, list[str]]:
+    """Dense codes of a list of strings and the distinct strings in code order, the ``known``
+    strings keeping their codes."""
+    index: dict[str, int] = {v: i for i, v in enumerate(known)}
     codes = np.fromiter((index.setdefault(v, len(index)) for v in values), np.int32, len(values))
     return codes, list(index)
 
 
-def _syllable_hashes(n: int, seed: int) -> np.ndarray:
-    """Random 64-bit hash per syllable code: sums of them make an order-free name key."""
-    return np.random.default_rng(seed).integers(1, 2**63, size=n, dtype=np.uint64)
+def _syllable_hashes(syllables, seed: int) -> np.ndarray:
+    """A 64-bit hash of each syllable's text (never 0): sums of them make an order-free name
+    key, equal for equal names whichever vocabulary coded them."""
+    salt = seed.to_bytes(8, "little")
+    return np.fromiter(
+        (int.from_bytes(blake2b(s.encode(), digest_size=8, salt=salt).digest(), "little") | 1
+         for s in syllables), np.uint64, len(syllables))
 
 
 def _encode_strings(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -126,8 +135,10 @@ def _encode_strings(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return codes, np.array(encoded.dictionary.to_pylist(), dtype=object)
 
 
-def normalize_names(full_name: pa.Array | pa.ChunkedArray) -> Names:
-    """Canonical and folded codes of a column of full names, split into family/middle/given."""
+def normalize_names(full_name: pa.Array | pa.ChunkedArray, against: Names | None = None
+                    ) -> Names:
+    """Canonical and folded codes of a column of full names, split into family/middle/given;
+    coded ``against`` another table's names (their vocabulary, extended) so the two compare."""
     if isinstance(full_name, pa.ChunkedArray):
         full_name = full_name.combine_chunks()
     # NFC, case and tone style are fixed per distinct syllable (canonical_syllable), not per row
@@ -141,8 +152,15 @@ def normalize_names(full_name: pa.Array | pa.ChunkedArray) -> Names:
     flat = pc.list_flatten(syllables)
     raw_codes, raw_vocab = _encode_strings(flat)
 
-    canonical_codes_of_raw, canonical_vocab = _codes([canonical_syllable(s) for s in raw_vocab])
-    folded_codes_of_canonical, folded_vocab = _codes([fold_syllable(s) for s in canonical_vocab])
+    known_canonical = against.canonical_vocab if against is not None else []
+    known_folded = list(against.syllable_vocab) if against is not None else []
+    canonical_codes_of_raw, canonical_vocab = _codes([canonical_syllable(s) for s in raw_vocab],
+                                                     known_canonical)
+    new_folded, folded_vocab = _codes(
+        [fold_syllable(s) for s in canonical_vocab[len(known_canonical):]], known_folded)
+    folded_codes_of_canonical = np.concatenate([
+        against.folded_of_canonical if against is not None else np.zeros(0, np.int32),
+        new_folded]).astype(np.int32)
     syllable_canonical = canonical_codes_of_raw[raw_codes]
     syllable_folded = folded_codes_of_canonical[syllable_canonical]
 
@@ -158,7 +176,7 @@ def normalize_names(full_name: pa.Array | pa.ChunkedArray) -> Names:
     family, given = pick(syllable_folded, first), pick(syllable_folded, last)
     given_canonical = pick(syllable_canonical, last)
 
-    hashes = _syllable_hashes(len(folded_vocab), seed=0x5EED)
+    hashes = _syllable_hashes(folded_vocab, seed=0x5EED)
     summed = np.cumsum(hashes[syllable_folded], dtype=np.uint64)
     cumulative = np.concatenate([[np.uint64(0)], summed])
     with np.errstate(over="ignore"):
@@ -174,9 +192,9 @@ def normalize_names(full_name: pa.Array | pa.ChunkedArray) -> Names:
     position = np.arange(len(syllable_folded), dtype=np.int64) - np.repeat(offsets[:-1],
                                                                             lengths)
 
-    def sequence_key(codes: np.ndarray, seed: int) -> np.ndarray:
+    def sequence_key(codes: np.ndarray, vocab: list[str], seed: int) -> np.ndarray:
         # order-aware: each syllable's hash depends on its position in the name
-        per_code = _syllable_hashes(int(codes.max()) + 1 if len(codes) else 1, seed)
+        per_code = _syllable_hashes(vocab, seed)
         with np.errstate(over="ignore"):
             step = position.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
             mixed = mix64(per_code[codes] + step)
@@ -186,9 +204,10 @@ def normalize_names(full_name: pa.Array | pa.ChunkedArray) -> Names:
     folded_lists = pa.ListArray.from_arrays(pa.array(offsets, pa.int64()),
                                             pa.array(syllable_folded, pa.int32()))
     return Names(
-        sequence_key(syllable_canonical, 1), sequence_key(syllable_folded, 2), family, given,
-        given_canonical, middle, tokens, lengths.astype(np.int16), folded_lists,
-        np.array(folded_vocab, dtype=object),
+        sequence_key(syllable_canonical, canonical_vocab, 1),
+        sequence_key(syllable_folded, folded_vocab, 2), family, given, given_canonical, middle,
+        tokens, lengths.astype(np.int16), folded_lists, np.array(folded_vocab, dtype=object),
+        canonical_vocab, folded_codes_of_canonical,
     )
 
 

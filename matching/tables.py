@@ -46,6 +46,12 @@ class Table:
     def __len__(self) -> int:
         return len(self.province)
 
+    def take(self, rows: np.ndarray) -> Table:
+        """The same table for a subset of rows (vocabulary shared)."""
+        return Table(self.names.take(rows), self.dates.take(rows), self.genders.take(rows),
+                     self.ids.take(rows), self.province[rows], self.province_unknown[rows],
+                     self.old_id[rows], self.deceased[rows])
+
 
 def check_columns(table: pd.DataFrame, required: tuple[str, ...], what: str) -> None:
     if not isinstance(table, pd.DataFrame):
@@ -61,7 +67,7 @@ def check_registry(registry: pd.DataFrame) -> None:
     if codes.isna().any():
         rows = np.flatnonzero(codes.isna().to_numpy())[:5]
         raise InputError(f"registry has empty vss_code in row(s) {', '.join(map(str, rows))}")
-    if pc.count_distinct(_arrow(codes)).as_py() == len(codes):
+    if pc.count_distinct(text_array(codes)).as_py() == len(codes):
         return  # one Arrow hash pass; the slower pandas path only names the offenders
     duplicated = codes[codes.duplicated(keep=False)]
     if len(duplicated):
@@ -90,7 +96,7 @@ def check_population(population: pd.DataFrame, ids: Identifiers) -> None:
         )
 
 
-def _arrow(column: pd.Series) -> pa.Array:
+def text_array(column: pd.Series) -> pa.Array:
     """A column as an Arrow string array (numbers become text, missing values null)."""
     array = pa.array(column.astype("string"), from_pandas=True)
     if isinstance(array, pa.ChunkedArray):
@@ -98,37 +104,35 @@ def _arrow(column: pd.Series) -> pa.Array:
     return array.cast(pa.string())
 
 
+def _table(frame: pd.DataFrame, names: Names, ids: Identifiers, old_id: np.ndarray,
+           deceased: np.ndarray) -> Table:
+    province, province_unknown = province_codes(text_array(frame["province_code"]))
+    return Table(names, parse_birth_dates(text_array(frame["birth_date"])),
+                 parse_genders(text_array(frame["gender"])), ids, province, province_unknown,
+                 old_id, deceased)
+
+
+def prepare_population(population: pd.DataFrame) -> Table:
+    """Check the population table and normalize it."""
+    check_columns(population, POPULATION_REQUIRED, "population")
+    ids = clean_ids(text_array(population["personal_id"]))
+    check_population(population, ids)
+    old = clean_ids(text_array(population["old_id_number"]))
+    return _table(population, normalize_names(text_array(population["full_name"])), ids,
+                  np.where(old.kind == ID_OLD, old.number, -1),
+                  population["is_deceased"].fillna(False).astype(bool).to_numpy())
+
+
+def prepare_registry(registry: pd.DataFrame, population: Table) -> Table:
+    """Check the registry table and normalize it, its names coded against the population's."""
+    check_registry(registry)
+    ids = clean_ids(text_array(registry["national_id"]))
+    names = normalize_names(text_array(registry["full_name"]), against=population.names)
+    return _table(registry, names, ids, np.where(ids.kind == ID_OLD, ids.number, -1),
+                  np.zeros(len(registry), bool))
+
+
 def prepare(registry: pd.DataFrame, population: pd.DataFrame) -> tuple[Table, Table]:
     """Check both tables and normalize them; names share one vocabulary across the two."""
-    check_registry(registry)
-    check_columns(population, POPULATION_REQUIRED, "population")
-    n_registry = len(registry)
-    names = normalize_names(
-        pa.chunked_array([_arrow(registry["full_name"]), _arrow(population["full_name"])])
-    )
-    registry_ids = clean_ids(_arrow(registry["national_id"]))
-    population_ids = clean_ids(_arrow(population["personal_id"]))
-    check_population(population, population_ids)
-    population_old = clean_ids(_arrow(population["old_id_number"]))
-    deceased = population["is_deceased"].fillna(False).astype(bool).to_numpy()
-
-    def table(frame: pd.DataFrame, rows: slice, ids: Identifiers, old_id, dead) -> Table:
-        province, province_unknown = province_codes(_arrow(frame["province_code"]))
-        return Table(
-            names.take(rows),
-            parse_birth_dates(_arrow(frame["birth_date"])),
-            parse_genders(_arrow(frame["gender"])),
-            ids,
-            province,
-            province_unknown,
-            old_id,
-            dead,
-        )
-
-    registry_old = np.where(registry_ids.kind == ID_OLD, registry_ids.number, -1)
-    population_old_id = np.where(population_old.kind == ID_OLD, population_old.number, -1)
-    return (
-        table(registry, slice(0, n_registry), registry_ids, registry_old,
-              np.zeros(n_registry, bool)),
-        table(population, slice(n_registry, None), population_ids, population_old_id, deceased),
-    )
+    pop = prepare_population(population)
+    return prepare_registry(registry, pop), pop

@@ -18,7 +18,9 @@ validation:
   volume_drop_max: 0.3         # stop when a source has 30 % fewer rows than the previous run
   quarantine_max: 0.2          # stop when more than this share of a source's rows is quarantined
 partition:
-  max_rows: 250000             # registry rows per mapped matching task (bounds its memory)
+  max_rows: 250000             # registry rows per band: matched at once (bounds memory)
+  cohort_persons: 5000000      # population persons a matching task normalizes once for the
+                               # bands of its birth years (bounds its memory)
   chunk_rows: 1000000          # rows per chunk of the other fanned-out steps (extract, input
                                # checks, resolve, result checks): bounds their memory
   sql_memory: 2GB              # memory limit of the out-of-core engine (DuckDB) that sorts,
@@ -64,7 +66,8 @@ DEFAULTS: dict[str, Any] = {
     "output": {"dir": "out", "db_url": None},
     "province_schemes": list(SCHEMES),
     "validation": {"volume_drop_max": 0.3, "quarantine_max": 0.2},
-    "partition": {"max_rows": 250_000, "chunk_rows": 1_000_000, "sql_memory": "2GB"},
+    "partition": {"max_rows": 250_000, "cohort_persons": 5_000_000, "chunk_rows": 1_000_000,
+                  "sql_memory": "2GB"},
     "workers": None,
 }
 
@@ -92,6 +95,7 @@ class RunConfig:
     volume_drop_max: float
     quarantine_max: float
     partition_max_rows: int
+    cohort_persons: int
     chunk_rows: int
     sql_memory: str
     workers: int  # local processes: a step's independent pieces, popsync run's bands
@@ -249,7 +253,7 @@ def build_config(given: dict[str, Any] | None = None, **overrides: Any) -> RunCo
             f"run config: province_schemes must be a list of schemes among {list(SCHEMES)}, "
             f"each once, such as ['63', '34'], not {given_schemes!r}"
         )
-    for key in ("max_rows", "chunk_rows"):
+    for key in ("max_rows", "cohort_persons", "chunk_rows"):
         value = raw["partition"][key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise PopsyncError(
@@ -286,6 +290,7 @@ def build_config(given: dict[str, Any] | None = None, **overrides: Any) -> RunCo
         volume_drop_max=_fraction(raw, "volume_drop_max"),
         quarantine_max=_fraction(raw, "quarantine_max"),
         partition_max_rows=raw["partition"]["max_rows"],
+        cohort_persons=raw["partition"]["cohort_persons"],
         chunk_rows=raw["partition"]["chunk_rows"],
         sql_memory=sql_memory,
         workers=workers,

@@ -181,10 +181,10 @@ def plan(sql, chunks: list[str], max_rows: int, folder: Path) -> list[dict]:
     ]
 
 
-def write_specs(specs: list[dict], folder: Path) -> list[str]:
+def write_specs(specs: list[dict], folder: Path, kind: str = "cohort") -> list[str]:
     paths = []
     for spec in specs:
-        path = folder / f"band-{spec['index']:05d}.json"
+        path = folder / f"{kind}-{spec['index']:05d}.json"
         path.write_text(json.dumps(spec), encoding="utf-8")
         paths.append(str(path))
     return paths
@@ -200,27 +200,85 @@ def band_registry(spec: dict) -> pd.DataFrame:
     )
 
 
-def read_band(spec: dict, population_path: Path, quoted: Path | None = None
-              ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The band's registry rows and the population slice they can link to (needed columns only):
-    persons born in the band's years plus the margin, or without a readable year (a filter the
-    birth-year sorted file answers from a few row groups), and the persons its rows quote by ID
-    from other years (``quoted/band=N``, joined once for all bands by ``quoted_persons``), in
-    the population file's order."""
-    registry = band_registry(spec)
-    columns = [*POPULATION_REQUIRED, BIRTH_YEAR, SOURCE_ROW]
+def cohorts(bands: list[dict], persons_per_year: dict, max_persons: int) -> list[dict]:
+    """Consecutive bands grouped into cohorts, one matching task each, which reads and prepares
+    its population slice once for all its bands: bands whose years lie within two consecutive
+    years, while the slice (those years plus the margin, and persons without a year) holds at
+    most ``max_persons`` persons. A band of many years, or of rows without a year, is a cohort
+    of its own."""
+
+    def persons(lo: int, hi: int) -> int:
+        return persons_per_year.get(None, 0) + sum(
+            persons_per_year.get(y, 0) for y in range(lo - YEAR_MARGIN, hi + YEAR_MARGIN + 1))
+
+    groups: list[list[dict]] = []
+    for band in bands:
+        last = groups[-1] if groups else []
+        if last and band["year_min"] is not None and last[0]["year_min"] is not None:
+            lo = min(band["year_min"], last[0]["year_min"])
+            hi = max(band["year_max"], last[-1]["year_max"])
+            if hi - lo <= 1 and persons(lo, hi) <= max_persons:
+                last.append(band)
+                continue
+        groups.append([band])
+    return [
+        {
+            "index": i,
+            "bands": group,
+            "year_min": group[0]["year_min"],
+            "year_max": None if group[0]["year_min"] is None else
+            max(b["year_max"] for b in group),
+        }
+        for i, group in enumerate(groups)
+    ]
+
+
+def _in_years(spec: dict) -> ds.Expression:
+    """Persons a band or cohort reads by year: born in its years plus the margin, or without
+    a readable year (they may be anyone's match)."""
     year = ds.field(BIRTH_YEAR)
-    wanted = year.is_null()  # persons without a readable year may be anyone's match
+    wanted = year.is_null()
     if spec["year_min"] is not None:
         wanted = wanted | (
             (year >= spec["year_min"] - YEAR_MARGIN) & (year <= spec["year_max"] + YEAR_MARGIN))
-    slices = [pq.read_table(population_path, columns=columns, filters=wanted)]
-    if quoted is not None and (quoted / f"band={spec['index']}").exists():
-        slices.append(pq.read_table(quoted / f"band={spec['index']}", columns=columns)
-                      .cast(slices[0].schema))
-    table = pa.concat_tables(slices).sort_by(
-        [(BIRTH_YEAR, "ascending"), (SOURCE_ROW, "ascending")])
-    return registry, table.select(list(POPULATION_REQUIRED)).to_pandas()
+    return wanted
+
+
+def read_cohort(cohort: dict, population_path: Path, quoted: Path | None = None
+                ) -> tuple[pd.DataFrame, dict[int, np.ndarray]]:
+    """The population a cohort's bands can link to (needed columns only, in the population
+    file's order: birth year, then source row) and, per band, the rows of it the band reads:
+    persons born in the band's years plus the margin or without a readable year (a filter the
+    birth-year sorted file answers from a few row groups), and the persons its rows quote by ID
+    from other years (``quoted/band=N``, joined once for all bands by ``quoted_persons``)."""
+    columns = [*POPULATION_REQUIRED, BIRTH_YEAR, SOURCE_ROW]
+    in_years = pq.read_table(population_path, columns=columns, filters=_in_years(cohort))
+    quotes = {}
+    for band in cohort["bands"]:
+        if quoted is not None and (quoted / f"band={band['index']}").exists():
+            quotes[band["index"]] = pq.read_table(quoted / f"band={band['index']}",
+                                                  columns=columns).cast(in_years.schema)
+    table = in_years
+    if quotes:
+        # a person one band quotes may be in another band's years, or quoted by two bands
+        extra = pa.concat_tables(list(quotes.values()))
+        extra = extra.filter(pc.invert(pc.is_in(extra[SOURCE_ROW],
+                                                value_set=in_years[SOURCE_ROW])))
+        _, once = np.unique(extra[SOURCE_ROW].to_numpy(), return_index=True)
+        table = pa.concat_tables([in_years, extra.take(pa.array(np.sort(once)))])
+    table = table.sort_by([(BIRTH_YEAR, "ascending"), (SOURCE_ROW, "ascending")])
+    year = pc.fill_null(table[BIRTH_YEAR], -1).to_numpy()  # -1: no readable year
+    source_row = table[SOURCE_ROW].to_numpy()
+    reads = {}
+    for band in cohort["bands"]:
+        mine = year < 0
+        if band["year_min"] is not None:
+            mine |= (year >= band["year_min"] - YEAR_MARGIN) & (
+                year <= band["year_max"] + YEAR_MARGIN)
+        if band["index"] in quotes:
+            mine |= np.isin(source_row, quotes[band["index"]][SOURCE_ROW].to_numpy())
+        reads[band["index"]] = np.flatnonzero(mine)
+    return table.select(list(POPULATION_REQUIRED)).to_pandas(), reads
 
 
 def quoted_persons(sql, bands: list[dict], population: Path, out: Path) -> None:

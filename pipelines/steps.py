@@ -392,12 +392,12 @@ def gate_inputs(work_dir: str, validate_chunk: list[str]) -> str:
 
 @step("prepare_population")
 def prepare_population(work_dir: str, gate_inputs: str, plan_bands: list[str]) -> str:
-    """The persons matching may link to, sorted by birth year in small row groups (a band reads
-    only its years' row groups), without the rows no link can name; and per band the persons
-    its rows quote by ID from other years."""
+    """The persons matching may link to, sorted by birth year in small row groups (a cohort
+    reads only its years' row groups), without the rows no link can name; and per band the
+    persons its rows quote by ID from other years."""
     del gate_inputs  # the population is prepared once it passed the input checks
     ctx = RunContext.load(work_dir)
-    bands = [read_json(Path(p)) for p in plan_bands]
+    bands = [band for p in plan_bands for band in read_json(Path(p))["bands"]]
     quoted = _fresh(ctx.path("quoted"))
     with ctx.sql() as sql:
         partition.sort_population(sql, _chunks(ctx, "population"),
@@ -412,36 +412,50 @@ def prepare_population(work_dir: str, gate_inputs: str, plan_bands: list[str]) -
 
 @step("plan_bands")
 def plan_bands(work_dir: str, extract: list[list[str]]) -> list[str]:
-    """The registry cut into birth-year bands of at most ``partition.max_rows`` rows (one mapped
-    matching task each); returns their spec files."""
+    """The registry cut into birth-year bands of at most ``partition.max_rows`` rows, grouped
+    into cohorts of at most ``partition.cohort_persons`` persons (one mapped matching task
+    each); returns the cohorts' spec files."""
     del extract  # the registry's chunks, listed in the work folder
     ctx = RunContext.load(work_dir)
     folder = _fresh(ctx.path("bands"))
     with ctx.sql() as sql:
-        specs = partition.plan(sql, _chunks(ctx, "registry"), ctx.config.partition_max_rows,
+        bands = partition.plan(sql, _chunks(ctx, "registry"), ctx.config.partition_max_rows,
                                folder)
-    return partition.write_specs(specs, folder)
+        persons = dict(sql.execute(
+            f"SELECT {partition.BIRTH_YEAR}, count(*) FROM "
+            f"read_parquet({files_sql(_chunks(ctx, 'population'))}) GROUP BY ALL").fetchall())
+    return partition.write_specs(partition.cohorts(bands, persons, ctx.config.cohort_persons),
+                                 folder)
 
 
 @step("match")
-def match_band(work_dir: str, prepare_population: str, *, piece: str) -> str:
-    """Link one band of the registry; returns the band's results file."""
+def match_cohort(work_dir: str, prepare_population: str, *, piece: str) -> list[str]:
+    """Link the bands of one cohort to its population slice, normalized once for them all;
+    returns the bands' results files."""
     del prepare_population  # the sorted population and quoted persons, in the work folder
     import matching
 
     ctx = RunContext.load(work_dir)
-    spec = read_json(Path(piece))
-    registry, population = partition.read_band(spec, ctx.path("population.parquet"),
-                                               ctx.path("quoted"))
-    linked = matching.link(registry, population,
-                           matching.Settings.from_mapping(ctx.config.matching))
-    out = _folder(ctx.path("parts")) / f"results-{spec['index']:05d}.parquet"
-    _with_registry_fields(linked.results, registry).to_parquet(out, index=False, **_PARQUET)
-    write_json(
-        out.with_suffix(".json"),
-        {"rows": spec["rows"], "population_rows": len(population), "report": linked.report},
-    )
-    return str(out)
+    cohort = read_json(Path(piece))
+    frame, reads = partition.read_cohort(cohort, ctx.path("population.parquet"),
+                                         ctx.path("quoted"))
+    population = matching.Population.of(frame)
+    del frame
+    settings = matching.Settings.from_mapping(ctx.config.matching)
+    outputs = []
+    for spec in cohort["bands"]:
+        registry = partition.band_registry(spec)
+        rows = reads[spec["index"]]
+        mine = population if len(rows) == len(population) else population.take(rows)
+        linked = matching.link(registry, mine, settings)
+        out = _folder(ctx.path("parts")) / f"results-{spec['index']:05d}.parquet"
+        _with_registry_fields(linked.results, registry).to_parquet(out, index=False, **_PARQUET)
+        write_json(out.with_suffix(".json"), {
+            "rows": spec["rows"], "cohort": cohort["index"], "population_rows": len(mine),
+            "report": linked.report})
+        outputs.append(str(out))
+        del mine, linked
+    return outputs
 
 
 def _with_registry_fields(results: pd.DataFrame, registry: pd.DataFrame) -> pd.DataFrame:
@@ -462,12 +476,12 @@ def _with_registry_fields(results: pd.DataFrame, registry: pd.DataFrame) -> pd.D
 
 
 @step("split_results")
-def split_results(work_dir: str, match: list[str]) -> list[str]:
+def split_results(work_dir: str, match: list[list[str]]) -> list[str]:
     """The bands' results repartitioned by person (hash of the linked personal ID; rows linked to
     nobody by their VSS code), so that one person, one registration is decided per partition;
     returns the partitions."""
     ctx = RunContext.load(work_dir)
-    parts = sorted(str(p) for p in match)
+    parts = sorted(_flat(match))
     # every band is matched: what only matching read goes, to keep the work folder small
     _remove(ctx, "population.parquet", "quoted", "bands", "sources/population")
     folder = _fresh(ctx.path("persons"))

@@ -50,7 +50,7 @@ def test_dag_test_publishes_the_same_as_popsync_run(tmp_path):
     # mapped tasks are labelled in the UI by their piece, not by a bare index
     labels = dag_run["labels"]
     assert {labels["extract[0]"], labels["extract[1]"]} == {"registry", "population"}
-    assert labels["match[0]"] == "bands/band-00000"
+    assert labels["match[0]"] == "bands/cohort-00000"
 
     out_dag = tmp_path / "out-dag"
     assert (out_dag / store.publication_path(RUN_DATE) / "manifest.json").is_file()

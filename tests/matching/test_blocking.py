@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from matching.blocking import PASSES, block_pass, candidate_pairs
+from matching.population import Population
 from matching.settings import DEFAULT_PASSES
-from matching.tables import prepare
+from matching.tables import prepare_registry
 
 PERSON = {"personal_id": "079190001234", "full_name": "Nguyễn Thị Thủy",
           "birth_date": "1990-04-15", "gender": "F", "province_code": "79"}
@@ -19,7 +20,8 @@ def found(make_registry, make_population, registry_row: dict, passes=DEFAULT_PAS
     base = {"full_name": PERSON["full_name"], "birth_date": PERSON["birth_date"],
             "gender": "F", "national_id": None, "province_code": "74"}
     registry = make_registry([{**base, **registry_row}])
-    reg, pop = prepare(registry, population)
+    pop = Population.of(population)
+    reg = prepare_registry(registry, pop.table)
     r, p, _ = candidate_pairs(reg, np.array([0]), pop, passes, 300, 10_000)
     return 0 in p[r == 0]
 
@@ -62,11 +64,13 @@ def test_block_size_cap_cuts_and_reports(make_registry, make_population):
                "birth_date": f"1990-01-{i % 28 + 1:02d}", "gender": "M"} for i in range(30)]
     registry = make_registry([{"full_name": "Nguyễn Văn An", "birth_date": "1990",
                                "gender": "M", "national_id": None}])
-    reg, pop = prepare(registry, make_population(people))
+    pop = Population.of(make_population(people))
+    reg = prepare_registry(registry, pop.table)
+    block = pop.blocking_pass("name_year")
     rows = np.array([0])
-    r, p, outcome = block_pass("name_year", reg, rows, pop, {}, 300, 10_000)
+    r, p, outcome = block_pass("name_year", reg, rows, block, 300, 10_000)
     assert len(p) == 30 and outcome.rows_cut == 0 and outcome.largest_block == 30
-    r, p, outcome = block_pass("name_year", reg, rows, pop, {}, 10, 10_000)
+    r, p, outcome = block_pass("name_year", reg, rows, block, 10, 10_000)
     assert len(p) == 0 and outcome.rows_cut == 1 and outcome.pairs_cut == 30
-    r, p, outcome = block_pass("name_year", reg, rows, pop, {}, 300, 20)
+    r, p, outcome = block_pass("name_year", reg, rows, block, 300, 20)
     assert len(p) == 0 and outcome.pairs_cut == 30

@@ -67,8 +67,10 @@ def test_a_band_reads_its_years_plus_margin_quoted_ids_and_persons_without_a_yea
         [spec] = partition.plan(sql, _chunks(registry, tmp_path / "registry"), max_rows=10,
                                 folder=tmp_path / "bands")
         partition.quoted_persons(sql, [spec], population_path, tmp_path / "quoted")
-    band, persons = partition.read_band(spec, population_path, tmp_path / "quoted")
-    assert len(band) == 4
+    [cohort] = partition.cohorts([spec], {}, max_persons=10)
+    persons, reads = partition.read_cohort(cohort, population_path, tmp_path / "quoted")
+    persons = persons.iloc[reads[spec["index"]]]
+    assert len(partition.band_registry(spec)) == 4
     assert set(persons["personal_id"]) == {
         "001090000001", "001091000002", "001060000004", "001085000005", "001080000006",
         "001040000007",
@@ -129,6 +131,67 @@ def test_a_row_without_a_readable_birth_date_is_banded_by_the_year_its_id_encode
         partition.quoted_persons(sql, specs, population_path, tmp_path / "quoted")
     assert [(s["rows"], s["year_min"], s["year_max"]) for s in specs] == [
         (1, 1990, 1990), (1, None, None)]
-    slices = [partition.read_band(s, population_path, tmp_path / "quoted")[1] for s in specs]
+    cohorts = partition.cohorts(specs, {}, max_persons=10)
+    assert len(cohorts) == 2  # rows without a year are a cohort of their own
+    slices = []
+    for cohort in cohorts:
+        persons, reads = partition.read_cohort(cohort, population_path, tmp_path / "quoted")
+        slices += [persons.iloc[reads[band["index"]]] for band in cohort["bands"]]
     assert sorted(slices[0]["personal_id"]) == ["001050000009", "001090000001"]
     assert slices[1]["personal_id"].tolist() == ["001050000009"]
+
+
+def _band(index: int, year_min: int | None, year_max: int | None) -> dict:
+    return {"index": index, "registry": f"bands/band={index}", "rows": 10,
+            "year_min": year_min, "year_max": year_max}
+
+
+def test_cohorts_group_bands_of_two_years_while_their_population_fits():
+    bands = [_band(0, 1930, 1960), _band(1, 1980, 1980), _band(2, 1980, 1981),
+             _band(3, 1981, 1981), _band(4, 1982, 1982), _band(5, 1983, 1983),
+             _band(6, None, None), _band(7, None, None)]
+    persons = {1979: 10, 1980: 10, 1981: 10, 1982: 10, 1983: 500, 1984: 10, None: 5}
+    groups = [[b["index"] for b in c["bands"]] for c in partition.cohorts(bands, persons, 100)]
+    # 1980-1981 share a slice of 45 persons; 1982 would make it three years; 1983's slice
+    # (1982-1984 and the yearless: 525 persons) is over the cap, so it stays alone; rows
+    # without a year are never grouped
+    assert groups == [[0], [1, 2, 3], [4], [5], [6], [7]]
+    # with a cap no slice fits, every band is a cohort of its own
+    assert len(partition.cohorts(bands, persons, 1)) == len(bands)
+
+
+def test_a_band_reads_the_same_persons_in_a_cohort_as_alone(tmp_path):
+    # two bands of 1990 and one of 1991, each quoting someone born far away; the 1990 bands
+    # quote the same person, and band 2 quotes someone within band 0's years
+    population = pd.DataFrame([
+        _person("001089000001", "1989-05-01"),
+        _person("001090000002", "1990-05-01"),
+        _person("001092000003", "1992-05-01"),
+        _person("001060000004", "1960-05-01"),
+        _person("001050000005", "1950-05-01"),
+        _person("001070000006", None),
+        _person("001088000007", "1988-05-01"),
+    ])
+    population_path = tmp_path / "population.parquet"
+    registry = pd.DataFrame([
+        _participant("0100000001", "1990-01-01", "001060000004"),
+        _participant("0100000002", "1990-02-02", "001060000004"),
+        _participant("0100000003", "1991-03-03", "001088000007"),
+        _participant("0100000004", "1991-04-04", "001050000005"),
+    ])
+    with duckdb.connect() as sql:
+        partition.sort_population(sql, _chunks(population, tmp_path / "persons"),
+                                  population_path)
+        specs = partition.plan(sql, _chunks(registry, tmp_path / "registry"), max_rows=1,
+                               folder=tmp_path / "bands")
+        partition.quoted_persons(sql, specs, population_path, tmp_path / "quoted")
+    [shared] = partition.cohorts(specs, {}, max_persons=100)
+    persons, reads = partition.read_cohort(shared, population_path, tmp_path / "quoted")
+    assert persons["personal_id"].is_unique  # a person quoted by two bands is read once
+    for spec in specs:
+        [alone] = partition.cohorts([spec], {}, max_persons=100)
+        own, own_reads = partition.read_cohort(alone, population_path, tmp_path / "quoted")
+        assert own_reads[spec["index"]].tolist() == list(range(len(own)))
+        pd.testing.assert_frame_equal(
+            persons.iloc[reads[spec["index"]]].reset_index(drop=True), own)
+    assert len(reads[specs[0]["index"]]) < len(persons)

@@ -83,6 +83,26 @@ def test_many_chunks_and_partitions_publish_what_one_of_each_publishes(
         pd.testing.assert_frame_equal(cut["lists"][name], rows, obj=name)
 
 
+def test_bands_sharing_their_cohort_publish_what_each_band_alone_publishes(
+    tmp_path, registry_path, population_path
+):
+    # narrow bands (a year holds several), matched alone or a cohort of one or two years at once
+    alone = _night(tmp_path, "alone", registry_path, population_path, max_rows=8,
+                   cohort_persons=1)
+    shared = _night(tmp_path, "shared", registry_path, population_path, max_rows=8)
+
+    def match_tasks(out: Path) -> int:
+        work = next((out / "work").iterdir())
+        return sum(json.loads(p.read_text("utf-8"))["step"] == "match"
+                   for p in (work / "timings").glob("*.json"))
+
+    assert match_tasks(shared) * 2 < match_tasks(alone)  # really shared
+    one, other = _publication(alone), _publication(shared)
+    for name in ("results", "quarantine", "metrics", "reason_counts"):
+        pd.testing.assert_frame_equal(other[name], one[name], obj=name)
+    assert other["statuses"] == one["statuses"]
+
+
 def _published_dates(out: Path) -> list[str]:
     return sorted(p.name for p in (out / "publications").glob("2*"))
 
