@@ -11,11 +11,14 @@ A registry row without a readable birth year is banded by the year its 12-digit 
 encodes; a row with neither can only be found by its ID (no name pass blocks without a year),
 so it meets persons without a year and those it quotes.
 
-Each band holds at most ``max_rows`` registry rows and reads only the population columns
-matching uses, with the band's filter pushed down to the Parquet row groups (the population
-file is sorted by birth year), and the persons it quotes by ID from other years from a file of
-its own (one join for all bands), so a mapped task's time and memory are bounded by its band and
-its years' cohort, never by the nation.
+Each band holds at most ``max_rows`` registry rows. Bands whose years lie within two
+consecutive years form a cohort (one matching task), which reads its population slice once and
+normalizes it once for all its bands. Nothing is copied or sorted across the nation for this:
+extract writes each chunk's rows in year order in small row groups, so a cohort reads its
+years' registry rows and persons (the columns matching uses) from a few row groups of each
+chunk, and the persons its bands quote by ID from other years from a file per band (one join
+for all bands). A matching task's time and memory are bounded by its cohort, never by the
+nation.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ BAND_YEAR = "band_year"  # registry: the birth year, else the ID's year
 YEAR_RANK = "year_rank"  # registry: rank among the chunk's rows of its band year
 SOURCE_ROW = "source_row"  # helper column: 1-based row in the source
 YEAR_MARGIN = 1
-POPULATION_ROW_GROUP = 65_536
+CHUNK_ROW_GROUP = 32_768  # a chunk's rows by year in small row groups: a band reads few
 _BOOLEAN_COLUMNS = frozenset(("scheme_si_compulsory", "scheme_si_voluntary", "scheme_hi",
                               "scheme_ui", "is_deceased"))
 
@@ -59,7 +62,9 @@ def birth_year(birth_date) -> pa.Array | pa.ChunkedArray:
 
 def chunk_table(frame: pd.DataFrame, first_row: int) -> pa.Table:
     """A canonical chunk as Arrow, with its 1-based source rows and its birth years; types fixed
-    (text as strings, flags as booleans) so that every chunk of a source has one schema."""
+    (text as strings, flags as booleans) so that every chunk of a source has one schema; its rows
+    in the order of their (band) year, then source row, so that written in small row groups
+    (``CHUNK_ROW_GROUP``) a reader of a few years skips the rest of the chunk."""
     frame = frame.assign(**{SOURCE_ROW: np.arange(first_row, first_row + len(frame))})
     table = pa.Table.from_pandas(frame, preserve_index=False)
     fields = []
@@ -77,7 +82,8 @@ def chunk_table(frame: pd.DataFrame, first_row: int) -> pa.Table:
     table = table.cast(pa.schema(fields))
     table = table.append_column(BIRTH_YEAR, birth_year(table["birth_date"]))
     if "personal_id" in table.column_names:  # the population
-        return table.append_column(ID_YEAR, id_year(table["personal_id"]))
+        return table.append_column(ID_YEAR, id_year(table["personal_id"])).sort_by(
+            [(BIRTH_YEAR, "ascending"), (SOURCE_ROW, "ascending")])
     ids = id_year(table["national_id"])
     band = pc.coalesce(table[BIRTH_YEAR], ids)
     # rank among this chunk's rows of the same band year, in source order: with per-chunk
@@ -85,7 +91,8 @@ def chunk_table(frame: pd.DataFrame, first_row: int) -> pa.Table:
     key = pd.Series(pc.fill_null(band, -1).to_numpy())
     rank = key.groupby(key.to_numpy(), sort=False).cumcount().to_numpy()
     return (table.append_column(ID_YEAR, ids).append_column(BAND_YEAR, band)
-            .append_column(YEAR_RANK, pa.array(rank, pa.int64())))
+            .append_column(YEAR_RANK, pa.array(rank, pa.int64()))
+            .sort_by([(BAND_YEAR, "ascending"), (SOURCE_ROW, "ascending")]))
 
 
 def id_year(ids) -> pa.Array | pa.ChunkedArray:
@@ -101,43 +108,23 @@ def id_year(ids) -> pa.Array | pa.ChunkedArray:
                       pa.scalar(None, pa.int16()))
 
 
-def sort_population(sql, chunks: list[str], out: Path, quarantine: Path | None = None,
-                    unlinkable: tuple[str, ...] = ()) -> None:
-    """The persons sorted by birth year (unreadable years last), then source row, in small row
-    groups (a band's filter skips most of the file), by DuckDB out of core; without the rows
-    ``quarantine`` set aside for an ``unlinkable`` reason."""
-    files = files_sql(chunks)
-    where = ""
-    if quarantine is not None and unlinkable:
-        reasons = ", ".join(f"'{r}'" for r in unlinkable)
-        where = (f"WHERE NOT EXISTS (SELECT 1 FROM read_parquet('{quarantine}') q "
-                 f"WHERE q.source = 'population' AND q.reason IN ({reasons}) "
-                 f"AND q.row = p.{SOURCE_ROW})")
-    sql.execute(
-        f"COPY (SELECT * FROM read_parquet({files}) p {where} "
-        f"ORDER BY {BIRTH_YEAR} NULLS LAST, {SOURCE_ROW}) TO '{out}' "
-        f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {POPULATION_ROW_GROUP})"
-    )
-
-
 # A registry row's year for banding: its birth year, else the year its 12-digit personal ID
 # encodes (digit 4: century and gender, digits 5-6: the year), so that a row with an unreadable
 # birth date still meets only a few years of the population, not the nation.
-def plan(sql, chunks: list[str], max_rows: int, folder: Path) -> list[dict]:
+def plan(sql, chunks: list[str], max_rows: int) -> list[dict]:
     """Cut the registry into bands of at most ``max_rows`` rows, in the order of year (the birth
     year, else the one the personal ID encodes) then source row (rows with neither last, in
-    bands of their own); write each band's rows under ``folder/band=N/`` with DuckDB (a
-    partitioned write, out of core).
+    bands of their own). Nothing is copied: a band is read from the chunks.
 
     A row's place in that order is the rows of earlier years, plus those of its year in earlier
     chunks (the chunks are in source order), plus its rank among its year's rows in its chunk
-    (``year_rank``, counted at extract): a join with a small table of per-chunk offsets and a
-    partitioned write, no sort and no window over the nation.
+    (``year_rank``, counted at extract); its band is that place // ``max_rows``. So a band spec
+    holds, per chunk and year of the band, where the year's rows of the chunk start (``chunks``:
+    [file, year, start, first band]): a count per chunk and year, no sort over the nation.
     """
-    files = files_sql(chunks)
     counts = sql.execute(
-        f"SELECT filename, {BAND_YEAR}, count(*) FROM read_parquet({files}, filename = true) "
-        "GROUP BY ALL").fetchall()
+        f"SELECT filename, {BAND_YEAR}, count(*) FROM read_parquet({files_sql(chunks)}, "
+        "filename = true) GROUP BY ALL").fetchall()
     order = {str(c): i for i, c in enumerate(chunks)}
     per_year: dict = {}
     for _, year, n in counts:
@@ -146,39 +133,30 @@ def plan(sql, chunks: list[str], max_rows: int, folder: Path) -> list[dict]:
     for year in sorted(y for y in per_year if y is not None):
         year_start[year], before = before, before + per_year[year]
     first_unknown_band = -(-before // max_rows)
-    starts, seen = [], {}
+    bands: dict[int, dict] = {}
+
+    def cover(first: int, n: int, base: int, year) -> None:  # places first .. first + n - 1
+        for band in range(first // max_rows, (first + n - 1) // max_rows + 1):
+            rows = min(first + n, (band + 1) * max_rows) - max(first, band * max_rows)
+            spec = bands.setdefault(base + band, {
+                "index": base + band, "rows": 0, "max_rows": max_rows, "year_min": year,
+                "year_max": year, "chunks": []})
+            spec["rows"] += rows
+            spec["year_max"] = year
+
+    for year in sorted(y for y in per_year if y is not None):
+        cover(year_start[year], per_year[year], 0, year)
+    if None in per_year:
+        cover(0, per_year[None], first_unknown_band, None)
+    seen: dict = {}
     for filename, year, n in sorted(counts, key=lambda c: order[c[0]]):
         earlier = seen.get(year, 0)
         seen[year] = earlier + n
-        base_band, start = (first_unknown_band, earlier) if year is None else (
+        base, start = (first_unknown_band, earlier) if year is None else (
             0, year_start[year] + earlier)
-        starts.append((filename, year, start, base_band))
-    sql.execute(f"CREATE TEMP TABLE chunk_year_start (filename VARCHAR, {BAND_YEAR} SMALLINT, "
-                "start BIGINT, base_band BIGINT)")
-    sql.executemany("INSERT INTO chunk_year_start VALUES (?, ?, ?, ?)", starts)
-    sql.execute(
-        f"COPY (SELECT r.* EXCLUDE (filename), "
-        f"s.base_band + (s.start + r.{YEAR_RANK}) // {max_rows} AS band "
-        f"FROM read_parquet({files}, filename = true) r "
-        f"JOIN chunk_year_start s ON r.filename = s.filename "
-        f"AND r.{BAND_YEAR} IS NOT DISTINCT FROM s.{BAND_YEAR}) "
-        f"TO '{folder}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (band))"
-    )
-    bands = sql.execute(
-        f"SELECT band, count(*), min({BAND_YEAR}), max({BAND_YEAR}), "
-        f"count({BAND_YEAR}) FROM read_parquet('{folder}/*/*.parquet', hive_partitioning=true) "
-        "GROUP BY band ORDER BY band").fetchall()
-    return [
-        {
-            "index": int(band),
-            "registry": str(folder / f"band={band}"),
-            "rows": int(rows),
-            # None: no year in this band: persons without a year and those quoted by ID.
-            "year_min": None if not with_year else int(year_min),
-            "year_max": None if not with_year else int(year_max),
-        }
-        for band, rows, year_min, year_max, with_year in bands
-    ]
+        for band in range(base + start // max_rows, base + (start + n - 1) // max_rows + 1):
+            bands[band]["chunks"].append([filename, year, start, base])
+    return [bands[b] for b in sorted(bands)]
 
 
 def write_specs(specs: list[dict], folder: Path, kind: str = "cohort") -> list[str]:
@@ -190,14 +168,40 @@ def write_specs(specs: list[dict], folder: Path, kind: str = "cohort") -> list[s
     return paths
 
 
-def band_registry(spec: dict) -> pd.DataFrame:
-    """The band's registry rows (the columns matching reads) in birth-year, then source order."""
-    return (
-        pq.read_table(spec["registry"], columns=[*REGISTRY_REQUIRED, BAND_YEAR, SOURCE_ROW])
-        .sort_by([(BAND_YEAR, "ascending"), (SOURCE_ROW, "ascending")])
-        .select(list(REGISTRY_REQUIRED))
-        .to_pandas()
-    )
+def cohort_registry(cohort: dict) -> dict[int, pa.Table]:
+    """The registry rows of each band of a cohort (the columns matching reads, in band-year,
+    then source order), read from the chunks' row groups of the cohort's years."""
+    offsets: dict[str, dict] = {}
+    for band in cohort["bands"]:
+        for filename, year, start, base in band["chunks"]:
+            offsets.setdefault(filename, {})[year] = (start, base)
+    max_rows = cohort["bands"][0]["max_rows"]
+    year = ds.field(BAND_YEAR)
+    wanted = year.is_null() if cohort["year_min"] is None else (
+        (year >= cohort["year_min"]) & (year <= cohort["year_max"]))
+    columns = [*REGISTRY_REQUIRED, BAND_YEAR, SOURCE_ROW]
+    pieces = []
+    for filename, starts in offsets.items():
+        table = pq.read_table(filename, columns=[*columns, YEAR_RANK], filters=wanted)
+        years = pc.fill_null(table[BAND_YEAR], -1).to_numpy()
+        # -1: a year of this chunk whose rows all lie in other cohorts' bands
+        start, base = np.zeros(len(table), np.int64), np.full(len(table), -1, np.int64)
+        for y, (first, first_band) in starts.items():
+            at = years == (-1 if y is None else y)
+            start[at], base[at] = first, first_band
+        band = np.where(base >= 0, base + (start + table[YEAR_RANK].to_numpy()) // max_rows, -1)
+        pieces.append(table.select(columns).append_column("band", pa.array(band)))
+    every = pa.concat_tables(pieces).sort_by(
+        [("band", "ascending"), (BAND_YEAR, "ascending"), (SOURCE_ROW, "ascending")])
+    bands = every["band"].to_numpy()
+    frames = {}
+    for band in cohort["bands"]:
+        lo, hi = np.searchsorted(bands, [band["index"], band["index"] + 1])
+        frames[band["index"]] = every.slice(lo, hi - lo).select(list(REGISTRY_REQUIRED))
+        if len(frames[band["index"]]) != band["rows"]:
+            raise RuntimeError(f"band {band['index']}: {len(frames[band['index']])} registry "
+                               f"rows read, {band['rows']} planned")
+    return frames
 
 
 def cohorts(bands: list[dict], persons_per_year: dict, max_persons: int) -> list[dict]:
@@ -244,15 +248,20 @@ def _in_years(spec: dict) -> ds.Expression:
     return wanted
 
 
-def read_cohort(cohort: dict, population_path: Path, quoted: Path | None = None
-                ) -> tuple[pd.DataFrame, dict[int, np.ndarray]]:
-    """The population a cohort's bands can link to (needed columns only, in the population
-    file's order: birth year, then source row) and, per band, the rows of it the band reads:
-    persons born in the band's years plus the margin or without a readable year (a filter the
-    birth-year sorted file answers from a few row groups), and the persons its rows quote by ID
-    from other years (``quoted/band=N``, joined once for all bands by ``quoted_persons``)."""
+def read_cohort(cohort: dict, population: list[str], quoted: Path | None = None,
+                unlinkable: Path | None = None) -> tuple[pd.DataFrame, dict[int, np.ndarray]]:
+    """The population a cohort's bands can link to (needed columns only, in birth-year, then
+    source row order) and, per band, the rows of it the band reads: persons born in the band's
+    years plus the margin or without a readable year (a filter the year-sorted chunks answer
+    from a few row groups), and the persons its rows quote by ID from other years
+    (``quoted/band=N``, joined once for all bands by ``quoted_persons``); never the source rows
+    listed in ``unlinkable``."""
     columns = [*POPULATION_REQUIRED, BIRTH_YEAR, SOURCE_ROW]
-    in_years = pq.read_table(population_path, columns=columns, filters=_in_years(cohort))
+    in_years = ds.dataset(population, format="parquet").to_table(
+        columns=columns, filter=_in_years(cohort))
+    if unlinkable is not None:
+        excluded = pq.read_table(unlinkable)[SOURCE_ROW]
+        in_years = in_years.filter(pc.invert(pc.is_in(in_years[SOURCE_ROW], value_set=excluded)))
     quotes = {}
     for band in cohort["bands"]:
         if quoted is not None and (quoted / f"band={band['index']}").exists():
@@ -281,38 +290,49 @@ def read_cohort(cohort: dict, population_path: Path, quoted: Path | None = None
     return table.select(list(POPULATION_REQUIRED)).to_pandas(), reads
 
 
-def quoted_persons(sql, bands: list[dict], population: Path, out: Path) -> None:
+def quoted_persons(sql, bands: list[dict], registry: list[str], population: list[str],
+                   out: Path, unlinkable: Path | None = None) -> None:
     """Per band, the persons its rows quote by personal ID or old ID number who are born outside
     the band's years and margin (a wrong birth date with a right ID is still found), under
-    ``out/band=N``: joins of the registry's IDs with the population for all bands at once.
+    ``out/band=N``: joins of the registry's IDs with the population for all bands at once,
+    leaving out the persons ``unlinkable`` lists.
 
     A person's ID encodes their birth year, so a quoted 12-digit ID whose year lies in the band
     names a person already in its slice: only IDs encoding another year, persons whose birth
     date disagrees with their ID (few), and old 9-digit numbers (no year) need joining, which
-    keeps the joins small at any size of the nation.
+    keeps every join's build side small at any size of the nation.
     """
     sql.execute("CREATE TEMP TABLE band_years (band BIGINT, lo SMALLINT, hi SMALLINT)")
     sql.executemany("INSERT INTO band_years VALUES (?, ?, ?)", [
         (s["index"], s["year_min"], s["year_max"]) for s in bands])
-    folder = Path(bands[0]["registry"]).parent if bands else out
+    sql.execute(f"CREATE TEMP TABLE chunk_year_start (filename VARCHAR, {BAND_YEAR} SMALLINT, "
+                "start BIGINT, base_band BIGINT)")
+    sql.executemany("INSERT INTO chunk_year_start VALUES (?, ?, ?, ?)", sorted({
+        tuple(entry) for s in bands for entry in s["chunks"]}, key=str))
+    max_rows = bands[0]["max_rows"] if bands else 1
 
     def outside(year: str) -> str:
         return (f"(q.lo IS NULL OR {year} < q.lo - {YEAR_MARGIN} "
                 f"OR {year} > q.hi + {YEAR_MARGIN})")
 
-    persons = f"read_parquet('{population}')"
+    left_out = ("" if unlinkable is None else
+                f" WHERE {SOURCE_ROW} NOT IN (SELECT {SOURCE_ROW} FROM '{unlinkable}')")
     sql.execute(
-        f"COPY (WITH q AS (SELECT DISTINCT r.band, r.national_id, r.{ID_YEAR}, b.lo, b.hi FROM "
-        f"read_parquet('{folder}/*/*.parquet', hive_partitioning=true) r "
-        f"JOIN band_years b ON b.band = r.band WHERE r.national_id IS NOT NULL), "
-        f"odd AS (SELECT * FROM {persons} WHERE {BIRTH_YEAR} IS DISTINCT FROM {ID_YEAR}) "
-        f"SELECT q.band, p.* FROM q JOIN {persons} p ON p.personal_id = q.national_id "
-        f"WHERE {outside('q.' + ID_YEAR)} "
-        f"AND p.{BIRTH_YEAR} IS NOT NULL AND {outside('p.' + BIRTH_YEAR)} "
+        f"COPY (WITH q AS (SELECT b.band, r.national_id, r.{ID_YEAR}, b.lo, b.hi FROM "
+        f"read_parquet({files_sql(registry)}, filename = true) r "
+        f"JOIN chunk_year_start s ON r.filename = s.filename "
+        f"AND r.{BAND_YEAR} IS NOT DISTINCT FROM s.{BAND_YEAR} "
+        f"JOIN band_years b ON b.band = s.base_band + (s.start + r.{YEAR_RANK}) // {max_rows} "
+        f"WHERE r.national_id IS NOT NULL), "
+        f"persons AS (SELECT * FROM read_parquet({files_sql(population)}){left_out}), "
+        f"far AS (SELECT * FROM q WHERE {outside('q.' + ID_YEAR)}), "
+        f"old AS (SELECT * FROM q WHERE length(national_id) = 9), "
+        f"odd AS (SELECT * FROM persons WHERE {BIRTH_YEAR} IS DISTINCT FROM {ID_YEAR}) "
+        f"SELECT q.band, p.* FROM far q JOIN persons p ON p.personal_id = q.national_id "
+        f"WHERE p.{BIRTH_YEAR} IS NOT NULL AND {outside('p.' + BIRTH_YEAR)} "
         f"UNION SELECT q.band, p.* FROM q JOIN odd p ON p.personal_id = q.national_id "
         f"WHERE p.{BIRTH_YEAR} IS NOT NULL AND {outside('p.' + BIRTH_YEAR)} "
-        f"UNION SELECT q.band, p.* FROM q JOIN {persons} p ON p.old_id_number = q.national_id "
-        f"WHERE length(q.national_id) = 9 "
-        f"AND p.{BIRTH_YEAR} IS NOT NULL AND {outside('p.' + BIRTH_YEAR)}) "
+        f"UNION SELECT q.band, p.* FROM old q JOIN persons p ON p.old_id_number = q.national_id "
+        f"WHERE p.{BIRTH_YEAR} IS NOT NULL AND {outside('p.' + BIRTH_YEAR)}) "
         f"TO '{out}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (band))"
     )

@@ -4,17 +4,19 @@ returns paths; ``pipelines.night`` declares their order and fan-out once for the
 ``popsync run`` and the benchmarks.
 
 Every step's memory is bounded by a chunk, a band or a partition, never by the nation: sources
-are extracted in chunks of ``partition.chunk_rows``; what needs the whole nation (unique keys,
-sorting the population by birth year, cutting the registry into bands, repartitioning results by
-person, joining the rows to fix with their registry fields) is done by DuckDB over the Parquet
-datasets with a memory limit (``partition.sql_memory``), spilling to the work folder.
+are extracted in chunks of ``partition.chunk_rows``, each chunk's rows in year order; what needs
+the whole nation (unique keys, counting the registry's rows per chunk and year to cut bands,
+joining quoted IDs, repartitioning results by person, joining the rows to fix with their
+registry fields) is done by DuckDB over the Parquet datasets with a memory limit
+(``partition.sql_memory``), spilling to the work folder.
 
 Work folder ``<out>/work/<run_date>-r<run_id>/``:
-  sources/<source>/part-*.parquet   extracted chunks (canonical columns, source_row, birth_year)
+  sources/<source>/part-*.parquet   extracted chunks (canonical columns, source_row, birth_year),
+                                   rows in year order (a cohort reads a few row groups of each)
   quarantine/*.parquet             rows each chunk's checks set aside
-  population.parquet               persons sorted by birth year (band reads skip row groups)
+  unlinkable.parquet               population rows no link can name
   quoted/band=N/                   persons a band quotes by ID from other years
-  bands/band=N/, bands/band-N.json registry bands and their specs
+  bands/cohort-N.json              a cohort's bands: their years and where their rows start
   parts/results-N.parquet          each band's results
   persons/part=K/                  band results repartitioned by person
   results/part-K.parquet           resolved results (one person, one registration)
@@ -238,7 +240,8 @@ def extract_source(work_dir: str, *, piece: str) -> list[str]:
     paths, rows = [], 0
     for index, frame in enumerate(extract_batches(source, ctx.config.chunk_rows)):
         path = folder / f"part-{index:05d}.parquet"
-        pq.write_table(partition.chunk_table(frame, rows + 1), path, **_PARQUET)
+        pq.write_table(partition.chunk_table(frame, rows + 1), path,
+                       row_group_size=partition.CHUNK_ROW_GROUP, **_PARQUET)
         paths.append(str(path))
         rows += len(frame)
     write_json(ctx.path("sources", f"{piece}.json"),
@@ -392,18 +395,21 @@ def gate_inputs(work_dir: str, validate_chunk: list[str]) -> str:
 
 @step("prepare_population")
 def prepare_population(work_dir: str, gate_inputs: str, plan_bands: list[str]) -> str:
-    """The persons matching may link to, sorted by birth year in small row groups (a cohort
-    reads only its years' row groups), without the rows no link can name; and per band the
-    persons its rows quote by ID from other years."""
+    """The population rows no link can name (quarantined for an unlinkable reason), and per band
+    the persons its rows quote by ID from other years (DuckDB joins)."""
     del gate_inputs  # the population is prepared once it passed the input checks
     ctx = RunContext.load(work_dir)
     bands = [band for p in plan_bands for band in read_json(Path(p))["bands"]]
     quoted = _fresh(ctx.path("quoted"))
+    reasons = ", ".join(f"'{r}'" for r in UNLINKABLE_PERSON_REASONS)
     with ctx.sql() as sql:
-        partition.sort_population(sql, _chunks(ctx, "population"),
-                                  ctx.path("population.parquet"), ctx.path("quarantine.parquet"),
-                                  UNLINKABLE_PERSON_REASONS)
-        partition.quoted_persons(sql, bands, ctx.path("population.parquet"), quoted)
+        sql.execute(
+            f"COPY (SELECT DISTINCT row AS {partition.SOURCE_ROW} FROM "
+            f"'{ctx.path('quarantine.parquet')}' WHERE source = 'population' "
+            f"AND reason IN ({reasons})) TO '{ctx.path('unlinkable.parquet')}' (FORMAT parquet)")
+        partition.quoted_persons(sql, bands, _chunks(ctx, "registry"),
+                                 _chunks(ctx, "population"), quoted,
+                                 ctx.path("unlinkable.parquet"))
     return work_dir
 
 
@@ -419,8 +425,7 @@ def plan_bands(work_dir: str, extract: list[list[str]]) -> list[str]:
     ctx = RunContext.load(work_dir)
     folder = _fresh(ctx.path("bands"))
     with ctx.sql() as sql:
-        bands = partition.plan(sql, _chunks(ctx, "registry"), ctx.config.partition_max_rows,
-                               folder)
+        bands = partition.plan(sql, _chunks(ctx, "registry"), ctx.config.partition_max_rows)
         persons = dict(sql.execute(
             f"SELECT {partition.BIRTH_YEAR}, count(*) FROM "
             f"read_parquet({files_sql(_chunks(ctx, 'population'))}) GROUP BY ALL").fetchall())
@@ -432,19 +437,20 @@ def plan_bands(work_dir: str, extract: list[list[str]]) -> list[str]:
 def match_cohort(work_dir: str, prepare_population: str, *, piece: str) -> list[str]:
     """Link the bands of one cohort to its population slice, normalized once for them all;
     returns the bands' results files."""
-    del prepare_population  # the sorted population and quoted persons, in the work folder
+    del prepare_population  # the quoted and unlinkable persons, in the work folder
     import matching
 
     ctx = RunContext.load(work_dir)
     cohort = read_json(Path(piece))
-    frame, reads = partition.read_cohort(cohort, ctx.path("population.parquet"),
-                                         ctx.path("quoted"))
+    frame, reads = partition.read_cohort(cohort, _chunks(ctx, "population"), ctx.path("quoted"),
+                                         ctx.path("unlinkable.parquet"))
     population = matching.Population.of(frame)
     del frame
+    registries = partition.cohort_registry(cohort)
     settings = matching.Settings.from_mapping(ctx.config.matching)
     outputs = []
     for spec in cohort["bands"]:
-        registry = partition.band_registry(spec)
+        registry = registries.pop(spec["index"]).to_pandas()
         rows = reads[spec["index"]]
         mine = population if len(rows) == len(population) else population.take(rows)
         linked = matching.link(registry, mine, settings)
@@ -454,7 +460,7 @@ def match_cohort(work_dir: str, prepare_population: str, *, piece: str) -> list[
             "rows": spec["rows"], "cohort": cohort["index"], "population_rows": len(mine),
             "report": linked.report})
         outputs.append(str(out))
-        del mine, linked
+        del mine, linked, registry
     return outputs
 
 
@@ -483,7 +489,7 @@ def split_results(work_dir: str, match: list[list[str]]) -> list[str]:
     ctx = RunContext.load(work_dir)
     parts = sorted(_flat(match))
     # every band is matched: what only matching read goes, to keep the work folder small
-    _remove(ctx, "population.parquet", "quoted", "bands", "sources/population")
+    _remove(ctx, "unlinkable.parquet", "quoted", "bands", "sources/population")
     folder = _fresh(ctx.path("persons"))
     rows = sum(read_json(Path(p).with_suffix(".json"))["rows"] for p in parts)
     count = max(1, math.ceil(rows / ctx.config.chunk_rows))
@@ -753,7 +759,7 @@ def _write_validation_report(ctx: RunContext, staging: Path, summary: dict) -> N
 
 # The work folder's big intermediates, removed once the night is published (most go earlier,
 # as soon as no later step reads them).
-INTERMEDIATES = ("sources", "quarantine", "population.parquet", "quoted", "bands", "parts",
+INTERMEDIATES = ("sources", "quarantine", "unlinkable.parquet", "quoted", "bands", "parts",
                  "persons", "results", "listed")
 
 

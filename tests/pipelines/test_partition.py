@@ -20,6 +20,12 @@ def _chunks(frame: pd.DataFrame, folder, size: int = 2) -> list[str]:
     return paths
 
 
+def _registry(spec: dict) -> pd.DataFrame:
+    """A band's registry rows, read as a cohort of its own."""
+    [cohort] = partition.cohorts([spec], {}, max_persons=1)
+    return partition.cohort_registry(cohort)[spec["index"]].to_pandas()
+
+
 def _person(personal_id: str, birth_date: str | None) -> dict:
     return {
         "personal_id": personal_id, "full_name": "Nguyễn Văn An", "birth_date": birth_date,
@@ -51,10 +57,7 @@ def test_a_band_reads_its_years_plus_margin_quoted_ids_and_persons_without_a_yea
             _person("001090000008", "1962-05-01"),  # ID says 1990, born far away: not quoted
         ]
     )
-    population_path = tmp_path / "population.parquet"
-    with duckdb.connect() as sql:
-        partition.sort_population(sql, _chunks(population, tmp_path / "persons"),
-                                  population_path)
+    persons_chunks = _chunks(population, tmp_path / "persons")
     registry = pd.DataFrame(
         [
             _participant("0100000001", "1990-01-01", None),
@@ -63,14 +66,15 @@ def test_a_band_reads_its_years_plus_margin_quoted_ids_and_persons_without_a_yea
             _participant("0100000004", "1990-04-04", "123456789"),  # an old ID number
         ]
     )
+    registry_chunks = _chunks(registry, tmp_path / "registry")
     with duckdb.connect() as sql:
-        [spec] = partition.plan(sql, _chunks(registry, tmp_path / "registry"), max_rows=10,
-                                folder=tmp_path / "bands")
-        partition.quoted_persons(sql, [spec], population_path, tmp_path / "quoted")
+        [spec] = partition.plan(sql, registry_chunks, max_rows=10)
+        partition.quoted_persons(sql, [spec], registry_chunks, persons_chunks,
+                                 tmp_path / "quoted")
     [cohort] = partition.cohorts([spec], {}, max_persons=10)
-    persons, reads = partition.read_cohort(cohort, population_path, tmp_path / "quoted")
+    persons, reads = partition.read_cohort(cohort, persons_chunks, tmp_path / "quoted")
     persons = persons.iloc[reads[spec["index"]]]
-    assert len(partition.band_registry(spec)) == 4
+    assert len(_registry(spec)) == 4
     assert set(persons["personal_id"]) == {
         "001090000001", "001091000002", "001060000004", "001085000005", "001080000006",
         "001040000007",
@@ -95,20 +99,20 @@ def test_plan_cuts_bands_by_birth_year_with_unreadable_years_last(tmp_path):
             for i, y in enumerate(years)
         ]
     )
+    registry_chunks = _chunks(registry, tmp_path / "registry", size=3)
     with duckdb.connect() as sql:
-        specs = partition.plan(sql, _chunks(registry, tmp_path / "registry", size=3),
-                               max_rows=3, folder=tmp_path / "bands")
+        specs = partition.plan(sql, registry_chunks, max_rows=3)
     assert [(s["rows"], s["year_min"], s["year_max"]) for s in specs] == [
         (3, 1950, 1970), (3, 1980, 2000), (2, None, None)
     ]
-    bands = [partition.band_registry(s) for s in specs]
+    bands = [_registry(s) for s in specs]
     # the bands hold their rows in birth-year order, with the contract's columns
     assert [b["birth_date"].tolist() for b in bands[:2]] == [
         ["1950-01-01", "1960-01-01", "1970-01-01"], ["1980-01-01", "1990-01-01", "2000-01-01"]]
     assert list(bands[0].columns) == list(registry.columns)
     assert set(bands[2]["birth_date"]) == {"unknown"}
     # every registry row in exactly one band
-    every = pd.concat([pd.read_parquet(s["registry"]) for s in specs])
+    every = pd.concat(bands)
     assert sorted(every["vss_code"]) == sorted(registry["vss_code"])
 
 
@@ -118,31 +122,30 @@ def test_a_row_without_a_readable_birth_date_is_banded_by_the_year_its_id_encode
         _person("001070000003", "1970-05-01"),
         _person("001050000009", None),
     ])
-    population_path = tmp_path / "population.parquet"
+    persons_chunks = _chunks(population, tmp_path / "persons")
     registry = pd.DataFrame([
         _participant("0100000001", "unknown", "001190000001"),  # ID says: 1990, female
         _participant("0100000002", "unknown", None),  # neither: only year-less persons
     ])
+    registry_chunks = _chunks(registry, tmp_path / "registry")
     with duckdb.connect() as sql:
-        partition.sort_population(sql, _chunks(population, tmp_path / "persons"),
-                                  population_path)
-        specs = partition.plan(sql, _chunks(registry, tmp_path / "registry"), max_rows=1,
-                               folder=tmp_path / "bands")
-        partition.quoted_persons(sql, specs, population_path, tmp_path / "quoted")
+        specs = partition.plan(sql, registry_chunks, max_rows=1)
+        partition.quoted_persons(sql, specs, registry_chunks, persons_chunks,
+                                 tmp_path / "quoted")
     assert [(s["rows"], s["year_min"], s["year_max"]) for s in specs] == [
         (1, 1990, 1990), (1, None, None)]
     cohorts = partition.cohorts(specs, {}, max_persons=10)
     assert len(cohorts) == 2  # rows without a year are a cohort of their own
     slices = []
     for cohort in cohorts:
-        persons, reads = partition.read_cohort(cohort, population_path, tmp_path / "quoted")
+        persons, reads = partition.read_cohort(cohort, persons_chunks, tmp_path / "quoted")
         slices += [persons.iloc[reads[band["index"]]] for band in cohort["bands"]]
     assert sorted(slices[0]["personal_id"]) == ["001050000009", "001090000001"]
     assert slices[1]["personal_id"].tolist() == ["001050000009"]
 
 
 def _band(index: int, year_min: int | None, year_max: int | None) -> dict:
-    return {"index": index, "registry": f"bands/band={index}", "rows": 10,
+    return {"index": index, "rows": 10, "max_rows": 10, "chunks": [],
             "year_min": year_min, "year_max": year_max}
 
 
@@ -172,25 +175,24 @@ def test_a_band_reads_the_same_persons_in_a_cohort_as_alone(tmp_path):
         _person("001070000006", None),
         _person("001088000007", "1988-05-01"),
     ])
-    population_path = tmp_path / "population.parquet"
+    persons_chunks = _chunks(population, tmp_path / "persons")
     registry = pd.DataFrame([
         _participant("0100000001", "1990-01-01", "001060000004"),
         _participant("0100000002", "1990-02-02", "001060000004"),
         _participant("0100000003", "1991-03-03", "001088000007"),
         _participant("0100000004", "1991-04-04", "001050000005"),
     ])
+    registry_chunks = _chunks(registry, tmp_path / "registry")
     with duckdb.connect() as sql:
-        partition.sort_population(sql, _chunks(population, tmp_path / "persons"),
-                                  population_path)
-        specs = partition.plan(sql, _chunks(registry, tmp_path / "registry"), max_rows=1,
-                               folder=tmp_path / "bands")
-        partition.quoted_persons(sql, specs, population_path, tmp_path / "quoted")
+        specs = partition.plan(sql, registry_chunks, max_rows=1)
+        partition.quoted_persons(sql, specs, registry_chunks, persons_chunks,
+                                 tmp_path / "quoted")
     [shared] = partition.cohorts(specs, {}, max_persons=100)
-    persons, reads = partition.read_cohort(shared, population_path, tmp_path / "quoted")
+    persons, reads = partition.read_cohort(shared, persons_chunks, tmp_path / "quoted")
     assert persons["personal_id"].is_unique  # a person quoted by two bands is read once
     for spec in specs:
         [alone] = partition.cohorts([spec], {}, max_persons=100)
-        own, own_reads = partition.read_cohort(alone, population_path, tmp_path / "quoted")
+        own, own_reads = partition.read_cohort(alone, persons_chunks, tmp_path / "quoted")
         assert own_reads[spec["index"]].tolist() == list(range(len(own)))
         pd.testing.assert_frame_equal(
             persons.iloc[reads[spec["index"]]].reset_index(drop=True), own)
