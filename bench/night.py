@@ -25,7 +25,8 @@ def nation(people: int, seed: int) -> Path:
 
 def work_folder(people: int = 1_000_000, seed: int = 3) -> Path:
     """A night's work folder up to checked results and gathered lists (nothing published):
-    parts/ (band results), results/ (resolved partitions), listed/ (rows to fix per group)."""
+    persons/ (band results by person), results/ (resolved partitions), listed/ (rows to fix per
+    group)."""
     out = DATA / f"night_n{people}_s{seed}"
     marker = out / "work_folder.json"
     if marker.exists():

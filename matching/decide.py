@@ -3,8 +3,10 @@ suggested corrections, explanation; and the one-person-one-registration rule (``
 
 from __future__ import annotations
 
+import functools
 import gc
 import math
+from collections.abc import Callable
 from contextlib import contextmanager
 
 import numpy as np
@@ -187,11 +189,14 @@ def _person_codes(personal_id: pa.Array) -> np.ndarray:
     return pc.dictionary_encode(personal_id).indices.to_numpy().astype(np.int64)
 
 
-def _pick(values: pa.Array, rows: np.ndarray, show: np.ndarray) -> pd.Series:
-    """values[rows] where show, else null, as a pandas string column."""
+def _pick(values: pa.Array | Callable[[pa.Array], pa.Array], rows: np.ndarray,
+          show: np.ndarray) -> pd.Series:
+    """values[rows] where show, else null, as a pandas string column (``values``: an array, or
+    a function taking rows)."""
     if not show.any():
         return pd.Series(pa.nulls(len(show), pa.string()), dtype="str")
-    return pd.Series(values.take(pa.array(rows, mask=~show)), dtype="str")
+    take = values if callable(values) else values.take
+    return pd.Series(take(pa.array(rows, mask=~show)), dtype="str")
 
 
 def _explanations(levels: dict[str, tuple[str, ...]], codes: dict[str, np.ndarray],
@@ -234,7 +239,7 @@ def _explanations(levels: dict[str, tuple[str, ...]], codes: dict[str, np.ndarra
 
 def assemble(
     registry_frame: pd.DataFrame,
-    population_text: dict[str, pa.Array],
+    population_text: Callable[[str, pa.Array], pa.Array],
     registry: Table,
     population: Table,
     pairs: dict,
@@ -293,10 +298,8 @@ def assemble(
     flags = {k: v & ~synchronized for k, v in flags.items()}
 
     weight = at_best(pairs["weight"].astype(np.float64), np.nan)
-    person = population_text["personal_id"]
-
     def suggestion(column: str, agrees: np.ndarray) -> pd.Series:
-        return _pick(population_text[column], p, shown & ~agrees)
+        return _pick(functools.partial(population_text, column), p, shown & ~agrees)
 
     def nullable(values: np.ndarray) -> pd.Series:
         return pd.Series(values, dtype="boolean").where(shown, pd.NA)
@@ -324,7 +327,7 @@ def assemble(
         "province_code": pd.Series(registry_frame["province_code"].astype("str").array),
         "status": pd.Series(status_names.take(pa.array(status_code)), dtype="str"),
         "reasons": _reason_lists(pattern),
-        "personal_id": _pick(person, p, shown),
+        "personal_id": _pick(functools.partial(population_text, "personal_id"), p, shown),
         "match_weight": weight,
         "match_probability": np.where(has, decision["probability"], np.nan),
         "name_agrees": nullable(name_agrees),

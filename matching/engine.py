@@ -24,7 +24,6 @@ from matching.weights import (
     estimate_u,
     level_shares,
     m_prior,
-    row_frequencies,
     score,
     start_id_m,
 )
@@ -42,17 +41,16 @@ class LinkResult:
     report: dict = field(default_factory=dict)
 
 
-def id_pairs(registry: Table, population: Table) -> tuple[np.ndarray, np.ndarray]:
+def id_pairs(registry: Table, population: Population) -> tuple[np.ndarray, np.ndarray]:
     """Pairs joined on the 12-digit personal ID, then on the old 9-digit ID number (only where
     the old number belongs to one person)."""
-    person = pd.Index(population.ids.number)
     twelve = np.flatnonzero(registry.ids.twelve_digits)
-    at = person.get_indexer(registry.ids.number[twelve])
+    at = population.person_of(registry.ids.number[twelve])
     r, p = [twelve[at >= 0]], [at[at >= 0]]
-    holders = population.old_id >= 0
-    single = np.flatnonzero(holders & (counts_per_row(population.old_id) == 1))
+    holders = np.flatnonzero(population.table.old_id >= 0)
+    single = holders[counts_per_row(population.table.old_id[holders]) == 1]
     old_rows = np.flatnonzero(registry.ids.kind == ID_OLD)
-    at = pd.Index(population.old_id[single]).get_indexer(registry.ids.number[old_rows])
+    at = pd.Index(population.table.old_id[single]).get_indexer(registry.ids.number[old_rows])
     r.append(old_rows[at >= 0])
     p.append(single[at[at >= 0]])
     return np.concatenate(r).astype(np.int64), np.concatenate(p).astype(np.int64)
@@ -82,7 +80,7 @@ def link(registry: pd.DataFrame, population: pd.DataFrame | Population,
     clock["normalized"] = time.perf_counter()
 
     # ID stage: exact joins, compared on every other field
-    id_r, id_p = id_pairs(reg, pop)
+    id_r, id_p = id_pairs(reg, population)
     id_codes = compare(reg, pop, id_r, id_p, settings)
     id_level = np.array(levels["national_id"])[id_codes["national_id"]]
     u = estimate_u(reg, pop, settings, rng) if len(reg) and len(pop) else {
@@ -91,7 +89,7 @@ def link(registry: pd.DataFrame, population: pd.DataFrame | Population,
     m["national_id"] = start_id_m(settings)
     scored = {name: levels[name] for name in SCORED}
     parameters = Parameters(scored, m, u, prior_weight=0.0,
-                            tf_full_name=row_frequencies(pop.names.folded))
+                            tf_full_name=population.name_frequencies())
     id_weight, id_contributions = score(parameters, id_codes, pop, id_p)
     # the ID looks right when the other fields add evidence; otherwise search candidates too
     corroborated = id_weight - id_contributions["national_id"] >= settings.id_corroboration_weight
@@ -140,7 +138,7 @@ def link(registry: pd.DataFrame, population: pd.DataFrame | Population,
     weight = evidence + prior
     decision = decide(r_all, weight, len(reg), settings)
     pairs = {"p": p_all, "codes": codes_all, "weight": weight, "contributions": contributions}
-    results = assemble(registry, population.text, reg, pop, pairs, decision, levels, scored,
+    results = assemble(registry, population.text_at, reg, pop, pairs, decision, levels, scored,
                        parameters.prior_weight)
     clock["decided"] = time.perf_counter()
 

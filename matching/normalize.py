@@ -320,15 +320,12 @@ _PROVINCE_PREFIXES = sorted("0" + code for code in PROVINCES_63)
 
 @dataclass
 class Identifiers:
-    cleaned: pa.Array  # string: separators removed, null when missing
     kind: np.ndarray  # int8: ID_MISSING, ID_PERSONAL, ID_OLD, ID_INVALID
     number: np.ndarray  # int64 value of an all-digit 9- or 12-digit ID, -1 otherwise
     twelve_digits: np.ndarray  # bool: 12 digits (a personal ID, or one with a bad prefix)
 
     def take(self, rows) -> Identifiers:
-        index = pa.array(np.arange(len(self.kind))[rows])
-        return Identifiers(self.cleaned.take(index), self.kind[rows], self.number[rows],
-                           self.twelve_digits[rows])
+        return Identifiers(self.kind[rows], self.number[rows], self.twelve_digits[rows])
 
 
 def clean_ids(values: pa.Array | pa.ChunkedArray) -> Identifiers:
@@ -356,7 +353,7 @@ def clean_ids(values: pa.Array | pa.ChunkedArray) -> Identifiers:
     kind = np.select([~present, personal, nine], [ID_MISSING, ID_PERSONAL, ID_OLD], ID_INVALID)
     digits = pa.array(twelve | nine)
     number = pc.cast(pc.if_else(digits, text, pa.scalar("-1")), pa.int64())
-    return Identifiers(text, kind.astype(np.int8), number.to_numpy(zero_copy_only=False), twelve)
+    return Identifiers(kind.astype(np.int8), number.to_numpy(zero_copy_only=False), twelve)
 
 
 def province_codes(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from matching.arrays import factorize
 from matching.blocking import sorted_pass
 from matching.tables import Table, prepare_population, text_array
 
@@ -16,16 +17,21 @@ QUOTED = ("personal_id", "full_name", "birth_date", "gender")
 
 
 class Population:
-    """The population side of :func:`matching.link`: its normalized table, the text of the
-    columns results quote, and per blocking pass its keys sorted (computed once, on first use,
-    and derived for every subset taken from it)."""
+    """The population side of :func:`matching.link`: its normalized table, and what every
+    registry linked to it reuses, computed once on first use: the text of the columns results
+    quote, per blocking pass its keys sorted, its personal IDs sorted, its folded names coded.
+    A population taken from another (:meth:`take`) derives these from it without sorting or
+    hashing again."""
 
-    def __init__(self, table: Table, text: dict[str, pa.Array],
-                 parent: tuple[Population, np.ndarray] | None = None):
+    def __init__(self, table: Table, text: dict[str, pa.Array] | None = None,
+                 parent: tuple[Population, np.ndarray, np.ndarray] | None = None):
         self.table = table
-        self.text = text
-        self._parent = parent  # (population taken from, each of its rows' position here or -1)
+        self._text = text
+        # (population taken from, our rows in it, each of its rows' position here or -1)
+        self._parent = parent
         self._passes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._ids: tuple[np.ndarray, np.ndarray] | None = None
+        self._names: np.ndarray | None = None
 
     @classmethod
     def of(cls, population: pd.DataFrame) -> Population:
@@ -41,22 +47,61 @@ class Population:
         rows = np.asarray(rows, np.int64)
         if len(rows) > 1 and not (np.diff(rows) > 0).all():
             raise ValueError("Population.take needs distinct rows in ascending order")
-        position = np.full(len(self), -1, np.int64)
-        position[rows] = np.arange(len(rows))
-        index = pa.array(rows)
-        return Population(self.table.take(rows),
-                          {name: values.take(index) for name, values in self.text.items()},
-                          (self, position))
+        # int32: gathers through it stay in cache longer (a population is far below 2**31)
+        position = np.full(len(self), -1, np.int32)
+        position[rows] = np.arange(len(rows), dtype=np.int32)
+        return Population(self.table.take(rows), parent=(self, rows, position))
+
+    def text_at(self, column: str, rows: pa.Array) -> pa.Array:
+        """The text of a quoted column at ``rows`` (null where ``rows`` is null)."""
+        if self._parent is None:
+            return self._text[column].take(rows)
+        parent, ours, _ = self._parent
+        return parent.text_at(column, pa.array(ours).take(rows))
 
     def blocking_pass(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """The pass's keys of the rows that have one, sorted (stable), and those rows."""
+        """The pass's keys of the rows that have one, sorted (stable), and those rows. Kept by a
+        population others are taken from; derived anew for a taken one (a link reads each pass
+        once: keeping them would double the memory of the cohort's population)."""
+        if self._parent is not None:  # the parent's sorted rows that are ours keep their order
+            parent, _, position = self._parent
+            keys, order = parent.blocking_pass(name)
+            here = position[order]
+            ours = here >= 0
+            return keys[ours], here[ours]
         if name not in self._passes:
-            if self._parent is None:
-                self._passes[name] = sorted_pass(self.table, name)
-            else:  # the parent's sorted rows that are ours keep their order: no sort
-                parent, position = self._parent
-                keys, order = parent.blocking_pass(name)
-                here = position[order]
-                ours = here >= 0
-                self._passes[name] = keys[ours], here[ours]
+            keys, order = sorted_pass(self.table, name)
+            self._passes[name] = keys, order.astype(np.int32)
         return self._passes[name]
+
+    def person_of(self, personal_ids: np.ndarray) -> np.ndarray:
+        """The row of the person holding each 12-digit personal ID number, -1 for none (the
+        population's personal IDs are unique: ``prepare_population`` checks it)."""
+        if self._parent is not None:
+            parent, _, position = self._parent
+            found = parent.person_of(personal_ids)
+            return np.where(found >= 0, position[np.maximum(found, 0)], -1)
+        if self._ids is None:
+            order = np.argsort(self.table.ids.number, kind="stable")
+            self._ids = self.table.ids.number[order], order
+        numbers, order = self._ids
+        if not len(numbers):
+            return np.full(len(personal_ids), -1, np.int64)
+        at = np.minimum(np.searchsorted(numbers, personal_ids), len(numbers) - 1)
+        return np.where(numbers[at] == personal_ids, order[at], -1)
+
+    def name_frequencies(self) -> np.ndarray:
+        """Per row, the share of this population's persons with its folded full name."""
+        if self._parent is not None:
+            parent, ours, _ = self._parent
+            codes = parent._name_codes()[ours]
+        else:
+            codes = self._name_codes()
+        if not len(codes):
+            return np.zeros(0)
+        return np.bincount(codes)[codes] / len(codes)
+
+    def _name_codes(self) -> np.ndarray:
+        if self._names is None:
+            self._names, _ = factorize(self.table.names.folded)
+        return self._names

@@ -204,6 +204,13 @@ def cohort_registry(cohort: dict) -> dict[int, pa.Table]:
     return frames
 
 
+def person_partition(results: pd.DataFrame, count: int) -> np.ndarray:
+    """The partition (0 .. count - 1) of each result row's person: a stable hash of its linked
+    personal ID, else of its VSS code (a row linked to nobody is a person of its own)."""
+    key = results["personal_id"].fillna(results["vss_code"]).astype(str).to_numpy(dtype=object)
+    return (pd.util.hash_array(key) % np.uint64(count)).astype(np.int64)
+
+
 def cohorts(bands: list[dict], persons_per_year: dict, max_persons: int) -> list[dict]:
     """Consecutive bands grouped into cohorts, one matching task each, which reads and prepares
     its population slice once for all its bands: bands whose years lie within two consecutive

@@ -17,8 +17,8 @@ Work folder ``<out>/work/<run_date>-r<run_id>/``:
   unlinkable.parquet               population rows no link can name
   quoted/band=N/                   persons a band quotes by ID from other years
   bands/cohort-N.json              a cohort's bands: their years and where their rows start
-  parts/results-N.parquet          each band's results
-  persons/part=K/                  band results repartitioned by person
+  parts/results-N.json             each band's matching report (kept for the figures)
+  persons/part=K/cohort-N.parquet  each cohort's results of the persons of partition K
   results/part-K.parquet           resolved results (one person, one registration)
   counts/part-K.*                  each partition's status and reason counts
   listed/unit=U/                   rows to fix with their registry fields, per province group
@@ -429,14 +429,18 @@ def plan_bands(work_dir: str, extract: list[list[str]]) -> list[str]:
         persons = dict(sql.execute(
             f"SELECT {partition.BIRTH_YEAR}, count(*) FROM "
             f"read_parquet({files_sql(_chunks(ctx, 'population'))}) GROUP BY ALL").fetchall())
-    return partition.write_specs(partition.cohorts(bands, persons, ctx.config.cohort_persons),
-                                 folder)
+    # the person partitions results are written into by the matching tasks (see split_results)
+    _fresh(ctx.path("persons"))
+    partitions = max(1, math.ceil(sum(b["rows"] for b in bands) / ctx.config.chunk_rows))
+    cohorts = partition.cohorts(bands, persons, ctx.config.cohort_persons)
+    return partition.write_specs([{**c, "partitions": partitions} for c in cohorts], folder)
 
 
 @step("match")
 def match_cohort(work_dir: str, prepare_population: str, *, piece: str) -> list[str]:
-    """Link the bands of one cohort to its population slice, normalized once for them all;
-    returns the bands' results files."""
+    """Link the bands of one cohort to its population slice, normalized once for them all, and
+    write their results into the person partitions (``persons/part=K/cohort-N.parquet``);
+    returns the partitions written."""
     del prepare_population  # the quoted and unlinkable persons, in the work folder
     import matching
 
@@ -448,20 +452,59 @@ def match_cohort(work_dir: str, prepare_population: str, *, piece: str) -> list[
     del frame
     registries = partition.cohort_registry(cohort)
     settings = matching.Settings.from_mapping(ctx.config.matching)
-    outputs = []
-    for spec in cohort["bands"]:
-        registry = registries.pop(spec["index"]).to_pandas()
-        rows = reads[spec["index"]]
-        mine = population if len(rows) == len(population) else population.take(rows)
-        linked = matching.link(registry, mine, settings)
-        out = _folder(ctx.path("parts")) / f"results-{spec['index']:05d}.parquet"
-        _with_registry_fields(linked.results, registry).to_parquet(out, index=False, **_PARQUET)
-        write_json(out.with_suffix(".json"), {
-            "rows": spec["rows"], "cohort": cohort["index"], "population_rows": len(mine),
-            "report": linked.report})
-        outputs.append(str(out))
-        del mine, linked, registry
-    return outputs
+    writers: dict[int, pq.ParquetWriter] = {}
+    try:
+        for spec in cohort["bands"]:
+            registry = registries.pop(spec["index"]).to_pandas()
+            rows = reads[spec["index"]]
+            mine = population if len(rows) == len(population) else population.take(rows)
+            linked = matching.link(registry, mine, settings)
+            results = _with_registry_fields(linked.results, registry)
+            _write_by_person(results, cohort, writers, ctx.path("persons"))
+            write_json(_folder(ctx.path("parts")) / f"results-{spec['index']:05d}.json", {
+                "rows": spec["rows"], "cohort": cohort["index"], "population_rows": len(mine),
+                "report": linked.report})
+            del mine, linked, registry, results
+    finally:
+        for writer in writers.values():
+            writer.close()
+    return [str(ctx.path("persons", f"part={k}")) for k in sorted(writers)]
+
+
+def _write_by_person(results: pd.DataFrame, cohort: dict, writers: dict, folder: Path) -> None:
+    """A band's results into the person partitions, one row group per band in each partition's
+    file of the cohort: the rows of one person (by linked personal ID, else VSS code) land in
+    one partition whichever band linked them."""
+    table = pa.Table.from_pandas(results, schema=_results_schema(), preserve_index=False)
+    part = partition.person_partition(results, cohort["partitions"])
+    order = np.argsort(part, kind="stable")
+    bounds = np.searchsorted(part[order], np.arange(cohort["partitions"] + 1))
+    for k in range(cohort["partitions"]):
+        if bounds[k] == bounds[k + 1]:
+            continue
+        rows = table.take(pa.array(order[bounds[k]:bounds[k + 1]]))
+        if k not in writers:
+            path = _folder(folder / f"part={k}") / f"cohort-{cohort['index']:05d}.parquet"
+            writers[k] = pq.ParquetWriter(path, rows.schema, compression="zstd",
+                                          compression_level=1)
+        writers[k].write_table(rows)
+
+
+@functools.cache
+def _results_schema() -> pa.Schema:
+    """The bands' results as written (one schema for every band, even one whose column is all
+    empty)."""
+    def kind(name: str) -> pa.DataType:
+        if name == "reasons":
+            return pa.list_(pa.string())
+        if name.startswith("match_"):
+            return pa.float64()
+        if name.endswith("_agrees") or name in LINE_FLAGS:
+            return pa.bool_()
+        return pa.string()
+
+    return pa.schema([(name, kind(name)) for name in (*RESULT_COLUMNS, *LINE_FLAGS,
+                                                      "office_code")])
 
 
 def _with_registry_fields(results: pd.DataFrame, registry: pd.DataFrame) -> pd.DataFrame:
@@ -483,24 +526,13 @@ def _with_registry_fields(results: pd.DataFrame, registry: pd.DataFrame) -> pd.D
 
 @step("split_results")
 def split_results(work_dir: str, match: list[list[str]]) -> list[str]:
-    """The bands' results repartitioned by person (hash of the linked personal ID; rows linked to
-    nobody by their VSS code), so that one person, one registration is decided per partition;
-    returns the partitions."""
+    """Every cohort matched: the person partitions its tasks wrote the results into (by hash of
+    the linked personal ID; rows linked to nobody by their VSS code), so that one person, one
+    registration is decided per partition; returns the partitions."""
     ctx = RunContext.load(work_dir)
-    parts = sorted(_flat(match))
-    # every band is matched: what only matching read goes, to keep the work folder small
+    # what only matching read goes, to keep the work folder small
     _remove(ctx, "unlinkable.parquet", "quoted", "bands", "sources/population")
-    folder = _fresh(ctx.path("persons"))
-    rows = sum(read_json(Path(p).with_suffix(".json"))["rows"] for p in parts)
-    count = max(1, math.ceil(rows / ctx.config.chunk_rows))
-    with ctx.sql() as sql:
-        sql.execute(
-            f"COPY (SELECT *, hash(coalesce(personal_id, vss_code)) % {count} AS part "
-            f"FROM read_parquet({files_sql(parts)})) TO '{folder}' "
-            "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (part))"
-        )
-    _remove(ctx, "parts")  # (their reports, parts/*.json, stay for the figures)
-    return sorted(str(p) for p in folder.iterdir() if p.is_dir())
+    return sorted(set(_flat(match)))
 
 
 @step("resolve")
@@ -759,18 +791,15 @@ def _write_validation_report(ctx: RunContext, staging: Path, summary: dict) -> N
 
 # The work folder's big intermediates, removed once the night is published (most go earlier,
 # as soon as no later step reads them).
-INTERMEDIATES = ("sources", "quarantine", "unlinkable.parquet", "quoted", "bands", "parts",
-                 "persons", "results", "listed")
+INTERMEDIATES = ("sources", "quarantine", "unlinkable.parquet", "quoted", "bands", "persons",
+                 "results", "listed")
 
 
 def _remove(ctx: RunContext, *names: str) -> None:
-    """Remove intermediates of the work folder (``parts`` keeps its JSON reports)."""
+    """Remove intermediates of the work folder."""
     for name in names:
         path = ctx.path(name)
-        if name == "parts":
-            for data in path.glob("*.parquet"):
-                data.unlink(missing_ok=True)
-        elif path.is_dir():
+        if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
