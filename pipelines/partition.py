@@ -322,24 +322,35 @@ def quoted_persons(sql, bands: list[dict], registry: list[str], population: list
         return (f"(q.lo IS NULL OR {year} < q.lo - {YEAR_MARGIN} "
                 f"OR {year} > q.hi + {YEAR_MARGIN})")
 
-    left_out = ("" if unlinkable is None else
-                f" WHERE {SOURCE_ROW} NOT IN (SELECT {SOURCE_ROW} FROM '{unlinkable}')")
-    sql.execute(
-        f"COPY (WITH q AS (SELECT b.band, r.national_id, r.{ID_YEAR}, b.lo, b.hi FROM "
+    # every registry row quoting an ID, with its band's years (a stream: never held whole)
+    quotes = (
+        f"(SELECT b.band, r.national_id, r.{ID_YEAR}, b.lo, b.hi FROM "
         f"read_parquet({files_sql(registry)}, filename = true) r "
         f"JOIN chunk_year_start s ON r.filename = s.filename "
         f"AND r.{BAND_YEAR} IS NOT DISTINCT FROM s.{BAND_YEAR} "
         f"JOIN band_years b ON b.band = s.base_band + (s.start + r.{YEAR_RANK}) // {max_rows} "
-        f"WHERE r.national_id IS NOT NULL), "
-        f"persons AS (SELECT * FROM read_parquet({files_sql(population)}){left_out}), "
-        f"far AS (SELECT * FROM q WHERE {outside('q.' + ID_YEAR)}), "
-        f"old AS (SELECT * FROM q WHERE length(national_id) = 9), "
-        f"odd AS (SELECT * FROM persons WHERE {BIRTH_YEAR} IS DISTINCT FROM {ID_YEAR}) "
-        f"SELECT q.band, p.* FROM far q JOIN persons p ON p.personal_id = q.national_id "
-        f"WHERE p.{BIRTH_YEAR} IS NOT NULL AND {outside('p.' + BIRTH_YEAR)} "
-        f"UNION SELECT q.band, p.* FROM q JOIN odd p ON p.personal_id = q.national_id "
-        f"WHERE p.{BIRTH_YEAR} IS NOT NULL AND {outside('p.' + BIRTH_YEAR)} "
-        f"UNION SELECT q.band, p.* FROM old q JOIN persons p ON p.old_id_number = q.national_id "
-        f"WHERE p.{BIRTH_YEAR} IS NOT NULL AND {outside('p.' + BIRTH_YEAR)}) "
-        f"TO '{out}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (band))"
-    )
+        f"WHERE r.national_id IS NOT NULL)")
+    columns = ", ".join(f"p.{c}" for c in (*POPULATION_REQUIRED, BIRTH_YEAR, SOURCE_ROW))
+    left_out = ("" if unlinkable is None else
+                f" AND p.{SOURCE_ROW} NOT IN (SELECT {SOURCE_ROW} FROM '{unlinkable}')")
+    persons = f"read_parquet({files_sql(population)})"
+    # each join has one small side, held in a temporary table: IDs encoding a year outside
+    # their band's, old 9-digit numbers, persons born in another year than their ID says
+    sql.execute(f"CREATE TEMP TABLE far AS SELECT * FROM {quotes} q "
+                f"WHERE {outside('q.' + ID_YEAR)}")
+    sql.execute(f"CREATE TEMP TABLE old AS SELECT * FROM {quotes} q "
+                f"WHERE length(q.national_id) = 9")
+    sql.execute(f"CREATE TEMP TABLE odd AS SELECT * FROM {persons} p "
+                f"WHERE p.{BIRTH_YEAR} IS DISTINCT FROM p.{ID_YEAR} AND p.{BIRTH_YEAR} IS NOT NULL"
+                f"{left_out}")
+    found = f"p.{BIRTH_YEAR} IS NOT NULL AND {outside('p.' + BIRTH_YEAR)}{left_out}"
+    sql.execute(
+        f"CREATE TEMP TABLE quoted AS "
+        f"SELECT q.band, {columns} FROM far q JOIN {persons} p "
+        f"ON p.personal_id = q.national_id WHERE {found} "
+        f"UNION ALL SELECT q.band, {columns} FROM {quotes} q JOIN odd p "
+        f"ON p.personal_id = q.national_id WHERE {found} "
+        f"UNION ALL SELECT q.band, {columns} FROM old q JOIN {persons} p "
+        f"ON p.old_id_number = q.national_id WHERE {found}")
+    sql.execute(f"COPY (SELECT DISTINCT * FROM quoted) TO '{out}' "
+                "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (band))")
