@@ -114,10 +114,11 @@ def _expand(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
 
 
 def sorted_pass(table: Table, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """A pass's keys of the rows that have one, sorted (stable), and those rows."""
+    """A pass's keys of the rows that have one, sorted, and those rows. The order of rows within
+    a block does not matter (a pass yields the set of its pairs): no stable sort is needed."""
     key, valid = pass_key(table, PASSES[name])
     index = np.flatnonzero(valid)
-    order = index[np.argsort(key[index], kind="stable")]
+    order = index[np.argsort(key[index])]
     return key[order], order
 
 

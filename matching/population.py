@@ -60,7 +60,7 @@ class Population:
         return parent.text_at(column, pa.array(ours).take(rows))
 
     def blocking_pass(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """The pass's keys of the rows that have one, sorted (stable), and those rows. Kept by a
+        """The pass's keys of the rows that have one, sorted, and those rows. Kept by a
         population others are taken from; derived anew for a taken one (a link reads each pass
         once: keeping them would double the memory of the cohort's population)."""
         if self._parent is not None:  # the parent's sorted rows that are ours keep their order
