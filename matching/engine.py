@@ -89,7 +89,8 @@ def link(registry: pd.DataFrame, population: pd.DataFrame | Population,
     m["national_id"] = start_id_m(settings)
     scored = {name: levels[name] for name in SCORED}
     parameters = Parameters(scored, m, u, prior_weight=0.0,
-                            tf_full_name=population.name_frequencies())
+                            tf_full_name=population.name_frequencies(),
+                            namesakes=population.namesakes())
     id_weight, id_contributions = score(parameters, id_codes, pop, id_p)
     # the ID looks right when the other fields add evidence; otherwise search candidates too
     corroborated = id_weight - id_contributions["national_id"] >= settings.id_corroboration_weight

@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from matching.arrays import factorize
 from matching.blocking import sorted_pass
+from matching.normalize import FULL, NO_GENDER, mix64
 from matching.tables import Table, prepare_population, text_array
 
 # the population's columns that results quote (suggested corrections), as text
@@ -32,6 +33,7 @@ class Population:
         self._passes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._ids: tuple[np.ndarray, np.ndarray] | None = None
         self._names: np.ndarray | None = None
+        self._combinations: np.ndarray | None = None
 
     @classmethod
     def of(cls, population: pd.DataFrame) -> Population:
@@ -100,6 +102,35 @@ class Population:
         if not len(codes):
             return np.zeros(0)
         return np.bincount(codes)[codes] / len(codes)
+
+    def namesakes(self) -> np.ndarray:
+        """Per row, how many of this population's persons share its name (any order of its
+        syllables, diacritics folded), full birth date and gender: 0 when one is missing. A
+        pair agreeing on all three is found by chance in ``namesakes / len`` of random pairs,
+        whatever the size of the population (the independent fields' product is not)."""
+        if self._parent is not None:
+            parent, ours, _ = self._parent
+            codes = parent._combination_codes()[ours]
+        else:
+            codes = self._combination_codes()
+        if not len(codes):
+            return np.zeros(0, np.int64)
+        counts = np.bincount(np.maximum(codes, 0))
+        return np.where(codes >= 0, counts[np.maximum(codes, 0)], 0)
+
+    def _combination_codes(self) -> np.ndarray:
+        if self._combinations is None:
+            names, dates = self.table.names, self.table.dates
+            gender = self.table.genders.code
+            known = (~names.empty) & (dates.precision == FULL) & (gender != NO_GENDER)
+            with np.errstate(over="ignore"):
+                day = ((dates.year.astype(np.uint64) * np.uint64(16) + dates.month.astype(
+                    np.uint64)) * np.uint64(32) + dates.day.astype(np.uint64)) * np.uint64(
+                    4) + gender.astype(np.uint64)
+                key = names.tokens ^ mix64(day + np.uint64(0x9E3779B97F4A7C15))
+            codes, _ = factorize(key)
+            self._combinations = np.where(known, codes, -1)
+        return self._combinations
 
     def _name_codes(self) -> np.ndarray:
         if self._names is None:

@@ -58,6 +58,8 @@ class Parameters:
     u: dict[str, np.ndarray]
     prior_weight: float  # log2 odds: this very person (one of the population) vs absent
     tf_full_name: np.ndarray  # per population row: share of people with its folded full name
+    # per population row: people sharing its name, full birth date and gender (0: one missing)
+    namesakes: np.ndarray | None = None
 
     def weights(self, comparison: str) -> np.ndarray:
         """log2(m/u) per level; the missing level weighs 0."""
@@ -183,5 +185,30 @@ def score(parameters: Parameters, codes: dict[str, np.ndarray], population: Tabl
             # weight's sign flip (an agreement never counts against a match)
             contribution[adjusted] = np.maximum(np.log2(m / frequency), 0.0)
         contributions[name] = contribution.astype(np.float32)
+    if parameters.namesakes is not None:
+        _weigh_namesakes(parameters, codes, contributions, len(population), p)
     total = parameters.prior_weight + sum(contributions.values())
     return total.astype(np.float64), contributions
+
+
+def _weigh_namesakes(parameters: Parameters, codes: dict[str, np.ndarray],
+                     contributions: dict[str, np.ndarray], n: int, p: np.ndarray) -> None:
+    """A pair agreeing on name, full birth date and gender: the three together are found by
+    chance in k / n random pairs, k the people of the population who share them (counted, not
+    the product of three separate frequencies, which misses how rare the combination is and
+    grows with the population). The name's contribution takes the difference where that weighs
+    more than the separate frequencies do."""
+    levels = parameters.levels
+    name_level = np.isin(codes["name"], name_tf_levels(levels))
+    date_exact = codes["birth_date"] == levels["birth_date"].index("exact")
+    gender_agrees = codes["gender"] == levels["gender"].index("agree")
+    k = parameters.namesakes[p] if len(p) else np.zeros(0, np.int64)
+    rows = np.flatnonzero(name_level & date_exact & gender_agrees & (k > 0))
+    if not len(rows):
+        return
+    m = (parameters.m["name"][codes["name"][rows]]
+         * parameters.m["birth_date"][codes["birth_date"][rows]]
+         * parameters.m["gender"][codes["gender"][rows]])
+    together = np.log2(m * n / k[rows])
+    others = contributions["birth_date"][rows] + contributions["gender"][rows]
+    contributions["name"][rows] = np.maximum(together - others, contributions["name"][rows])
