@@ -6,11 +6,11 @@ Reconciles the VSS participant registry with the National Population Database ev
 rankings (63 and 34 schemes) and the lists of participants to fix.
 
 The tasks are the steps declared once in `pipelines/night.py` (the same declaration
-`popsync run` runs on one machine): extract each source in chunks → key checks → row checks per
-chunk → input gate → sort the population; registry bands → match per band → repartition by
-person → resolve per partition → result checks, and beside them the lists per province group →
-stage → publish (only when the checks and the staging succeeded). Every step that can be split
-is a mapped task, so more workers shorten every phase.
+`popsync run` runs on one machine): extract each piece of the sources (Parquet row groups) →
+key checks → row checks per chunk → input gate → persons quoted by ID; registry bands grouped
+in cohorts → match per cohort → resolve per person partition → result checks, and beside them
+the lists per province group → stage → publish (only when the checks and the staging
+succeeded). Every step that can be split is a mapped task, so more workers shorten every phase.
 
 * Run configuration: the YAML at `$POPSYNC_CONFIG`, or the `config` param of a manual run.
 * Run date: the logical date on Vietnam's calendar. Rerunning a date replaces its publication.
@@ -48,7 +48,8 @@ def _task(declared):
         kwargs = {"will_retry": _will_retry()}
         if piece is not None:
             kwargs["piece"] = piece
-            # the UI labels a mapped task by its piece: "registry", "bands/cohort-00012", ...
+            # the UI labels a mapped task by its piece: "pieces/registry-00003",
+            # "bands/cohort-00012", ...
             where = PurePath(str(piece))
             get_current_context()["piece"] = "/".join(
                 p for p in (where.parent.name, where.stem) if p)

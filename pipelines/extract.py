@@ -45,19 +45,44 @@ def _open(source: SourceConfig):
     return fsspec.open(source.source, "rb", compression="infer")
 
 
-def _read_parquet(source: SourceConfig, rows: int) -> Iterator[pd.DataFrame]:
+def _parquet_file(source: SourceConfig, f) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(f)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise PopsyncError(
+            f"{source.name} {source.source}: not a readable Parquet file ({exc}); "
+            f"give a .parquet or .csv file or set {source.name}.format"
+        ) from None
+
+
+def pieces(source: SourceConfig, rows: int) -> list[dict]:
+    """The source cut into pieces that can be extracted apart, each of about ``rows`` rows: a
+    Parquet file by runs of row groups (``row_groups``: [first, last + 1], ``first_row``: its
+    first row, 1-based); any other source is one piece, streamed in order."""
+    if source.format != "parquet":
+        return [{"source": source.name, "index": 0, "row_groups": None, "first_row": 1}]
     with _open(source) as f:
-        try:
-            parquet = pq.ParquetFile(f)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise PopsyncError(
-                f"{source.name} {source.source}: not a readable Parquet file ({exc}); "
-                f"give a .parquet or .csv file or set {source.name}.format"
-            ) from None
+        metadata = _parquet_file(source, f).metadata
+    if metadata.num_rows == 0:
+        raise PopsyncError(f"{source.name} {describe(source)}: has a header but no rows")
+    found, start, first_row, held = [], 0, 1, 0
+    for group in range(metadata.num_row_groups):
+        held += metadata.row_group(group).num_rows
+        if held >= rows or group == metadata.num_row_groups - 1:
+            found.append({"source": source.name, "index": len(found),
+                          "row_groups": [start, group + 1], "first_row": first_row})
+            start, first_row, held = group + 1, first_row + held, 0
+    return found
+
+
+def _read_parquet(source: SourceConfig, rows: int, row_groups: list[int] | None = None
+                  ) -> Iterator[pd.DataFrame]:
+    with _open(source) as f:
+        parquet = _parquet_file(source, f)
         first_rows = np.cumsum([0] + [parquet.metadata.row_group(i).num_rows
                                       for i in range(parquet.metadata.num_row_groups)])
         buffered: list[pa.Table] = []
-        for group in range(parquet.metadata.num_row_groups):
+        for group in range(*(row_groups or [0, parquet.metadata.num_row_groups])):
             batches = parquet.iter_batches(batch_size=rows, row_groups=[group])
             while True:
                 try:  # a row group at a time, so that a damaged one is named
@@ -79,7 +104,8 @@ def _read_parquet(source: SourceConfig, rows: int) -> Iterator[pd.DataFrame]:
             yield pa.concat_tables(buffered).to_pandas()
 
 
-def _read_csv(source: SourceConfig, rows: int) -> Iterator[pd.DataFrame]:
+def _read_csv(source: SourceConfig, rows: int, row_groups: None = None
+              ) -> Iterator[pd.DataFrame]:
     with _open(source) as f:
         try:
             # Everything as text: IDs keep their leading zeros, "NA" stays a name.
@@ -103,7 +129,8 @@ def _read_csv(source: SourceConfig, rows: int) -> Iterator[pd.DataFrame]:
             ) from None
 
 
-def _read_sql(source: SourceConfig, rows: int) -> Iterator[pd.DataFrame]:
+def _read_sql(source: SourceConfig, rows: int, row_groups: None = None
+              ) -> Iterator[pd.DataFrame]:
     try:
         engine = sa.create_engine(source.source)
     except (sa.exc.ArgumentError, ImportError) as exc:
@@ -127,11 +154,13 @@ def _read_sql(source: SourceConfig, rows: int) -> Iterator[pd.DataFrame]:
 _READERS = {"parquet": _read_parquet, "csv": _read_csv, "sql": _read_sql}
 
 
-def extract_batches(source: SourceConfig, rows: int) -> Iterator[pd.DataFrame]:
-    """The source's rows in canonical columns, ``rows`` at a time, in the source's order, so
-    memory is bounded by a batch, not by the source."""
+def extract_batches(source: SourceConfig, rows: int, row_groups: list[int] | None = None
+                    ) -> Iterator[pd.DataFrame]:
+    """The source's rows (of a Parquet source, those of ``row_groups`` [first, last + 1]) in
+    canonical columns, ``rows`` at a time, in the source's order, so memory is bounded by a
+    batch, not by the source."""
     empty = True
-    for raw in _READERS[source.format](source, rows):
+    for raw in _READERS[source.format](source, rows, row_groups):
         if len(raw) == 0:
             continue
         empty = False

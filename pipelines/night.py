@@ -38,6 +38,7 @@ class Step:
 
 
 FUNCTIONS = {
+    "plan_extract": "plan_extract",
     "extract": "extract_source",
     "check_keys": "check_keys",
     "validate_chunk": "validate_chunk",
@@ -55,8 +56,10 @@ FUNCTIONS = {
 }
 
 NIGHT: tuple[Step, ...] = (
-    Step("extract", over=SOURCES,
-         doc="Stream each source in chunks, mapped to canonical columns."),
+    Step("plan_extract",
+         doc="Cut each source into pieces extracted apart (a Parquet file by row groups)."),
+    Step("extract", over="plan_extract",
+         doc="Stream one piece of a source in chunks, mapped to canonical columns."),
     Step("check_keys", ("extract",),
          doc="Unique keys and the volume against the previous night (DuckDB): a failure stops "
              "the night."),

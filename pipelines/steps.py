@@ -54,6 +54,7 @@ from pipelines import lists, metrics, partition, publish, runlock
 from pipelines.config import RunConfig
 from pipelines.context import CONFIG_FILE, RunContext, read_json, write_json
 from pipelines.extract import describe, extract_batches
+from pipelines.extract import pieces as extract_pieces
 from pipelines.night import SOURCES
 from popsync import store
 from popsync.contracts import RESULT_COLUMNS, STATUSES, SYNCHRONIZED
@@ -230,32 +231,56 @@ def start_run(config: RunConfig, run_date: str) -> str:
 # --- extract and input checks -------------------------------------------------------------------
 
 
+@step("plan_extract")
+def plan_extract(work_dir: str) -> list[str]:
+    """Each source cut into pieces extracted apart (a Parquet file by runs of row groups of
+    about ``chunk_rows`` rows; another source is one piece); returns their spec files."""
+    ctx = RunContext.load(work_dir)
+    folder = _fresh(ctx.path("sources"))
+    specs = []
+    for name in SOURCES:
+        source = getattr(ctx.config, name)
+        write_json(folder / f"{name}.json", {"source": describe(source)})
+        for spec in extract_pieces(source, ctx.config.chunk_rows):
+            specs.append(folder / "pieces" / f"{name}-{spec['index']:05d}.json")
+            write_json(specs[-1], spec)
+    return [str(p) for p in specs]
+
+
 @step("extract")
 def extract_source(work_dir: str, *, piece: str) -> list[str]:
-    """One source (``piece``: registry or population), streamed in chunks of ``chunk_rows``,
-    mapped to canonical columns; returns its chunk files."""
+    """One piece of a source (``piece``: its spec from plan_extract), streamed in chunks of
+    ``chunk_rows``, mapped to canonical columns; returns its chunk files."""
     ctx = RunContext.load(work_dir)
-    source = getattr(ctx.config, piece)
-    folder = _fresh(ctx.path("sources", piece))
+    spec = read_json(Path(piece))
+    source = getattr(ctx.config, spec["source"])
+    folder = _folder(ctx.path("sources", spec["source"]))
     paths, rows = [], 0
-    for index, frame in enumerate(extract_batches(source, ctx.config.chunk_rows)):
-        path = folder / f"part-{index:05d}.parquet"
-        pq.write_table(partition.chunk_table(frame, rows + 1), path,
+    batches = extract_batches(source, ctx.config.chunk_rows, spec["row_groups"])
+    for index, frame in enumerate(batches):
+        # named in source order: piece, then chunk within it
+        path = folder / f"part-{spec['index']:05d}-{index:04d}.parquet"
+        pq.write_table(partition.chunk_table(frame, spec["first_row"] + rows), path,
                        row_group_size=partition.CHUNK_ROW_GROUP, **_PARQUET)
         paths.append(str(path))
         rows += len(frame)
-    write_json(ctx.path("sources", f"{piece}.json"),
-               {"rows": rows, "source": describe(source), "chunks": paths})
-    log.info("extract %s: %d rows in %d chunks", piece, rows, len(paths))
+    write_json(Path(piece).with_suffix(".rows.json"), {"rows": rows, "chunks": paths})
+    log.info("extract %s piece %d: %d rows in %d chunks", spec["source"], spec["index"], rows,
+             len(paths))
     return paths
 
 
+def _extracted(ctx: RunContext, source: str) -> list[dict]:
+    return [read_json(p) for p in sorted(ctx.path("sources", "pieces").glob(
+        f"{source}-*.rows.json"))]
+
+
 def _source_rows(ctx: RunContext, source: str) -> int:
-    return read_json(ctx.path("sources", f"{source}.json"))["rows"]
+    return sum(piece["rows"] for piece in _extracted(ctx, source))
 
 
 def _chunks(ctx: RunContext, source: str) -> list[str]:
-    return read_json(ctx.path("sources", f"{source}.json"))["chunks"]
+    return [chunk for piece in _extracted(ctx, source) for chunk in piece["chunks"]]
 
 
 def _previous_rows(ctx: RunContext) -> dict:

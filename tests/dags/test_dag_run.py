@@ -49,7 +49,8 @@ def test_dag_test_publishes_the_same_as_popsync_run(tmp_path):
     assert sum(task.startswith("match[") for task in dag_run["tasks"]) >= 3
     # mapped tasks are labelled in the UI by their piece, not by a bare index
     labels = dag_run["labels"]
-    assert {labels["extract[0]"], labels["extract[1]"]} == {"registry", "population"}
+    assert {labels["extract[0]"], labels["extract[1]"]} == {"pieces/registry-00000",
+                                                         "pieces/population-00000"}
     assert labels["match[0]"] == "bands/cohort-00000"
 
     out_dag = tmp_path / "out-dag"

@@ -282,11 +282,11 @@ def test_a_failure_airflow_will_retry_keeps_the_run_running_until_the_last_attem
     )
     work_dir = steps.start_run(config, "2026-11-20")
     with pytest.raises(PopsyncError, match="no such file"):
-        steps.extract_source(work_dir, piece="registry", will_retry=True)
+        steps.plan_extract(work_dir, will_retry=True)
     [attempt] = read_table(out, store.runs).to_dict("records")
     assert attempt["status"] == "running"
     assert "no such file" in attempt["message"] and "retries" in attempt["message"]
     with pytest.raises(PopsyncError, match="no such file"):
-        steps.extract_source(work_dir, piece="registry", will_retry=False)
+        steps.plan_extract(work_dir, will_retry=False)
     [attempt] = read_table(out, store.runs).to_dict("records")
     assert attempt["status"] == "failed" and attempt["finished_at"] is not None

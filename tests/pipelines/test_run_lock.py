@@ -66,9 +66,9 @@ def test_a_run_that_failed_for_good_frees_its_date(tmp_path, population_path):
     config = _config(out, tmp_path / "missing.parquet", population_path)
     work_dir = steps.start_run(config, RUN_DATE)
     with pytest.raises(PopsyncError, match="no such file"):
-        steps.extract_source(work_dir, piece="registry", will_retry=True)
+        steps.plan_extract(work_dir, will_retry=True)
     assert read_table(out, store.run_locks)["run_id"].tolist() == [1]  # a retry will come
     with pytest.raises(PopsyncError, match="no such file"):
-        steps.extract_source(work_dir, piece="registry", will_retry=False)
+        steps.plan_extract(work_dir, will_retry=False)
     assert read_table(out, store.run_locks).empty
     steps.start_run(config, RUN_DATE)  # not refused
