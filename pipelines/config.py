@@ -20,7 +20,8 @@ validation:
 partition:
   max_rows: 250000             # registry rows per band: matched at once (bounds memory)
   cohort_persons: 5000000      # population persons a matching task normalizes once for the
-                               # bands of its birth years (bounds its memory)
+                               # bands of its birth years (bounds its memory; 0: every band
+                               # matched alone)
   chunk_rows: 1000000          # rows per chunk of the other fanned-out steps (extract, input
                                # checks, resolve, result checks): bounds their memory
   sql_memory: 2GB              # memory limit of the out-of-core engine (DuckDB) that sorts,
@@ -255,9 +256,11 @@ def build_config(given: dict[str, Any] | None = None, **overrides: Any) -> RunCo
         )
     for key in ("max_rows", "cohort_persons", "chunk_rows"):
         value = raw["partition"][key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        least = 0 if key == "cohort_persons" else 1  # 0: no cohorts, every band alone
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise PopsyncError(
-                f"run config: partition.{key} must be a positive integer, not {value!r}"
+                f"run config: partition.{key} must be an integer of at least {least}, "
+                f"not {value!r}"
             )
     sql_memory = str(raw["partition"]["sql_memory"])
     if not re.fullmatch(r"\d+(?:\.\d+)?\s*(?:[KMGT]i?B)", sql_memory):

@@ -215,8 +215,10 @@ def cohorts(bands: list[dict], persons_per_year: dict, max_persons: int) -> list
     """Consecutive bands grouped into cohorts, one matching task each, which reads and prepares
     its population slice once for all its bands: bands whose years lie within two consecutive
     years, while the slice (those years plus the margin, and persons without a year) holds at
-    most ``max_persons`` persons. A band of many years, or of rows without a year, is a cohort
-    of its own."""
+    most ``max_persons`` persons, or no more than one of its bands reads alone (a band across
+    the turn of a year reads those four years anyway: the bands of either year join it at no
+    cost in memory). A band of many years, or of rows without a year, is a cohort of its own;
+    so is every band when ``max_persons`` is 0."""
 
     def persons(lo: int, hi: int) -> int:
         return persons_per_year.get(None, 0) + sum(
@@ -225,10 +227,12 @@ def cohorts(bands: list[dict], persons_per_year: dict, max_persons: int) -> list
     groups: list[list[dict]] = []
     for band in bands:
         last = groups[-1] if groups else []
-        if last and band["year_min"] is not None and last[0]["year_min"] is not None:
+        if (max_persons and last and band["year_min"] is not None
+                and last[0]["year_min"] is not None):
             lo = min(band["year_min"], last[0]["year_min"])
             hi = max(band["year_max"], last[-1]["year_max"])
-            if hi - lo <= 1 and persons(lo, hi) <= max_persons:
+            alone = max(persons(b["year_min"], b["year_max"]) for b in (*last, band))
+            if hi - lo <= 1 and persons(lo, hi) <= max(max_persons, alone):
                 last.append(band)
                 continue
         groups.append([band])

@@ -159,8 +159,12 @@ def test_cohorts_group_bands_of_two_years_while_their_population_fits():
     # (1982-1984 and the yearless: 525 persons) is over the cap, so it stays alone; rows
     # without a year are never grouped
     assert groups == [[0], [1, 2, 3], [4], [5], [6], [7]]
-    # with a cap no slice fits, every band is a cohort of its own
-    assert len(partition.cohorts(bands, persons, 1)) == len(bands)
+    # with a cap no slice fits, bands share only the slice one of them reads alone: 1980 and
+    # 1981 join the band across them (it reads 1979-1982)
+    groups = [[b["index"] for b in c["bands"]] for c in partition.cohorts(bands, persons, 1)]
+    assert groups == [[0], [1, 2, 3], [4], [5], [6], [7]]
+    assert len(partition.cohorts([bands[1], bands[3]], persons, 1)) == 2
+    assert len(partition.cohorts(bands, persons, 0)) == len(bands)  # 0: no cohorts
 
 
 def test_a_band_reads_the_same_persons_in_a_cohort_as_alone(tmp_path):

@@ -93,7 +93,7 @@ def test_bands_sharing_their_cohort_publish_what_each_band_alone_publishes(
 ):
     # narrow bands (a year holds several), matched alone or a cohort of one or two years at once
     alone = _night(tmp_path, "alone", registry_path, population_path, max_rows=8,
-                   cohort_persons=1)
+                   cohort_persons=0)
     shared = _night(tmp_path, "shared", registry_path, population_path, max_rows=8)
 
     def match_tasks(out: Path) -> int:
