@@ -94,11 +94,7 @@ class Population:
 
     def name_frequencies(self) -> np.ndarray:
         """Per row, the share of this population's persons with its folded full name."""
-        if self._parent is not None:
-            parent, ours, _ = self._parent
-            codes = parent._name_codes()[ours]
-        else:
-            codes = self._name_codes()
+        codes = self._codes(Population._name_codes)
         if not len(codes):
             return np.zeros(0)
         return np.bincount(codes)[codes] / len(codes)
@@ -108,15 +104,19 @@ class Population:
         syllables, diacritics folded), full birth date and gender: 0 when one is missing. A
         pair agreeing on all three is found by chance in ``namesakes / len`` of random pairs,
         whatever the size of the population (the independent fields' product is not)."""
-        if self._parent is not None:
-            parent, ours, _ = self._parent
-            codes = parent._combination_codes()[ours]
-        else:
-            codes = self._combination_codes()
+        codes = self._codes(Population._combination_codes)
         if not len(codes):
             return np.zeros(0, np.int64)
         counts = np.bincount(np.maximum(codes, 0))
         return np.where(codes >= 0, counts[np.maximum(codes, 0)], 0)
+
+    def _codes(self, coded) -> np.ndarray:
+        """Per row, a code that the population taken from computed once (``coded``: a method
+        of the root population), so a taken one counts by bincount, never hashing again."""
+        if self._parent is None:
+            return coded(self)
+        parent, ours, _ = self._parent
+        return parent._codes(coded)[ours]
 
     def _combination_codes(self) -> np.ndarray:
         if self._combinations is None:

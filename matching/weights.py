@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from matching.arrays import counts_per_row
 from matching.compare import MISSING, compare, comparison_levels, name_tf_levels
 from matching.settings import Settings
 from matching.tables import Table
@@ -163,11 +162,6 @@ def start_id_m(settings: Settings) -> np.ndarray:
     shares = m_prior("national_id", comparison_levels(settings)["national_id"])
     shares[-1] = 1.0  # missing
     return shares
-
-
-def row_frequencies(keys: np.ndarray) -> np.ndarray:
-    """Per row, the share of rows with the same key."""
-    return counts_per_row(keys) / max(len(keys), 1)
 
 
 def score(parameters: Parameters, codes: dict[str, np.ndarray], population: Table,
