@@ -1,11 +1,11 @@
 """Time ``lists.write_lists`` (the ``stage_lists`` tasks' lists) on a 1M-people work folder.
 
-    .venv/bin/python bench/bench_lists.py [--work DIR] [--repeats 3] [--workers 2]
+    .venv/bin/python bench/bench_lists.py [--work DIR] [--repeats 3]
 
 Loads the rows to fix with their registry fields per province group, as ``gather_lists``
 leaves them, then writes every group's lists (63 and 34 schemes) into a fresh temporary folder
-per repeat. Prints wall and CPU time of each repeat
-(CPU = this process plus its finished children, so forked writers are counted).
+per repeat, each group's rows fed in slices of ``lists.SLICE_ROWS`` as ``stage_lists`` feeds
+them. Prints wall and CPU time and the peak resident memory of each repeat.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -33,7 +34,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=None,
                         help="a night's work folder (default: bench/night.py's 1M night)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
 
     import pyarrow.parquet as pq
@@ -43,24 +43,28 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     listed_folder = (args.work or work_folder()) / "listed"
-    groups = json.loads((listed_folder / "groups.json").read_text("utf-8"))
-    listed = {unit: pq.read_table(listed_folder / f"unit={unit}").to_pandas()
+    groups = {unit: offices for batch in json.loads((listed_folder / "batches.json").read_text())
+              for unit, offices in batch.items()}
+    listed = {unit: pq.read_table(listed_folder / f"unit={unit}").sort_by(
+                  [("office_code", "ascending"), ("vss_code", "ascending")])
               for unit in groups if (listed_folder / f"unit={unit}").exists()}
-    rows = sum(len(frame) for frame in listed.values())
+    rows = sum(table.num_rows for table in listed.values())
     print(f"loaded {rows:,} rows to fix in {time.perf_counter() - started:.1f} s", flush=True)
     for repeat in range(1, args.repeats + 1):
         with tempfile.TemporaryDirectory(prefix="bench-lists-") as folder:
             wall, cpu = time.perf_counter(), cpu_seconds()
             files = sum(
-                lists.write_lists(listed[unit], offices, Path(folder), ("63", "34"),
-                                  workers=args.workers)
+                lists.write_lists(
+                    (b.to_pandas() for b in listed[unit].to_batches(lists.SLICE_ROWS)),
+                    offices, Path(folder), ("63", "34"), scratch=Path(folder))
                 for unit, offices in groups.items() if unit in listed
             )
             wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
             size = sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
         print(
             f"repeat {repeat}: write_lists {wall:.2f} s wall, {cpu:.2f} s CPU; "
-            f"{files} files, {size / 1e6:.1f} MB",
+            f"{files} files, {size / 1e6:.1f} MB; peak resident "
+            f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB",
             flush=True,
         )
     return 0

@@ -3,15 +3,16 @@
 
 Cells that a spreadsheet would run as a formula (``= + - @``, tab, CR) are neutralized with a
 leading apostrophe, and the workbook stores every text cell as text. Control characters (NUL,
-BEL, ...) are dropped from both files; tab, LF and CR are kept. The cells of the nation's
-unsynchronized rows are rendered once (XML and CSV lines, with Arrow kernels); each province's
-files then take their rows of them.
+BEL, ...) are dropped from both files; tab, LF and CR are kept. The rows to fix are rendered a
+slice at a time (XML and CSV lines, with Arrow kernels), once for every file the slice feeds:
+memory is bounded by a slice, not by a province.
 """
 
 from __future__ import annotations
 
 import shutil
-from concurrent.futures import ThreadPoolExecutor
+import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -159,68 +160,117 @@ def _csv_lines(columns: dict[str, pa.Array]) -> pa.Array:
     return xlsx.joined(line, "\n")
 
 
-class _Nation:
-    """The nation's unsynchronized rows, rendered once for every province's files."""
+class _File:
+    """One province's list files while a group's slices stream through: its CSV, written as the
+    slices come, and per status the rows, longest cells and bytes its workbook sheet will
+    take."""
 
-    def __init__(self, unsynchronized: pd.DataFrame):
-        columns = _list_columns(unsynchronized)
-        probability = pc.round(columns["match_probability"], _PROBABILITY_DECIMALS)
-        self.cells = xlsx.Cells(
-            list(HEADERS.values()),
-            [probability if c == "match_probability" else columns[c] for c in HEADERS],
-        )
-        self.lines = _csv_lines(columns)
+    def __init__(self, folder: Path, scheme: str, code: str):
+        self.folder, self.scheme, self.code = folder, scheme, code
+        self.counts = dict.fromkeys(STATUS_LABELS, 0)
+        self.longest = {s: np.zeros(len(HEADERS), dtype=np.int64) for s in STATUS_LABELS}
+        self.sizes = dict.fromkeys(STATUS_LABELS, 0)
+        csv_path = folder / store.list_path(scheme, code, "csv")
+        csv_path.parent.mkdir(parents=True, exist_ok=True)
+        self.csv = open(csv_path, "wb")  # noqa: SIM115 - closed by close_csv
         header = _csv_field(pa.array(HEADERS.values(), pa.large_string())).to_pylist()
-        self.csv_header = (",".join(header) + "\n").encode()
-        self.status = unsynchronized["status"].to_numpy()
+        self.csv.write(_BOM + (",".join(header) + "\n").encode())
 
-    def write(self, folder: Path, scheme: str, code: str, rows: np.ndarray) -> int:
-        xlsx_path = folder / store.list_path(scheme, code, "xlsx")
-        xlsx_path.parent.mkdir(parents=True, exist_ok=True)
-        statuses = self.status[rows]
-        sheets = [(name, rows[statuses == status]) for status, name in STATUS_LABELS.items()]
-        xlsx.write_workbook(
-            xlsx_path, self.cells, sheets, header_fill=_HEADER_FILL, max_width=_MAX_WIDTH,
-            creator="popsync",
+    def add(self, mine: np.ndarray, status: np.ndarray, lines: pa.Array, cells: xlsx.Cells):
+        """This file's rows of a slice (``mine``: a mask over the slice)."""
+        self.csv.write(xlsx.concatenation(lines.filter(pa.array(mine))))
+        for code in STATUS_LABELS:
+            rows = np.flatnonzero(mine & (status == code))
+            if len(rows):
+                self.counts[code] += len(rows)
+                np.maximum(self.longest[code], cells.lengths[:, rows].max(axis=1),
+                           out=self.longest[code])
+                self.sizes[code] += int(cells.sizes[rows].sum())
+
+    def close_csv(self) -> None:
+        self.csv.close()
+
+    def workbook(self) -> xlsx.Workbook:
+        return xlsx.Workbook(
+            self.folder / store.list_path(self.scheme, self.code, "xlsx"), list(HEADERS.values()),
+            [(name, self.counts[code]) for code, name in STATUS_LABELS.items()],
+            header_fill=_HEADER_FILL, max_width=_MAX_WIDTH, creator="popsync",
         )
-        lines = xlsx.concatenation(self.lines.take(pa.array(rows, pa.int64())))
-        with open(folder / store.list_path(scheme, code, "csv"), "wb") as csv:
-            csv.write(_BOM + self.csv_header)
-            csv.write(lines)
-        return 2
+
+
+SLICE_ROWS = 65_536  # rows rendered at once (about 100 MB of cells)
+_SPILL_SCHEMA = pa.schema([("rows", pa.list_(pa.large_string())), ("office_code", pa.string())])
 
 
 def write_lists(
-    unsynchronized: pd.DataFrame,
+    slices: Iterable[pd.DataFrame],
     offices: list[str],
     folder: Path,
     schemes: tuple[str, ...],
-    workers: int = 2,
+    scratch: Path | None = None,
 ) -> int:
     """Write the lists of ``offices`` (63-scheme codes: every office with participants in this
     group, so an office with nobody to fix gets its files too) and of the units they make up in
     the other scheme, under ``folder`` (a publication); returns files written.
 
-    ``unsynchronized``: the rows to fix of these offices, joined with the registry's fields,
-    with ``office_code``. The units of a group must be whole (the night groups offices by their
-    34-scheme unit). Files are written by ``workers`` threads (Arrow kernels and zlib release the
-    GIL), biggest first so the threads finish together.
+    ``slices``: the rows to fix of these offices, joined with the registry's fields, with
+    ``office_code``, in the order the lists show them, as frames of a bounded size: memory is
+    bounded by a slice, not by the group. The units of a group must be whole (the night groups
+    offices by their 34-scheme unit).
+
+    A slice's cells are rendered once for all the files it feeds. CSV lines are written as the
+    slices come; a workbook needs its sheets one after the other (a sheet per status) and each
+    sheet's column widths before its rows, so the slices' rendered rows are spilled per status
+    to ``scratch`` (a temporary folder in it) and streamed into the workbooks afterwards.
     """
-    unsynchronized = unsynchronized.loc[:, [*HEADERS, "office_code"]].reset_index(drop=True)
-    nation = _Nation(unsynchronized)
     offices = pd.Series(offices, dtype="str")
-    jobs, copies = [], []
+    files, copies = [], []
     for scheme in schemes:
-        province = in_scheme(unsynchronized["office_code"], scheme)
-        rows = province.groupby(province.to_numpy()).indices
         for code in sorted(in_scheme(offices, scheme).dropna().unique()):
             if scheme == "34" and "63" in schemes and codes_63_of(code) == [code]:
                 copies.append(code)  # a unit the 2025 merger left alone: same rows as in 63
-                continue
-            jobs.append((folder, scheme, code, rows.get(code, np.array([], dtype=np.int64))))
-    jobs.sort(key=lambda job: -len(job[3]))
-    with ThreadPoolExecutor(max(workers, 1)) as pool:
-        written = sum(pool.map(lambda job: nation.write(*job), jobs))
+            else:
+                files.append(_File(folder, scheme, code))
+    with tempfile.TemporaryDirectory(dir=scratch, prefix="lists-") as spill:
+        spills = {code: pa.ipc.new_stream(Path(spill) / f"{code}.arrow", _SPILL_SCHEMA)
+                  for code in STATUS_LABELS}
+        for listed in slices:
+            listed = listed.loc[:, [*HEADERS, "office_code"]].reset_index(drop=True)
+            columns = _list_columns(listed)
+            probability = pc.round(columns["match_probability"], _PROBABILITY_DECIMALS)
+            cells = xlsx.Cells(list(HEADERS.values()), [
+                probability if c == "match_probability" else columns[c] for c in HEADERS])
+            lines = _csv_lines(columns)
+            status = listed["status"].to_numpy()
+            province = {scheme: in_scheme(listed["office_code"], scheme).to_numpy()
+                        for scheme in schemes}
+            for file in files:
+                file.add(province[file.scheme] == file.code, status, lines, cells)
+            office = pa.array(listed["office_code"], pa.string(), from_pandas=True)
+            for code, writer in spills.items():
+                rows = pa.array(np.flatnonzero(status == code), pa.int64())
+                writer.write_batch(pa.record_batch(
+                    [cells.rows.take(rows), office.take(rows)], schema=_SPILL_SCHEMA))
+        for writer in spills.values():
+            writer.close()
+        for file in files:
+            file.close_csv()
+        books = [file.workbook() for file in files]
+        for code in STATUS_LABELS:  # sheet after sheet, every workbook of the group at once
+            for file, book in zip(files, books, strict=True):
+                book.begin_sheet(file.longest[code], file.sizes[code])
+            with pa.OSFile(str(Path(spill) / f"{code}.arrow")) as source:
+                for batch in pa.ipc.open_stream(source):
+                    office = batch.column("office_code").to_pandas()
+                    province = {scheme: in_scheme(office, scheme).to_numpy() for scheme in schemes}
+                    for file, book in zip(files, books, strict=True):
+                        book.write_rows(batch.column("rows").filter(
+                            pa.array(province[file.scheme] == file.code)))
+            for book in books:
+                book.end_sheet()
+        for book in books:
+            book.close()
+    written = 2 * len(files)
     for code in copies:
         for fmt in ("xlsx", "csv"):
             target = folder / store.list_path("34", code, fmt)

@@ -35,6 +35,7 @@ import re
 import resource
 import shutil
 import time
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -686,23 +687,24 @@ def gather_lists(work_dir: str, resolve: list[str]) -> list[str]:
 
 @step("stage_lists")
 def stage_lists(work_dir: str, *, piece: str) -> int:
-    """The lists of one batch of province groups into the staging folder; returns files
-    written."""
+    """The lists of one batch of province groups into the staging folder, each group's rows
+    streamed in slices in list order (DuckDB sorts them out of core); returns files written."""
     ctx = RunContext.load(work_dir)
     folder = ctx.path("listed")
     staging = publish.staging_folder(ctx.out_dir, ctx.run_date, ctx.run_id)
-    columns = [*lists.HEADERS, "office_code"]
+    columns = ", ".join([*lists.HEADERS, "office_code"])
     written = 0
     for unit, offices in read_json(folder / "batches.json")[int(piece)].items():
         rows = folder / f"unit={unit}"
-        if rows.exists():
-            listed = _read_results(rows)[columns]
-            listed = listed.sort_values(["office_code", "vss_code"], kind="stable")
-        else:  # nobody to fix in this group: its files are written, empty
-            listed = pd.DataFrame({c: pd.Series(dtype="str") for c in columns}).assign(
-                reasons=pd.Series([], dtype=object), match_probability=pd.Series([], dtype=float))
-        written += lists.write_lists(listed, offices, staging, ctx.config.province_schemes,
-                                     ctx.config.workers)
+        with ctx.sql() as sql:
+            slices: Iterable[pd.DataFrame] = ()  # nobody to fix in this group: empty files
+            if rows.exists():
+                reader = sql.sql(  # a relation's reader streams; an execute() result would not
+                    f"SELECT {columns} FROM read_parquet('{rows}/*.parquet') "
+                    "ORDER BY office_code, vss_code").to_arrow_reader(batch_size=lists.SLICE_ROWS)
+                slices = (batch.to_pandas() for batch in reader)
+            written += lists.write_lists(slices, offices, staging, ctx.config.province_schemes,
+                                         scratch=ctx.work)
     return written
 
 

@@ -105,12 +105,14 @@ def _as_written(name: str) -> str:
     return "'" + name if name[:1] in ("=", "+", "-", "@", "\t", "\r") else name
 
 
-def _publication(tmp_path, listed, workers=2):
+def _publication(tmp_path, listed, slice_rows=None):
+    """The lists of ``listed`` as the night writes them, fed in slices of ``slice_rows``."""
     folder = tmp_path / "publication"
+    unsynchronized = listed[listed["status"] != "synchronized"]
+    size = slice_rows or max(len(unsynchronized), 1)
+    slices = [unsynchronized.iloc[i:i + size] for i in range(0, len(unsynchronized), size)]
     files = lists.write_lists(
-        listed[listed["status"] != "synchronized"], listed["office_code"].dropna().unique(),
-        folder, ("63", "34"), workers=workers,
-    )
+        slices, listed["office_code"].dropna().unique(), folder, ("63", "34"), scratch=tmp_path)
     return folder, files
 
 
@@ -243,11 +245,42 @@ def test_csv_has_bom_headers_and_the_rows_neutralized(tmp_path, listed):
             folder / store.list_path("63", "01", fmt)).read_bytes()
 
 
-def test_threads_write_the_same_bytes_as_one_writer(tmp_path, listed):
-    one, _ = _publication(tmp_path / "one", listed, workers=1)
-    two, _ = _publication(tmp_path / "two", listed, workers=2)
-    for path in one.rglob("*.*"):
-        assert path.read_bytes() == (two / path.relative_to(one)).read_bytes(), path
+@pytest.mark.parametrize("slice_rows", [1, 3])
+def test_rows_streamed_in_slices_write_the_same_bytes_as_one_slice(tmp_path, listed,
+                                                                    slice_rows):
+    (tmp_path / "one").mkdir()
+    (tmp_path / "sliced").mkdir()
+    one, _ = _publication(tmp_path / "one", listed)
+    sliced, _ = _publication(tmp_path / "sliced", listed, slice_rows=slice_rows)
+    paths = sorted(one.rglob("*.*"))
+    assert len(paths) == 14
+    for path in paths:
+        assert path.read_bytes() == (sliced / path.relative_to(one)).read_bytes(), path
+    assert [p.name for p in tmp_path.glob("*/lists-*")] == []  # the spill is removed
+
+
+def test_a_sheet_over_2_gib_is_written_in_zip64(tmp_path):
+    cells = xlsx.Cells(["h"], [pa.array(["v", "w"])])
+    book = xlsx.Workbook(tmp_path / "big.xlsx", ["h"], [("Sheet", 2)])
+    book.begin_sheet([1], size=3 * 2**30)  # what 2.5 M rows of a wide list would take
+    book.write_rows(cells.rows)
+    book.end_sheet()
+    book.close()
+    sheet = openpyxl.load_workbook(tmp_path / "big.xlsx").active
+    assert [c.value for c in sheet["A"]] == ["h", "v", "w"]
+    # the sheet's local header carries the ZIP64 extra field (id 1) after its name
+    name = b"xl/worksheets/sheet1.xml"
+    data = (tmp_path / "big.xlsx").read_bytes()
+    assert data[data.index(name) + len(name):][:2] == b"\x01\x00"
+
+
+def test_a_sheet_must_get_the_rows_it_announced(tmp_path):
+    cells = xlsx.Cells(["h"], [pa.array(["v", "w"])])
+    book = xlsx.Workbook(tmp_path / "x.xlsx", ["h"], [("Sheet", 3)])
+    book.begin_sheet([1])
+    book.write_rows(cells.rows)
+    with pytest.raises(ValueError, match="2 rows written of 3"):
+        book.end_sheet()
 
 
 def test_list_rows_and_neutralize(listed):
