@@ -268,27 +268,34 @@ def read_cohort(cohort: dict, population: list[str], quoted: Path | None = None,
     (``quoted/band=N``, joined once for all bands by ``quoted_persons``); never the source rows
     listed in ``unlinkable``."""
     columns = [*POPULATION_REQUIRED, BIRTH_YEAR, SOURCE_ROW]
-    in_years = ds.dataset(population, format="parquet").to_table(
-        columns=columns, filter=_in_years(cohort))
+    table = ds.dataset(population, format="parquet").to_table(
+        columns=columns, filter=_in_years(cohort), batch_readahead=2, fragment_readahead=1)
+    kept = np.ones(len(table), bool)
     if unlinkable is not None:
         excluded = pq.read_table(unlinkable)[SOURCE_ROW]
-        in_years = in_years.filter(pc.invert(pc.is_in(in_years[SOURCE_ROW], value_set=excluded)))
+        kept = ~pc.is_in(table[SOURCE_ROW], value_set=excluded).to_numpy(zero_copy_only=False)
     quotes = {}
     for band in cohort["bands"]:
         if quoted is not None and (quoted / f"band={band['index']}").exists():
             quotes[band["index"]] = pq.read_table(quoted / f"band={band['index']}",
-                                                  columns=columns).cast(in_years.schema)
-    table = in_years
+                                                  columns=columns).cast(table.schema)
     if quotes:
-        # a person one band quotes may be in another band's years, or quoted by two bands
+        # a person one band quotes may be in another band's years, or quoted by two bands (a
+        # quoted person is never an unlinkable one: quoted_persons leaves those out)
         extra = pa.concat_tables(list(quotes.values()))
         extra = extra.filter(pc.invert(pc.is_in(extra[SOURCE_ROW],
-                                                value_set=in_years[SOURCE_ROW])))
+                                                value_set=table[SOURCE_ROW])))
         _, once = np.unique(extra[SOURCE_ROW].to_numpy(), return_index=True)
-        table = pa.concat_tables([in_years, extra.take(pa.array(np.sort(once)))])
-    table = table.sort_by([(BIRTH_YEAR, "ascending"), (SOURCE_ROW, "ascending")])
-    year = pc.fill_null(table[BIRTH_YEAR], -1).to_numpy()  # -1: no readable year
-    source_row = table[SOURCE_ROW].to_numpy()
+        table = pa.concat_tables([table, extra.take(pa.array(np.sort(once)))])
+        kept = np.concatenate([kept, np.ones(len(once), bool)])
+    # one gather of the kept rows in (birth year, source row) order, persons without a year
+    # last: the slice is held once, not once read and once sorted
+    rows = np.flatnonzero(kept)
+    year = pc.fill_null(table[BIRTH_YEAR], np.iinfo(np.int16).max).to_numpy()[rows]
+    source_row = table[SOURCE_ROW].to_numpy()[rows]
+    order = np.lexsort((source_row, year))
+    rows, year, source_row = rows[order], year[order], source_row[order]
+    year = np.where(year == np.iinfo(np.int16).max, -1, year)  # -1: no readable year
     reads = {}
     for band in cohort["bands"]:
         mine = year < 0
@@ -298,7 +305,8 @@ def read_cohort(cohort: dict, population: list[str], quoted: Path | None = None,
         if band["index"] in quotes:
             mine |= np.isin(source_row, quotes[band["index"]][SOURCE_ROW].to_numpy())
         reads[band["index"]] = np.flatnonzero(mine)
-    return table.select(list(POPULATION_REQUIRED)).to_pandas(), reads
+    frame = table.select(list(POPULATION_REQUIRED)).take(pa.array(rows)).to_pandas()
+    return frame, reads
 
 
 def quoted_persons(sql, bands: list[dict], registry: list[str], population: list[str],
