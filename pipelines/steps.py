@@ -49,12 +49,13 @@ from expectations import nation as nation_checks
 from expectations import report as validation_report
 from expectations import results as result_suites
 from expectations.nation import files_sql
-from expectations.runner import HARD, SuiteOutcome
+from expectations.runner import HARD, ROW, SuiteOutcome
 from pipelines import lists, metrics, partition, publish, runlock
 from pipelines.config import RunConfig
 from pipelines.context import CONFIG_FILE, RunContext, read_json, write_json
 from pipelines.extract import describe, extract_batches
 from pipelines.extract import pieces as extract_pieces
+from pipelines.mapping import DATE_COLUMNS
 from pipelines.night import SOURCES
 from popsync import store
 from popsync.contracts import RESULT_COLUMNS, STATUSES, SYNCHRONIZED
@@ -291,19 +292,47 @@ def _previous_rows(ctx: RunContext) -> dict:
     return manifest.get("rows", {})
 
 
+def _finding_text(finding: dict) -> str:
+    """A failed expectation in a message: reason, column, and rows (samples masked)."""
+    where = f" column {finding['column']}" if finding["column"] else ""
+    detail = (
+        f"{finding['unexpected_count']:,} rows, e.g. {', '.join(finding['samples'])}"
+        if finding["unexpected_count"] and finding["samples"]
+        else f"observed {finding['observed']}, expected {finding['expected']}"
+    )
+    return f"{finding['reason']}{where} ({detail})"
+
+
 def _hard_failure_message(outcome: dict) -> str:
-    parts = []
-    for finding in outcome["findings"]:
-        if finding["success"] or finding["severity"] != HARD:
-            continue
-        where = f" column {finding['column']}" if finding["column"] else ""
-        detail = (
-            f"{finding['unexpected_count']:,} rows, e.g. {', '.join(finding['samples'])}"
-            if finding["unexpected_count"] and finding["samples"]
-            else f"observed {finding['observed']}, expected {finding['expected']}"
-        )
-        parts.append(f"{finding['reason']}{where} ({detail})")
+    parts = [_finding_text(f) for f in outcome["findings"]
+             if not f["success"] and f["severity"] == HARD]
     return f"{outcome['suite']} failed validation: " + "; ".join(parts)
+
+
+def _quarantine_causes(outcome: dict, source: str) -> str:
+    """The row checks that quarantined most rows: a column of the wrong kind (dates stored as
+    numbers) shows as one reason on nearly every row."""
+    failed = sorted((f for f in outcome["findings"] if not f["success"] and f["severity"] == ROW),
+                    key=lambda f: -f["unexpected_count"])[:3]
+    parts = []
+    for finding in failed:
+        text = _finding_text(finding)
+        if finding["column"] in DATE_COLUMNS and finding["reason"].endswith("_format"):
+            text += (f"; if the source writes {finding['column']} another way, give its format "
+                     f"as {source}.mapping.{finding['column']}.format (e.g. yyyymmdd, "
+                     "dd/mm/yyyy)")
+        parts.append(text)
+    return "; ".join(parts)
+
+
+def _stop_night(ctx: RunContext, verdict: str, failures: list[str], suites: list[dict]):
+    """Raise the night's validation failure, with its HTML report written in the work folder
+    (a failed night publishes nothing, and its report is what tells why)."""
+    report = ctx.path("validation_report.html")
+    report.write_text(validation_report.render(
+        {"run_date": ctx.run_date, "run_id": ctx.run_id, "verdict": verdict,
+         "why": " | ".join(failures)}, suites), "utf-8")
+    raise PopsyncError(f"{verdict}: " + " | ".join(failures) + f" -- validation report: {report}")
 
 
 @step("check_keys")
@@ -323,7 +352,7 @@ def check_keys(work_dir: str, extract: list[list[str]]) -> list[str]:
     write_json(ctx.path("validation", "keys.json"), outcomes)
     failures = [_hard_failure_message(o) for o in outcomes if not o["success"]]
     if failures:
-        raise PopsyncError("input validation stopped the night: " + " | ".join(failures))
+        _stop_night(ctx, "input validation stopped the night", failures, outcomes)
     return _flat(extract)
 
 
@@ -402,13 +431,14 @@ def gate_inputs(work_dir: str, validate_chunk: list[str]) -> str:
         if share > ctx.config.quarantine_max:
             failures.append(
                 f"{source}: {share:.1%} of rows quarantined, more than "
-                f"validation.quarantine_max = {ctx.config.quarantine_max:.0%}"
+                f"validation.quarantine_max = {ctx.config.quarantine_max:.0%}; most for "
+                + _quarantine_causes(outcome, source)
             )
     keys = read_json(ctx.path("validation", "keys.json"))
     write_json(ctx.path("validation", "inputs.json"), [*keys, *outcomes])
     write_json(ctx.path("validation", "quarantined.json"), quarantined)
     if failures:
-        raise PopsyncError("input validation stopped the night: " + " | ".join(failures))
+        _stop_night(ctx, "input validation stopped the night", failures, [*keys, *outcomes])
     with ctx.sql() as sql:
         sql.execute(
             f"COPY (SELECT * FROM read_parquet('{ctx.path('quarantine')}/*.parquet') "
@@ -620,7 +650,8 @@ def check_results(work_dir: str, resolve: list[str]) -> str:
     write_json(ctx.path("validation", "results.json"), outcomes)
     failures = [_hard_failure_message(o) for o in outcomes if not o["success"]]
     if failures:
-        raise PopsyncError("result validation stopped publication: " + " | ".join(failures))
+        _stop_night(ctx, "result validation stopped publication", failures,
+                    [*read_json(ctx.path("validation", "inputs.json")), *outcomes])
     return work_dir
 
 
