@@ -132,8 +132,11 @@ def _record_failure(work_dir, name: str, exc: Exception, will_retry: bool) -> No
     try:
         ctx = RunContext.load(work_dir)
         with ctx.engine.begin() as connection:
+            # an attempt another run declared abandoned keeps that verdict and its message
             connection.execute(
-                sa.update(store.runs).where(store.runs.c.run_id == ctx.run_id).values(**values)
+                sa.update(store.runs)
+                .where(store.runs.c.run_id == ctx.run_id, store.runs.c.status == "running")
+                .values(**values)
             )
             if not will_retry:  # failed for good: the run date is free for the next run
                 runlock.release(connection, ctx.run_date, ctx.run_id)
@@ -198,26 +201,18 @@ def start_run(config: RunConfig, run_date: str) -> str:
                 )
             ).inserted_primary_key[0]
             # Refused (and this attempt not recorded) while a live run holds the date.
-            taken_over = runlock.acquire(connection, run_date, run_id)
-            # Other attempts still "running" for this date hold no lock: they died unseen (a
-            # killed worker), or fell silent for hours and lost it just now.
-            connection.execute(
-                sa.update(store.runs)
-                .where(store.runs.c.run_date == run_date, store.runs.c.status == "running",
-                       store.runs.c.run_id != run_id)
-                .values(
-                    status="failed",
-                    finished_at=datetime.now(UTC),
-                    message=f"abandoned: run {run_id} of this run date took over"
-                    + (" after it fell silent" if taken_over else ""),
-                )
-            )
+            runlock.acquire(connection, run_date, run_id)
+            # Attempts still "running" that hold no live lock died unseen (a killed worker),
+            # or fell silent for hours: of this date (and lost it just now) or another.
+            abandoned = runlock.abandon_dead_runs(connection, run_id)
     except sa.exc.SQLAlchemyError as exc:
         raise PopsyncError(
             "publication database "
             f"{sa.make_url(config.db_url).render_as_string(hide_password=True)}"
             f" is unreachable: {str(exc.orig or exc).splitlines()[0]}"
         ) from None
+    if abandoned:
+        log.warning("runs %s abandoned: still 'running' without a live lock", abandoned)
     for line in publish.recover(config.out_dir, engine):
         log.warning("recovery: %s", line)
     work_dir = config.out_dir / "work" / f"{run_date}-r{run_id}"

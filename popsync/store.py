@@ -17,7 +17,7 @@ runs = sa.Table(
     sa.Column("run_date", sa.String(10), nullable=False, index=True),
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("finished_at", sa.DateTime(timezone=True)),
-    sa.Column("status", sa.String(16), nullable=False),  # running | succeeded | failed
+    sa.Column("status", sa.String(16), nullable=False),  # running | succeeded | failed | abandoned
     sa.Column("message", sa.Text),
     sa.Column("participants", sa.Integer),
     sa.Column("quarantined", sa.Integer),

@@ -44,7 +44,9 @@ class RunState:
 
     @property
     def latest_failed(self) -> bool:
-        return self.latest_run is not None and self.latest_run["status"] == "failed"
+        # abandoned: killed or lost, found dead by a later run
+        return self.latest_run is not None and self.latest_run["status"] in ("failed",
+                                                                              "abandoned")
 
     @property
     def running(self) -> bool:

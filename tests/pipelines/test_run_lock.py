@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from pipeline_helpers import read_table, run
 
-from pipelines import night, runlock, steps
+from pipelines import night, publish, runlock, steps
 from pipelines.config import load_config
 from popsync import store
 from popsync.errors import PopsyncError
@@ -55,7 +55,7 @@ def test_a_run_silent_for_hours_is_taken_over_and_cannot_publish(
         steps.publish_run(first, first, "staged")
     assert not (out / store.publication_path(RUN_DATE)).exists()
     runs = read_table(out, store.runs).set_index("run_id")
-    assert runs.loc[1, "status"] == "failed" and "run 2 took" in runs.loc[1, "message"]
+    assert runs.loc[1, "status"] == "abandoned" and "by run 2" in runs.loc[1, "message"]
     assert runs.loc[2, "status"] == "running"
     assert read_table(out, store.run_locks)["run_id"].tolist() == [2]
     assert second.endswith(f"{RUN_DATE}-r2")
@@ -72,3 +72,27 @@ def test_a_run_that_failed_for_good_frees_its_date(tmp_path, population_path):
         steps.plan_extract(work_dir, will_retry=False)
     assert read_table(out, store.run_locks).empty
     steps.start_run(config, RUN_DATE)  # not refused
+
+
+def test_a_killed_run_is_marked_abandoned_by_a_night_of_another_date(
+    tmp_path, registry_path, population_path
+):
+    """A killed attempt (its lock silent for hours) no longer stays ``running`` for ever when
+    the next night has another date: marked ``abandoned``, its lock freed, its staging folder
+    removed; a live run of a third date is left alone (issue 14)."""
+    out = tmp_path / "out"
+    config = _config(out, registry_path, population_path)
+    steps.start_run(config, "2026-11-18")  # killed with kill -9: nothing more happens
+    steps.start_run(config, "2026-11-19")  # alive, on another worker
+    staging = publish.staging_folder(out, "2026-11-18", 1)
+    staging.mkdir(parents=True)
+    engine = store.engine_for(config.db_url)
+    with engine.begin() as connection:
+        connection.execute(sa.update(store.run_locks).where(store.run_locks.c.run_id == 1).values(
+            heartbeat_at=datetime.now(UTC) - runlock.STALE_AFTER - timedelta(minutes=1)))
+    steps.start_run(config, "2026-11-20")
+    runs = read_table(out, store.runs).set_index("run_id")
+    assert runs["status"].to_dict() == {1: "abandoned", 2: "running", 3: "running"}
+    assert "run 3" in runs.loc[1, "message"] and runs.loc[1, "finished_at"] is not None
+    assert sorted(read_table(out, store.run_locks)["run_id"]) == [2, 3]
+    assert not staging.exists()
