@@ -106,9 +106,8 @@ def renew(db_url: str, run_date: str, run_id: int) -> None:
             ).scalar()
     except sa.exc.SQLAlchemyError as exc:
         raise PopsyncError(
-            f"publication database {sa.make_url(db_url).render_as_string(hide_password=True)} is "
-            f"unreachable ({str(getattr(exc, 'orig', None) or exc).splitlines()[0]}); nothing "
-            "was published, the previous publication stays; rerun when the database is back"
+            f"{store.unreachable(db_url, exc)}; nothing was published, the previous publication "
+            "stays; rerun when the database is back"
         ) from None
     raise PopsyncError(
         f"run {run_id} no longer holds run date {run_date}"

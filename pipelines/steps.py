@@ -27,6 +27,7 @@ Work folder ``<out>/work/<run_date>-r<run_id>/``:
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import math
@@ -90,8 +91,11 @@ def step(name: str):
                 runlock.renew(ctx.db_url, ctx.run_date, ctx.run_id)
                 result = function(work_dir, *args, **kwargs)
             except Exception as exc:
-                _record_failure(work_dir, name, exc, will_retry)
-                raise
+                failure = _explained(work_dir, name, exc, will_retry)
+                _record_failure(work_dir, name, failure, will_retry)
+                if failure is exc:
+                    raise
+                raise failure from exc
             piece = kwargs.get("piece")
             where = Path(str(piece)) if piece is not None else None
             # a chunk's folder names its source: registry and population chunks share names
@@ -123,6 +127,50 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+def _disk_full(exc: BaseException | None) -> bool:
+    """Whether an error (or one it was raised from) says the disk is full: an OSError, or
+    DuckDB's and Arrow's own errors quoting the system's message."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or (
+                "No space left on device" in str(exc)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _explained(work_dir, name: str, exc: Exception, will_retry: bool) -> Exception:
+    """A failure the operator can act on, said in a sentence instead of a traceback: the
+    publication database gone, or the disk full (then, when no retry follows, this run's
+    intermediates and staging folder are removed: no later run reads them, and a full disk
+    should not stay full because of a night that failed)."""
+    if isinstance(exc, PopsyncError):
+        return exc
+    if store.database_down(exc):
+        return PopsyncError(
+            f"{name}: {store.unreachable(RunContext.load(work_dir).db_url, exc)}; nothing was "
+            "published, the previous publication stays; rerun when the database is back")
+    if _disk_full(exc):
+        ctx = RunContext.load(work_dir)
+        if will_retry:
+            done = "Airflow retries the task; free space before it does"
+        else:
+            _remove(ctx, *INTERMEDIATES)
+            shutil.rmtree(publish.staging_folder(ctx.out_dir, ctx.run_date, ctx.run_id),
+                          ignore_errors=True)
+            done = (f"this run's intermediates in {ctx.path()} and its staging folder were "
+                    "removed; the previous publication stays; free space and rerun")
+        return PopsyncError(f"{name}: no space left on the disk ({store.first_line(exc)}); "
+                            + done)
+    return exc
+
+
+# A failure the database could not take (it was what failed) waits here in the work folder for
+# the next run to record it (see start_run).
+UNRECORDED_FAILURE = "failed.json"
+
+
 def _record_failure(work_dir, name: str, exc: Exception, will_retry: bool) -> None:
     message = f"{name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
     if will_retry:
@@ -141,7 +189,27 @@ def _record_failure(work_dir, name: str, exc: Exception, will_retry: bool) -> No
             if not will_retry:  # failed for good: the run date is free for the next run
                 runlock.release(connection, ctx.run_date, ctx.run_id)
     except Exception as secondary:  # the database may be what failed; the step's error matters
-        log.warning("could not record the failure of %s in the runs table: %s", name, secondary)
+        log.warning("could not record the failure of %s in the runs table: %s", name,
+                    store.first_line(secondary))
+        if not will_retry:
+            write_json(Path(work_dir) / UNRECORDED_FAILURE, {
+                "message": message[:2000], "finished_at": values["finished_at"].isoformat()})
+
+
+def _record_unrecorded_failures(connection: sa.Connection, out_dir: Path) -> None:
+    """Attempts still ``running`` whose last step failed for good while the database was away:
+    recorded failed now, their run dates freed."""
+    runs = store.runs
+    for run_id, run_date in connection.execute(
+            sa.select(runs.c.run_id, runs.c.run_date).where(runs.c.status == "running")).all():
+        note = out_dir / "work" / f"{run_date}-r{run_id}" / UNRECORDED_FAILURE
+        if not note.is_file():
+            continue
+        failure = read_json(note)
+        connection.execute(sa.update(runs).where(runs.c.run_id == run_id).values(
+            status="failed", finished_at=datetime.fromisoformat(failure["finished_at"]),
+            message=failure["message"]))
+        runlock.release(connection, run_date, run_id)
 
 
 def _read_results(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
@@ -200,17 +268,14 @@ def start_run(config: RunConfig, run_date: str) -> str:
                     run_date=run_date, started_at=datetime.now(UTC), status="running"
                 )
             ).inserted_primary_key[0]
+            _record_unrecorded_failures(connection, config.out_dir)
             # Refused (and this attempt not recorded) while a live run holds the date.
             runlock.acquire(connection, run_date, run_id)
             # Attempts still "running" that hold no live lock died unseen (a killed worker),
             # or fell silent for hours: of this date (and lost it just now) or another.
             abandoned = runlock.abandon_dead_runs(connection, run_id)
     except sa.exc.SQLAlchemyError as exc:
-        raise PopsyncError(
-            "publication database "
-            f"{sa.make_url(config.db_url).render_as_string(hide_password=True)}"
-            f" is unreachable: {str(exc.orig or exc).splitlines()[0]}"
-        ) from None
+        raise PopsyncError(store.unreachable(config.db_url, exc)) from None
     if abandoned:
         log.warning("runs %s abandoned: still 'running' without a live lock", abandoned)
     for line in publish.recover(config.out_dir, engine):
@@ -866,16 +931,9 @@ def publish_run(work_dir: str, check_results: str, stage: str) -> str:
     if summary is None:
         raise PopsyncError(f"staging folder {staging} is missing or incomplete; rerun the night")
     _write_validation_report(ctx, staging, summary)
-    try:
-        engine = ctx.engine
-    except sa.exc.SQLAlchemyError as exc:
-        raise PopsyncError(
-            f"publication database unreachable ({exc.__class__.__name__}); "
-            "the previous publication stays"
-        ) from None
     final = publish.publish(
         ctx.out_dir,
-        engine,
+        ctx.engine,
         ctx.run_id,
         ctx.run_date,
         staging,

@@ -106,17 +106,6 @@ class Portal:
                 self._ready = True
 
 
-def database_down(exc: BaseException) -> bool:
-    """Whether an error says the publication database cannot be reached (or is too busy) now,
-    not that the portal is wrong: such requests are answered 503, to be retried."""
-    return isinstance(exc, sa.exc.OperationalError | sa.exc.TimeoutError) or (
-        isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated)
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(getattr(exc, "orig", None) or exc).splitlines() or [type(exc).__name__])[0]
-
-
 def create_app(settings: PortalSettings) -> FastAPI:
     trusted_proxies = security.trusted_networks(settings.trusted_proxies)
     try:
@@ -143,11 +132,11 @@ def create_app(settings: PortalSettings) -> FastAPI:
     try:
         app.state.portal.prepare_database()
     except sa.exc.SQLAlchemyError as exc:
-        if not database_down(exc):
+        if not store.database_down(exc):
             raise
         log.warning(
             "publication database %s unreachable at start (%s): pages answer 503 until it is back",
-            engine.url.render_as_string(hide_password=True), _first_line(exc),
+            engine.url.render_as_string(hide_password=True), store.first_line(exc),
         )
     app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static")
     _install_handlers(app)
@@ -362,7 +351,7 @@ def _anonymous_page(request: Request, status_code: int, heading: str) -> HTMLRes
 
 def _database_down_response(request: Request, exc: Exception) -> Response:
     log.warning("%s %s: publication database unreachable (%s)", request.method,
-                request.url.path, _first_line(exc))
+                request.url.path, store.first_line(exc))
     if _wants_json(request):
         response = JSONResponse(
             {"detail": "the publication database cannot be reached; retry in a minute"}, 503)
@@ -374,7 +363,7 @@ def _database_down_response(request: Request, exc: Exception) -> Response:
 
 def _server_error_response(request: Request, exc: Exception) -> Response:
     """A plain 500 page (or JSON): nothing of the error is shown; the server log has it."""
-    if database_down(exc):  # raised while answering another error
+    if store.database_down(exc):  # raised while answering another error
         return _database_down_response(request, exc)
     if _wants_json(request):
         return JSONResponse({"detail": "internal server error"}, 500)
@@ -652,8 +641,8 @@ def _add_routes(app: FastAPI) -> None:
         try:
             state = _run_state(request)
         except sa.exc.SQLAlchemyError as exc:
-            detail = "database unreachable" if database_down(exc) else "database error"
-            log.warning("health: %s (%s)", detail, _first_line(exc))
+            detail = "database unreachable" if store.database_down(exc) else "database error"
+            log.warning("health: %s (%s)", detail, store.first_line(exc))
             return JSONResponse({"status": "error", "detail": detail}, 503,
                                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         body = {"status": "ok", **_state_json(state)}

@@ -96,3 +96,54 @@ def test_a_killed_run_is_marked_abandoned_by_a_night_of_another_date(
     assert "run 3" in runs.loc[1, "message"] and runs.loc[1, "finished_at"] is not None
     assert sorted(read_table(out, store.run_locks)["run_id"]) == [2, 3]
     assert not staging.exists()
+
+
+def test_the_database_cut_mid_run_is_said_plainly_and_the_next_run_records_the_failure(
+    tmp_path, registry_path, population_path
+):
+    """A step whose database goes away raises a message, not a traceback; the failure it could
+    not write is recorded by the next run, which is not refused by the dead run's lock."""
+    out = tmp_path / "out"
+    config = _config(out, registry_path, population_path)
+    work_dir = night.run_night(config, RUN_DATE, until="extract", quiet=True)
+    # the cut as the run sees it: its database unreadable when its failure is recorded
+    database = out / store.DB_FILE
+    database.rename(database.with_suffix(".away"))
+    (out / store.DB_FILE).mkdir()
+    with pytest.raises(PopsyncError, match="cannot be reached"):
+        steps.check_keys(work_dir, [[]])
+    (out / store.DB_FILE).rmdir()
+    database.with_suffix(".away").rename(database)  # the database is back
+    assert read_table(out, store.runs)["status"].tolist() == ["running"]
+    second = steps.start_run(config, RUN_DATE)  # not refused by the dead run's lock
+    runs = read_table(out, store.runs).set_index("run_id")
+    assert runs.loc[1, "status"] == "failed" and "check_keys" in runs.loc[1, "message"]
+    assert runs.loc[2, "status"] == "running"
+
+    @steps.step("probe")
+    def reads_a_database_that_is_gone(work_dir):
+        with sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:1/gone").connect():
+            pass
+
+    with pytest.raises(PopsyncError, match="probe: the publication database .* cannot be "
+                       "reached .* nothing was published"):
+        reads_a_database_that_is_gone(second)
+
+
+def test_a_full_disk_is_said_plainly_and_the_failed_runs_files_are_removed(
+    tmp_path, registry_path, population_path
+):
+    out = tmp_path / "out"
+    config = _config(out, registry_path, population_path)
+    work_dir = night.run_night(config, RUN_DATE, until="stage_lists", quiet=True)
+    staging = publish.staging_folder(out, RUN_DATE, 1)
+    (staging / "results.parquet").symlink_to("/dev/full")  # writes there: ENOSPC
+    resolved = sorted(str(p) for p in (steps.RunContext.load(work_dir).path("results")).glob("*"))
+    with pytest.raises(PopsyncError, match="stage: no space left on the disk .* removed"):
+        steps.stage_publication(work_dir, [1], resolved)
+    assert not staging.exists()
+    left = {p.name for p in (out / "work" / f"{RUN_DATE}-r1").iterdir()}
+    assert not left & set(steps.INTERMEDIATES) and "run.json" in left
+    runs = read_table(out, store.runs)
+    assert runs["status"].tolist() == ["failed"] and "no space" in runs["message"].iloc[0]
+    assert read_table(out, store.run_locks).empty
