@@ -3,6 +3,9 @@ staging folder, and a run silent for hours is taken over and can no longer publi
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -147,3 +150,25 @@ def test_a_full_disk_is_said_plainly_and_the_failed_runs_files_are_removed(
     runs = read_table(out, store.runs)
     assert runs["status"].tolist() == ["failed"] and "no space" in runs["message"].iloc[0]
     assert read_table(out, store.run_locks).empty
+
+
+def test_two_processes_on_one_output_and_date_publish_once_and_whole(
+    tmp_path, registry_path, population_path
+):
+    """The probe of issue 14 with two real ``popsync run`` processes started together."""
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "pipelines.cli", "run", "--registry", str(registry_path),
+               "--population", str(population_path), "--out", str(out), "--run-date", RUN_DATE]
+    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]
+    finished = [(r.wait(timeout=600), r.stderr.read()) for r in runs]
+    codes = sorted(code for code, _ in finished)
+    assert codes == [0, 2], finished
+    refusal = next(err for code, err in finished if code == 2)
+    assert "this run stops" in refusal and "Traceback" not in refusal
+    folder = out / store.publication_path(RUN_DATE)
+    manifest = json.loads((folder / publish.MANIFEST).read_text("utf-8"))
+    assert manifest["list_files"] == len(list((folder / "lists").rglob("unsynchronized.*")))
+    assert (folder / "results.parquet").is_file() and (folder / "validation_report.html").is_file()
+    assert read_table(out, store.runs)["status"].tolist() == ["succeeded"]
+    assert not list((out / store.PUBLICATIONS_DIR).glob(".*"))  # no staging left behind
