@@ -72,6 +72,9 @@ class PortalSettings:
     session_hours: float = 12.0
     trend_runs: int = 30
     throttle: Throttle = field(default_factory=Throttle)
+    # HTTP Basic: a password verified is not hashed again for this long (0: every request);
+    # see security.VerifiedCredentials
+    verified_credentials_seconds: float = 60.0
     # Reverse proxies (addresses or networks) whose X-Forwarded-For names the client; none by
     # default: see security.client_address.
     trusted_proxies: tuple[str, ...] = ()
@@ -87,6 +90,8 @@ class Portal:
         self.templates = templates
         self.trusted_proxies = trusted_proxies
         self._engine = engine
+        self.verified = (security.VerifiedCredentials(settings.verified_credentials_seconds)
+                         if settings.verified_credentials_seconds > 0 else None)
         self._ready = False
         self._ready_lock = threading.Lock()
 
@@ -202,7 +207,8 @@ def current_user(request: Request) -> User | None:
             raise _unauthorized("malformed Basic credentials") from None
         try:
             user = security.authenticate(
-                portal.engine, portal.settings.throttle, username, password, _client(request)
+                portal.engine, portal.settings.throttle, username, password, _client(request),
+                portal.verified,
             )
         except LoginThrottled as exc:
             raise HTTPException(
@@ -574,7 +580,8 @@ def _add_routes(app: FastAPI) -> None:
                            username=username)
         try:
             user = security.authenticate(
-                portal.engine, portal.settings.throttle, username, password, _client(request)
+                portal.engine, portal.settings.throttle, username, password, _client(request),
+                portal.verified,
             )
         except LoginThrottled as exc:
             response = _render(request, "login.html", lang, 429, error="login_throttled",
