@@ -1,12 +1,9 @@
 """What the portal computes once per run state (issue 14's load target) stays right: a new
 night shows once the state is read again, an ETag spares an unchanged answer, the page shared
-by anonymous visitors never shows a logged-in user's links, and ``--workers`` serves."""
+by anonymous visitors never shows a logged-in user's links."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 import time
 
 import httpx
@@ -68,28 +65,3 @@ def test_the_page_of_anonymous_visitors_shows_no_one_elses_links(tmp_path):
         page = office.get("/", headers=HTML).text
     assert 'id="whoami"' in page and "/provinces/79?scheme=63" in page
     assert client.get("/", headers=HTML).text == anonymous
-
-
-def test_serve_with_two_workers(tmp_path):
-    db_url = store.default_db_url(tmp_path)
-    publish_nights(tmp_path, db_url, ["2026-11-20"], lists_of=set()).dispose()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "serve", "--data",
-                               str(tmp_path), "--port", str(port), "--workers", "2"],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2)
-                break
-            except httpx.HTTPError:
-                assert server.poll() is None and time.monotonic() < deadline, "did not start"
-                time.sleep(0.2)
-        assert health.json()["latest_publication"] == "2026-11-20"
-    finally:
-        server.terminate()
-        output = server.communicate(timeout=30)[0]
-    assert "2 workers" in output and output.count("Started server process") == 2
