@@ -237,6 +237,8 @@ def main() -> int:
         server.wait(30)
         security.delete_user(engine, LEAD)
         security.delete_user(engine, OFFICE)
+    lines += ["", "load average (1, 5, 15 min) at the end, other jobs included: "
+              + ", ".join(f"{v:.1f}" for v in os.getloadavg())]
     print("\n".join(lines))
     return 0
 

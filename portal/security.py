@@ -375,14 +375,13 @@ def _throttle_keys(throttle: Throttle, username: str, client: str) -> dict[str, 
 
 
 def _recent_failures(
-    engine: sa.Engine, throttle: Throttle, keys: Iterable[str]
+    conn: sa.Connection, throttle: Throttle, keys: Iterable[str]
 ) -> dict[str, tuple[int, datetime]]:
     """key -> (failures, latest failure), for the keys with a failure not yet forgotten."""
     forgotten_before = now_utc() - timedelta(seconds=throttle.forget_after_seconds)
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(login_failures).where(login_failures.c.key.in_(list(keys)))
-        ).all()
+    rows = conn.execute(
+        sa.select(login_failures).where(login_failures.c.key.in_(list(keys)))
+    ).all()
     recent = {row.key: (row.failures, as_utc(row.last_failure_at)) for row in rows}
     return {key: value for key, value in recent.items() if value[1] >= forgotten_before}
 
@@ -405,7 +404,8 @@ def _hold(
 def retry_after(engine: sa.Engine, throttle: Throttle, username: str, client: str) -> float:
     """Seconds to wait before ``username`` may be tried from ``client`` (0: now)."""
     keys = _throttle_keys(throttle, username, client)
-    hold = _hold(throttle, keys, _recent_failures(engine, throttle, keys))
+    with engine.connect() as conn:
+        hold = _hold(throttle, keys, _recent_failures(conn, throttle, keys))
     return 0.0 if hold is None else hold[0]
 
 
@@ -451,7 +451,13 @@ def authenticate(
     verified a moment ago, checked without hashing again.
     """
     keys = _throttle_keys(throttle, username, client)
-    failures = _recent_failures(engine, throttle, keys)
+    row = None
+    with engine.connect() as conn:  # one connection for the two reads every request makes
+        failures = _recent_failures(conn, throttle, keys)
+        if _USERNAME.fullmatch(username):  # no other name is an account (NUL breaks PostgreSQL)
+            row = conn.execute(
+                sa.select(users).where(users.c.username == username)
+            ).mappings().first()
     hold = _hold(throttle, keys, failures)
     if hold is not None:
         seconds, audited_as, since = hold
@@ -461,12 +467,6 @@ def authenticate(
         if not audit.login_refused_since(engine, since, audited_as):
             audit.record(engine, audit.LOGIN, audit.LOGIN_THROTTLED, username, audited_as)
         raise LoginThrottled(seconds)
-    row = None
-    if _USERNAME.fullmatch(username):  # no other name is an account (a NUL breaks PostgreSQL)
-        with engine.connect() as conn:
-            row = conn.execute(
-                sa.select(users).where(users.c.username == username)
-            ).mappings().first()
     if row is None:
         verify_password(password, _DUMMY_HASH)
     elif _password_matches(username, password, row["password_hash"], verified):
