@@ -285,12 +285,16 @@ def _url(path: str, **params) -> str:
 def _render(
     request: Request, template: str, lang: str, status_code: int = 200, *,
     shared: tuple[publication.RunState, tuple] | None = None,
+    shared_content: tuple[publication.RunState, tuple] | None = None,
     context_of: Callable[[], dict] | None = None, **context
 ) -> HTMLResponse:
     """A page. ``context_of``: more context, computed only when the page is rendered.
     ``shared``: (run state, key) of a page every anonymous visitor sees the same (its HTML
     names no one and holds no token: a form's token travels in a cookie): rendered once per
-    run state and key for them."""
+    run state and key for them. ``shared_content``: (run state, key) of a page whose content
+    block is the same for everyone with the same key (it names no user and holds no token; the
+    key holds whatever of the user it shows): that block is rendered once per state and key,
+    the frame around it (who is logged in, the logout form's token) for each request."""
     portal = _portal(request)
     user = getattr(request.state, "user", None)
     csrf = getattr(request.state, "csrf", None)
@@ -301,7 +305,8 @@ def _render(
     lang_params = dict(request.query_params) | {"lang": other_lang}
 
     def html() -> str:
-        return portal.templates.get_template(template).render(
+        page = portal.templates.get_template(template)
+        names = dict(
             lang=lang,
             t=lambda key, **kw: (i18n.label(key, lang).format(**kw) if kw
                                  else i18n.label(key, lang)),
@@ -318,6 +323,14 @@ def _render(
             **context,
             **(context_of() if context_of else {}),
         )
+        if shared_content is None or status_code != 200:
+            return page.render(names)
+        state, key = shared_content
+        content = portal.of_state(state, ("content", template, lang, *key), lambda: "".join(
+            page.blocks["content"](page.new_context(names))))
+        frame = page.new_context(names)
+        frame.blocks["content"] = [lambda _: iter((content,))]
+        return "".join(page.root_render_func(frame))
 
     if shared is not None and user is None and status_code == 200:
         state, key = shared
@@ -578,8 +591,11 @@ def _add_routes(app: FastAPI) -> None:
         related = [
             (key, s, c, n, security.may_access_province(user, s, c)) for key, s, c, n in related
         ]
+        # the content names no user: only which related provinces this one may open
+        shared_content = (state, (request.url.path, scheme,
+                                  tuple(allowed for *_, allowed in related)))
         return _render(
-            request, "province.html", lang,
+            request, "province.html", lang, shared_content=shared_content,
             code=code, scheme=scheme, name=name, detail=detail, files=files, trend_chart=chart,
             related=related, statuses=STATUSES, lines=list(LINES), **context,
         )

@@ -65,3 +65,21 @@ def test_the_page_of_anonymous_visitors_shows_no_one_elses_links(tmp_path):
         page = office.get("/", headers=HTML).text
     assert 'id="whoami"' in page and "/provinces/79?scheme=63" in page
     assert client.get("/", headers=HTML).text == anonymous
+
+
+def test_a_province_page_shared_content_keeps_each_users_links_and_name(tmp_path):
+    """The content of a province page is rendered once per state for those who may open the
+    same related provinces; the frame (who is logged in) is each request's own."""
+    _, client = _portal(tmp_path)
+    pages = {}
+    for username in ("office79", "unit79", "office79"):
+        with httpx.Client(transport=client._transport, base_url="http://testserver") as user:
+            assert login(user, username).status_code == 303
+            pages.setdefault(username, []).append(
+                user.get("/provinces/79", params={"scheme": "63"}, headers=HTML).text)
+    merged_unit = 'href="/provinces/79?scheme=34"'
+    assert merged_unit not in pages["office79"][0] and merged_unit not in pages["office79"][1]
+    assert merged_unit in pages["unit79"][0]
+    assert "<strong>office79</strong>" in pages["office79"][1]
+    assert "<strong>unit79</strong>" in pages["unit79"][0]
+    assert 'id="by-status"' in pages["office79"][1]
