@@ -7,11 +7,13 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from popsync.errors import PopsyncError
 from popsync.parallel import map_forked
+from popsync.synthetic import generate_nation, write_nation
 
 
 def _square_and_pid(value: int) -> tuple[int, int]:
@@ -40,15 +42,9 @@ def test_a_workers_error_reaches_the_caller_with_its_message():
 
 
 _KILLED_PARENT = """
-import os, sys, time
+import time
 from popsync.parallel import map_forked
-
-def work(index):
-    with open(os.path.join(sys.argv[1], f"worker-{index}"), "w") as note:
-        note.write(str(os.getpid()))
-    time.sleep(120)
-
-map_forked(work, range(2), workers=2)
+map_forked(time.sleep, [120, 120], workers=2)
 """
 
 
@@ -61,17 +57,23 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_workers_die_when_their_parent_is_killed(tmp_path):
-    """kill -9 of ``popsync run`` runs no cleanup: its workers must not live on (issue 14)."""
-    parent = subprocess.Popen([sys.executable, "-c", _KILLED_PARENT, str(tmp_path)])
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found |= {int(child) for child in (task / "children").read_text().split()}
+    return found
+
+
+def _orphans_after_kill_9(parent: subprocess.Popen) -> list[int]:
+    """Wait for two forked workers of ``parent``, kill it with SIGKILL (no cleanup runs), and
+    return the workers still alive 10 s later (then killed: they are the test's own)."""
     try:
-        deadline = time.monotonic() + 60
-        while len(list(tmp_path.glob("worker-*"))) < 2:
-            assert time.monotonic() < deadline and parent.poll() is None, "workers never started"
-            time.sleep(0.1)
-        time.sleep(0.2)  # the notes are written: their pids are there
-        workers = [int(p.read_text()) for p in tmp_path.glob("worker-*")]
-        assert all(_alive(pid) for pid in workers)
+        deadline = time.monotonic() + 120
+        workers: set[int] = set()
+        while len(workers) < 2:
+            assert parent.poll() is None and time.monotonic() < deadline, "no workers seen"
+            workers = _children(parent.pid)
+            time.sleep(0.05)
         parent.send_signal(signal.SIGKILL)
         parent.wait()
         deadline = time.monotonic() + 10
@@ -80,6 +82,22 @@ def test_workers_die_when_their_parent_is_killed(tmp_path):
         orphans = [pid for pid in workers if _alive(pid)]
     finally:
         parent.kill()
-    for pid in orphans:  # clean up after a failure: they are this test's processes
+    for pid in orphans:
         os.kill(pid, signal.SIGKILL)
-    assert not orphans, f"workers {orphans} outlived their killed parent"
+    return orphans
+
+
+def test_workers_die_when_their_parent_is_killed():
+    parent = subprocess.Popen([sys.executable, "-c", _KILLED_PARENT])
+    assert not _orphans_after_kill_9(parent)
+
+
+def test_kill_9_of_popsync_run_leaves_no_worker_behind(tmp_path):
+    """The probe of issue 14: ``kill -9`` of ``popsync run`` while its forked workers run."""
+    write_nation(generate_nation(1500, seed=11), tmp_path / "nation", force=True)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", "run", "--registry",
+         str(tmp_path / "nation" / "registry.parquet"), "--population",
+         str(tmp_path / "nation" / "population.parquet"), "--out", str(tmp_path / "out"),
+         "--run-date", "2026-11-20"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert not _orphans_after_kill_9(run)
