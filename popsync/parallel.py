@@ -15,8 +15,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, wait
 from typing import TypeVar
+
+from popsync.errors import PopsyncError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -65,8 +67,10 @@ def map_forked(function: Callable[[T], R], items: Iterable[T], workers: int) -> 
     """``[function(item) for item in items]`` on up to ``workers`` forked processes, in order.
 
     Falls back to this process when one worker is asked for, there is one item, or forking is
-    not allowed here. A worker's exception is raised here, as in the loop. The workers die with
-    this process, however it dies.
+    not allowed here. A worker's exception is raised here once every item is done: the first
+    PopsyncError (said for the user: a full disk, a database gone) before any other, which may
+    only be a consequence of it in a sibling task. The workers die with this process, however
+    it dies.
     """
     items = list(items)
     workers = min(workers, len(items))
@@ -75,4 +79,9 @@ def map_forked(function: Callable[[T], R], items: Iterable[T], workers: int) -> 
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_die_with_parent,
                              initargs=(os.getpid(),)) as pool:
-        return list(pool.map(function, items))
+        futures = [pool.submit(function, item) for item in items]
+        wait(futures)
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    if errors:
+        raise next((e for e in errors if isinstance(e, PopsyncError)), errors[0])
+    return [f.result() for f in futures]

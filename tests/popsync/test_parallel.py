@@ -101,3 +101,15 @@ def test_kill_9_of_popsync_run_leaves_no_worker_behind(tmp_path):
          str(tmp_path / "nation" / "population.parquet"), "--out", str(tmp_path / "out"),
          "--run-date", "2026-11-20"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert not _orphans_after_kill_9(run)
+
+
+def _fail_soon_or_plainly(value: int) -> int:
+    if value == 0:  # what a sibling task hits once the failing one cleaned up after itself
+        time.sleep(0.5)
+        raise FileNotFoundError("part-00000.parquet")
+    raise PopsyncError("stage: no space left on the disk")
+
+
+def test_the_error_said_for_the_user_wins_over_a_siblings_consequence():
+    with pytest.raises(PopsyncError, match="no space left"):
+        map_forked(_fail_soon_or_plainly, [0, 1], workers=2)
