@@ -145,25 +145,25 @@ def _explained(work_dir, name: str, exc: Exception, will_retry: bool) -> Excepti
     publication database gone, or the disk full (then, when no retry follows, this run's
     intermediates and staging folder are removed: no later run reads them, and a full disk
     should not stay full because of a night that failed)."""
-    if isinstance(exc, PopsyncError):
+    if isinstance(exc, PopsyncError) or not (store.database_down(exc) or _disk_full(exc)):
+        return exc
+    try:
+        ctx = RunContext.load(work_dir)
+    except Exception:  # the work folder itself unreadable: the step's own error says more
         return exc
     if store.database_down(exc):
         return PopsyncError(
-            f"{name}: {store.unreachable(RunContext.load(work_dir).db_url, exc)}; nothing was "
-            "published, the previous publication stays; rerun when the database is back")
-    if _disk_full(exc):
-        ctx = RunContext.load(work_dir)
-        if will_retry:
-            done = "Airflow retries the task; free space before it does"
-        else:
-            _remove(ctx, *INTERMEDIATES)
-            shutil.rmtree(publish.staging_folder(ctx.out_dir, ctx.run_date, ctx.run_id),
-                          ignore_errors=True)
-            done = (f"this run's intermediates in {ctx.path()} and its staging folder were "
-                    "removed; the previous publication stays; free space and rerun")
-        return PopsyncError(f"{name}: no space left on the disk ({store.first_line(exc)}); "
-                            + done)
-    return exc
+            f"{name}: {store.unreachable(ctx.db_url, exc)}; nothing was published, the "
+            "previous publication stays; rerun when the database is back")
+    if will_retry:
+        done = "Airflow retries the task; free space before it does"
+    else:
+        _remove(ctx, *INTERMEDIATES)
+        shutil.rmtree(publish.staging_folder(ctx.out_dir, ctx.run_date, ctx.run_id),
+                      ignore_errors=True)
+        done = (f"this run's intermediates in {ctx.path()} and its staging folder were "
+                "removed; the previous publication stays; free space and rerun")
+    return PopsyncError(f"{name}: no space left on the disk ({store.first_line(exc)}); " + done)
 
 
 # A failure the database could not take (it was what failed) waits here in the work folder for
