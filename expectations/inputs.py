@@ -26,8 +26,12 @@ PERSONAL_ID = r"^\d{12}$"
 OLD_ID_NUMBER = r"^\d{9}$"
 NATIONAL_ID = r"^(?:\d{12}|\d{9})$"
 HEALTH_CARD = r"^[A-Z]{2}[1-5]\d{2}\d{10}$"
-# YYYY, YYYY-MM or YYYY-MM-DD with a real month and day number.
-BIRTH_DATE = r"^(?:19|20)\d{2}(?:-(?:0[1-9]|1[0-2])(?:-(?:0[1-9]|[12]\d|3[01]))?)?$"
+# YYYY, YYYY-MM or YYYY-MM-DD with a real month and day number (how early or late the date is,
+# and whether the month has the day, are checked apart: see impossible_birth_dates).
+BIRTH_DATE = r"^\d{4}(?:-(?:0[1-9]|1[0-2])(?:-(?:0[1-9]|[12]\d|3[01]))?)?$"
+# The earliest birth year a personal ID encodes (century digit 0 or 1: the 1900s); the matching
+# engine's bands and year comparisons start no earlier.
+EARLIEST_BIRTH_YEAR = 1900
 FULL_DATE = r"^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])$"
 REGISTRY_FLAGS = ("scheme_si_compulsory", "scheme_si_voluntary", "scheme_hi", "scheme_ui")
 
@@ -142,18 +146,36 @@ def impossible_birth_dates(birth_date: pd.Series, run_date: str) -> np.ndarray:
     return np.flatnonzero(unreal | future)
 
 
-def _with_impossible_dates(outcome: SuiteOutcome, frame: pd.DataFrame, run_date: str
-                           ) -> SuiteOutcome:
-    rows = impossible_birth_dates(frame["birth_date"], run_date)
-    outcome.findings.append(Finding(
-        expectation="expect_birth_date_to_be_a_past_calendar_day", column="birth_date",
-        severity=ROW, reason="birth_date_impossible", success=not len(rows),
-        unexpected_count=len(rows),
+def too_early_birth_dates(birth_date: pd.Series) -> np.ndarray:
+    """Positions of well-formed birth dates before ``EARLIEST_BIRTH_YEAR``."""
+    text = birth_date.astype("str").fillna("")
+    readable = text.str.fullmatch(BIRTH_DATE).fillna(False).to_numpy(bool)
+    return np.flatnonzero(readable & (text.str.slice(0, 4).to_numpy(str)
+                                      < f"{EARLIEST_BIRTH_YEAR:04d}"))
+
+
+def _birth_date_finding(frame: pd.DataFrame, rows: np.ndarray, expectation: str, reason: str,
+                        expected: str) -> Finding:
+    return Finding(
+        expectation=expectation, column="birth_date", severity=ROW, reason=reason,
+        success=not len(rows), unexpected_count=len(rows),
         unexpected_percent=100.0 * len(rows) / len(frame) if len(frame) else None,
-        observed=None, expected=f"a real day, not after {run_date}",
+        observed=None, expected=expected,
         samples=[mask(str(v)) for v in frame["birth_date"].to_numpy()[rows[:SAMPLE_SIZE]]],
         rows=rows,
-    ))
+    )
+
+
+def _with_impossible_dates(outcome: SuiteOutcome, frame: pd.DataFrame, run_date: str
+                           ) -> SuiteOutcome:
+    outcome.findings += [
+        _birth_date_finding(frame, impossible_birth_dates(frame["birth_date"], run_date),
+                            "expect_birth_date_to_be_a_past_calendar_day",
+                            "birth_date_impossible", f"a real day, not after {run_date}"),
+        _birth_date_finding(frame, too_early_birth_dates(frame["birth_date"]),
+                            "expect_birth_date_to_be_in_the_engines_range",
+                            "birth_date_too_early", f"not before {EARLIEST_BIRTH_YEAR}"),
+    ]
     return outcome
 
 

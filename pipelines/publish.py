@@ -136,9 +136,8 @@ def publish(
             connection.execute(sa.text("SELECT 1"))
     except sa.exc.SQLAlchemyError as exc:
         raise PopsyncError(
-            f"publication database {engine.url.render_as_string(hide_password=True)} is "
-            f"unreachable ({str(exc.orig or exc).splitlines()[0]}); nothing was published, the "
-            "previous publication stays; rerun this run date when the database is back"
+            f"{store.unreachable(engine.url, exc)}; nothing was published, the previous "
+            "publication stays; rerun this run date when the database is back"
         ) from None
     relative = store.publication_path(run_date)
     final = out_dir / relative

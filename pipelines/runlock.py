@@ -63,6 +63,32 @@ def acquire(connection: sa.Connection, run_date: str, run_id: int) -> int | None
     return int(current["run_id"])
 
 
+def abandon_dead_runs(connection: sa.Connection, run_id: int) -> list[int]:
+    """Attempts of any run date still ``running`` without a live lock (killed unseen, or silent
+    for ``STALE_AFTER`` and so taken to be dead) are marked ``abandoned`` by ``run_id`` starting,
+    and their stale locks freed: so a killed night of another date does not stay ``running`` for
+    ever, and recovery removes its staging folder. Returns their run ids."""
+    now = datetime.now(UTC)
+    locks, runs = store.run_locks, store.runs
+    held = connection.execute(sa.select(locks.c.run_date, locks.c.run_id, locks.c.heartbeat_at))
+    stale = {row.run_date: row.run_id for row in held
+             if now - _aware(row.heartbeat_at) >= STALE_AFTER and row.run_id != run_id}
+    for run_date, holder_id in stale.items():
+        connection.execute(sa.delete(locks).where(locks.c.run_date == run_date,
+                                                  locks.c.run_id == holder_id))
+    live = sa.select(locks.c.run_id)
+    dead = list(connection.execute(
+        sa.select(runs.c.run_id).where(runs.c.status == "running", runs.c.run_id != run_id,
+                                       runs.c.run_id.not_in(live))).scalars())
+    if dead:
+        connection.execute(
+            sa.update(runs).where(runs.c.run_id.in_(dead)).values(
+                status="abandoned", finished_at=now,
+                message=f"abandoned: found without a live lock by run {run_id} (killed, or "
+                f"silent for {STALE_AFTER.total_seconds() / 3600:g} hours)"))
+    return dead
+
+
 def renew(db_url: str, run_date: str, run_id: int) -> None:
     """A step of ``run_id`` begins: renew its lock, or stop it if another run took it over."""
     try:
@@ -80,9 +106,8 @@ def renew(db_url: str, run_date: str, run_id: int) -> None:
             ).scalar()
     except sa.exc.SQLAlchemyError as exc:
         raise PopsyncError(
-            f"publication database {sa.make_url(db_url).render_as_string(hide_password=True)} is "
-            f"unreachable ({str(getattr(exc, 'orig', None) or exc).splitlines()[0]}); nothing "
-            "was published, the previous publication stays; rerun when the database is back"
+            f"{store.unreachable(db_url, exc)}; nothing was published, the previous publication "
+            "stays; rerun when the database is back"
         ) from None
     raise PopsyncError(
         f"run {run_id} no longer holds run date {run_date}"

@@ -27,6 +27,7 @@ Work folder ``<out>/work/<run_date>-r<run_id>/``:
 
 from __future__ import annotations
 
+import errno
 import functools
 import gc
 import logging
@@ -51,12 +52,13 @@ from expectations import nation as nation_checks
 from expectations import report as validation_report
 from expectations import results as result_suites
 from expectations.nation import files_sql
-from expectations.runner import HARD, SuiteOutcome
+from expectations.runner import HARD, ROW, SuiteOutcome
 from pipelines import lists, metrics, partition, publish, runlock
 from pipelines.config import RunConfig
 from pipelines.context import CONFIG_FILE, RunContext, read_json, write_json
 from pipelines.extract import describe, extract_batches
 from pipelines.extract import pieces as extract_pieces
+from pipelines.mapping import DATE_COLUMNS
 from pipelines.night import SOURCES
 from popsync import store
 from popsync.contracts import RESULT_COLUMNS, STATUSES, SYNCHRONIZED
@@ -92,8 +94,11 @@ def step(name: str):
                 runlock.renew(ctx.db_url, ctx.run_date, ctx.run_id)
                 result = function(work_dir, *args, **kwargs)
             except Exception as exc:
-                _record_failure(work_dir, name, exc, will_retry)
-                raise
+                failure = _explained(work_dir, name, exc, will_retry)
+                _record_failure(work_dir, name, failure, will_retry)
+                if failure is exc:
+                    raise
+                raise failure from exc
             finally:
                 # Great Expectations leaves each validated frame in reference cycles that only a
                 # full collection frees: a worker that ran ~118 chunks in a row grew to 6 GiB.
@@ -131,6 +136,50 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+def _disk_full(exc: BaseException | None) -> bool:
+    """Whether an error (or one it was raised from) says the disk is full: an OSError, or
+    DuckDB's and Arrow's own errors quoting the system's message."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or (
+                "No space left on device" in str(exc)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _explained(work_dir, name: str, exc: Exception, will_retry: bool) -> Exception:
+    """A failure the operator can act on, said in a sentence instead of a traceback: the
+    publication database gone, or the disk full (then, when no retry follows, this run's
+    intermediates and staging folder are removed: no later run reads them, and a full disk
+    should not stay full because of a night that failed)."""
+    if isinstance(exc, PopsyncError) or not (store.database_down(exc) or _disk_full(exc)):
+        return exc
+    try:
+        ctx = RunContext.load(work_dir)
+    except Exception:  # the work folder itself unreadable: the step's own error says more
+        return exc
+    if store.database_down(exc):
+        return PopsyncError(
+            f"{name}: {store.unreachable(ctx.db_url, exc)}; nothing was published, the "
+            "previous publication stays; rerun when the database is back")
+    if will_retry:
+        done = "Airflow retries the task; free space before it does"
+    else:
+        _remove(ctx, *INTERMEDIATES)
+        shutil.rmtree(publish.staging_folder(ctx.out_dir, ctx.run_date, ctx.run_id),
+                      ignore_errors=True)
+        done = (f"this run's intermediates in {ctx.path()} and its staging folder were "
+                "removed; the previous publication stays; free space and rerun")
+    return PopsyncError(f"{name}: no space left on the disk ({store.first_line(exc)}); " + done)
+
+
+# A failure the database could not take (it was what failed) waits here in the work folder for
+# the next run to record it (see start_run).
+UNRECORDED_FAILURE = "failed.json"
+
+
 def _record_failure(work_dir, name: str, exc: Exception, will_retry: bool) -> None:
     message = f"{name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
     if will_retry:
@@ -140,13 +189,36 @@ def _record_failure(work_dir, name: str, exc: Exception, will_retry: bool) -> No
     try:
         ctx = RunContext.load(work_dir)
         with ctx.engine.begin() as connection:
+            # an attempt another run declared abandoned keeps that verdict and its message
             connection.execute(
-                sa.update(store.runs).where(store.runs.c.run_id == ctx.run_id).values(**values)
+                sa.update(store.runs)
+                .where(store.runs.c.run_id == ctx.run_id, store.runs.c.status == "running")
+                .values(**values)
             )
             if not will_retry:  # failed for good: the run date is free for the next run
                 runlock.release(connection, ctx.run_date, ctx.run_id)
     except Exception as secondary:  # the database may be what failed; the step's error matters
-        log.warning("could not record the failure of %s in the runs table: %s", name, secondary)
+        log.warning("could not record the failure of %s in the runs table: %s", name,
+                    store.first_line(secondary))
+        if not will_retry:
+            write_json(Path(work_dir) / UNRECORDED_FAILURE, {
+                "message": message[:2000], "finished_at": values["finished_at"].isoformat()})
+
+
+def _record_unrecorded_failures(connection: sa.Connection, out_dir: Path) -> None:
+    """Attempts still ``running`` whose last step failed for good while the database was away:
+    recorded failed now, their run dates freed."""
+    runs = store.runs
+    for run_id, run_date in connection.execute(
+            sa.select(runs.c.run_id, runs.c.run_date).where(runs.c.status == "running")).all():
+        note = out_dir / "work" / f"{run_date}-r{run_id}" / UNRECORDED_FAILURE
+        if not note.is_file():
+            continue
+        failure = read_json(note)
+        connection.execute(sa.update(runs).where(runs.c.run_id == run_id).values(
+            status="failed", finished_at=datetime.fromisoformat(failure["finished_at"]),
+            message=failure["message"]))
+        runlock.release(connection, run_date, run_id)
 
 
 def _read_results(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
@@ -205,27 +277,16 @@ def start_run(config: RunConfig, run_date: str) -> str:
                     run_date=run_date, started_at=datetime.now(UTC), status="running"
                 )
             ).inserted_primary_key[0]
+            _record_unrecorded_failures(connection, config.out_dir)
             # Refused (and this attempt not recorded) while a live run holds the date.
-            taken_over = runlock.acquire(connection, run_date, run_id)
-            # Other attempts still "running" for this date hold no lock: they died unseen (a
-            # killed worker), or fell silent for hours and lost it just now.
-            connection.execute(
-                sa.update(store.runs)
-                .where(store.runs.c.run_date == run_date, store.runs.c.status == "running",
-                       store.runs.c.run_id != run_id)
-                .values(
-                    status="failed",
-                    finished_at=datetime.now(UTC),
-                    message=f"abandoned: run {run_id} of this run date took over"
-                    + (" after it fell silent" if taken_over else ""),
-                )
-            )
+            runlock.acquire(connection, run_date, run_id)
+            # Attempts still "running" that hold no live lock died unseen (a killed worker),
+            # or fell silent for hours: of this date (and lost it just now) or another.
+            abandoned = runlock.abandon_dead_runs(connection, run_id)
     except sa.exc.SQLAlchemyError as exc:
-        raise PopsyncError(
-            "publication database "
-            f"{sa.make_url(config.db_url).render_as_string(hide_password=True)}"
-            f" is unreachable: {str(exc.orig or exc).splitlines()[0]}"
-        ) from None
+        raise PopsyncError(store.unreachable(config.db_url, exc)) from None
+    if abandoned:
+        log.warning("runs %s abandoned: still 'running' without a live lock", abandoned)
     for line in publish.recover(config.out_dir, engine):
         log.warning("recovery: %s", line)
     work_dir = config.out_dir / "work" / f"{run_date}-r{run_id}"
@@ -300,19 +361,47 @@ def _previous_rows(ctx: RunContext) -> dict:
     return manifest.get("rows", {})
 
 
+def _finding_text(finding: dict) -> str:
+    """A failed expectation in a message: reason, column, and rows (samples masked)."""
+    where = f" column {finding['column']}" if finding["column"] else ""
+    detail = (
+        f"{finding['unexpected_count']:,} rows, e.g. {', '.join(finding['samples'])}"
+        if finding["unexpected_count"] and finding["samples"]
+        else f"observed {finding['observed']}, expected {finding['expected']}"
+    )
+    return f"{finding['reason']}{where} ({detail})"
+
+
 def _hard_failure_message(outcome: dict) -> str:
-    parts = []
-    for finding in outcome["findings"]:
-        if finding["success"] or finding["severity"] != HARD:
-            continue
-        where = f" column {finding['column']}" if finding["column"] else ""
-        detail = (
-            f"{finding['unexpected_count']:,} rows, e.g. {', '.join(finding['samples'])}"
-            if finding["unexpected_count"] and finding["samples"]
-            else f"observed {finding['observed']}, expected {finding['expected']}"
-        )
-        parts.append(f"{finding['reason']}{where} ({detail})")
+    parts = [_finding_text(f) for f in outcome["findings"]
+             if not f["success"] and f["severity"] == HARD]
     return f"{outcome['suite']} failed validation: " + "; ".join(parts)
+
+
+def _quarantine_causes(outcome: dict, source: str) -> str:
+    """The row checks that quarantined most rows: a column of the wrong kind (dates stored as
+    numbers) shows as one reason on nearly every row."""
+    failed = sorted((f for f in outcome["findings"] if not f["success"] and f["severity"] == ROW),
+                    key=lambda f: -f["unexpected_count"])[:3]
+    parts = []
+    for finding in failed:
+        text = _finding_text(finding)
+        if finding["column"] in DATE_COLUMNS and finding["reason"].endswith("_format"):
+            text += (f"; if the source writes {finding['column']} another way, give its format "
+                     f"as {source}.mapping.{finding['column']}.format (e.g. yyyymmdd, "
+                     "dd/mm/yyyy)")
+        parts.append(text)
+    return "; ".join(parts)
+
+
+def _stop_night(ctx: RunContext, verdict: str, failures: list[str], suites: list[dict]):
+    """Raise the night's validation failure, with its HTML report written in the work folder
+    (a failed night publishes nothing, and its report is what tells why)."""
+    report = ctx.path("validation_report.html")
+    report.write_text(validation_report.render(
+        {"run_date": ctx.run_date, "run_id": ctx.run_id, "verdict": verdict,
+         "why": " | ".join(failures)}, suites), "utf-8")
+    raise PopsyncError(f"{verdict}: " + " | ".join(failures) + f" -- validation report: {report}")
 
 
 @step("check_keys")
@@ -332,7 +421,7 @@ def check_keys(work_dir: str, extract: list[list[str]]) -> list[str]:
     write_json(ctx.path("validation", "keys.json"), outcomes)
     failures = [_hard_failure_message(o) for o in outcomes if not o["success"]]
     if failures:
-        raise PopsyncError("input validation stopped the night: " + " | ".join(failures))
+        _stop_night(ctx, "input validation stopped the night", failures, outcomes)
     return _flat(extract)
 
 
@@ -411,13 +500,14 @@ def gate_inputs(work_dir: str, validate_chunk: list[str]) -> str:
         if share > ctx.config.quarantine_max:
             failures.append(
                 f"{source}: {share:.1%} of rows quarantined, more than "
-                f"validation.quarantine_max = {ctx.config.quarantine_max:.0%}"
+                f"validation.quarantine_max = {ctx.config.quarantine_max:.0%}; most for "
+                + _quarantine_causes(outcome, source)
             )
     keys = read_json(ctx.path("validation", "keys.json"))
     write_json(ctx.path("validation", "inputs.json"), [*keys, *outcomes])
     write_json(ctx.path("validation", "quarantined.json"), quarantined)
     if failures:
-        raise PopsyncError("input validation stopped the night: " + " | ".join(failures))
+        _stop_night(ctx, "input validation stopped the night", failures, [*keys, *outcomes])
     with ctx.sql() as sql:
         sql.execute(
             f"COPY (SELECT * FROM read_parquet('{ctx.path('quarantine')}/*.parquet') "
@@ -630,7 +720,8 @@ def check_results(work_dir: str, resolve: list[str]) -> str:
     write_json(ctx.path("validation", "results.json"), outcomes)
     failures = [_hard_failure_message(o) for o in outcomes if not o["success"]]
     if failures:
-        raise PopsyncError("result validation stopped publication: " + " | ".join(failures))
+        _stop_night(ctx, "result validation stopped publication", failures,
+                    [*read_json(ctx.path("validation", "inputs.json")), *outcomes])
     return work_dir
 
 
@@ -851,16 +942,9 @@ def publish_run(work_dir: str, check_results: str, stage: str) -> str:
     if summary is None:
         raise PopsyncError(f"staging folder {staging} is missing or incomplete; rerun the night")
     _write_validation_report(ctx, staging, summary)
-    try:
-        engine = ctx.engine
-    except sa.exc.SQLAlchemyError as exc:
-        raise PopsyncError(
-            f"publication database unreachable ({exc.__class__.__name__}); "
-            "the previous publication stays"
-        ) from None
     final = publish.publish(
         ctx.out_dir,
-        engine,
+        ctx.engine,
         ctx.run_id,
         ctx.run_date,
         staging,

@@ -17,7 +17,7 @@ runs = sa.Table(
     sa.Column("run_date", sa.String(10), nullable=False, index=True),
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("finished_at", sa.DateTime(timezone=True)),
-    sa.Column("status", sa.String(16), nullable=False),  # running | succeeded | failed
+    sa.Column("status", sa.String(16), nullable=False),  # running | succeeded | failed | abandoned
     sa.Column("message", sa.Text),
     sa.Column("participants", sa.Integer),
     sa.Column("quarantined", sa.Integer),
@@ -85,6 +85,24 @@ DB_FILE = "popsync.db"
 def default_db_url(out_dir: str | Path) -> str:
     """The embedded default: SQLite in the output folder."""
     return f"sqlite:///{Path(out_dir).resolve() / DB_FILE}"
+
+
+def database_down(exc: BaseException) -> bool:
+    """Whether an error says the publication database cannot be reached (or is too busy) now,
+    not that the code is wrong: worth retrying once the database is back."""
+    return isinstance(exc, sa.exc.OperationalError | sa.exc.TimeoutError) or (
+        isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated)
+
+
+def first_line(exc: BaseException) -> str:
+    """An error's first line (the driver's own message for a database error)."""
+    return (str(getattr(exc, "orig", None) or exc).splitlines() or [type(exc).__name__])[0]
+
+
+def unreachable(db_url: str | sa.URL, exc: BaseException) -> str:
+    """'the publication database <URL without password> cannot be reached (<why>)'."""
+    shown = sa.make_url(db_url).render_as_string(hide_password=True)
+    return f"the publication database {shown} cannot be reached ({first_line(exc)})"
 
 
 def engine_for(db_url: str) -> sa.Engine:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import json
 import logging
 import secrets
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +35,7 @@ from fastapi.responses import (
 )
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from matching.normalize import folded_name
@@ -72,9 +77,15 @@ class PortalSettings:
     session_hours: float = 12.0
     trend_runs: int = 30
     throttle: Throttle = field(default_factory=Throttle)
+    # HTTP Basic: a password verified is not hashed again for this long (0: every request);
+    # see security.VerifiedCredentials
+    verified_credentials_seconds: float = 60.0
     # Reverse proxies (addresses or networks) whose X-Forwarded-For names the client; none by
     # default: see security.client_address.
     trusted_proxies: tuple[str, ...] = ()
+    # Every request needs the run state (which publication to show, the latest run): read from
+    # the database at most this often (0: on every request).
+    state_seconds: float = 1.0
 
 
 class Portal:
@@ -87,8 +98,39 @@ class Portal:
         self.templates = templates
         self.trusted_proxies = trusted_proxies
         self._engine = engine
+        self.verified = (security.VerifiedCredentials(settings.verified_credentials_seconds)
+                         if settings.verified_credentials_seconds > 0 else None)
         self._ready = False
         self._ready_lock = threading.Lock()
+        self._state: tuple[float, publication.RunState] | None = None
+        self._shown: publication.RunState | None = None  # what ``_of_state`` holds values of
+        self._of_state: dict = {}
+        self._cache_lock = threading.Lock()
+
+    def state(self) -> publication.RunState:
+        """The run state, read at most every ``settings.state_seconds``."""
+        cached = self._state
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < self.settings.state_seconds:
+            return cached[1]
+        state = publication.run_state(self.engine, self.settings.data_dir)
+        self._state = (now, state)
+        return state
+
+    def of_state(self, state: publication.RunState, key: tuple, compute: Callable):
+        """``compute()``, once per run state: what a publication shows never changes once it is
+        published, and a new night, a rerun or a run starting is another state. Callers must
+        not change the value they are given (it is shared)."""
+        with self._cache_lock:
+            if self._shown != state:
+                self._shown, self._of_state = state, {}
+            if key in self._of_state:
+                return self._of_state[key]
+        value = compute()
+        with self._cache_lock:
+            if self._shown == state and len(self._of_state) < 4096:
+                self._of_state[key] = value
+        return value
 
     @property
     def engine(self) -> sa.Engine:
@@ -104,17 +146,6 @@ class Portal:
                 store.metadata.create_all(self._engine)
                 ensure_tables(self._engine)
                 self._ready = True
-
-
-def database_down(exc: BaseException) -> bool:
-    """Whether an error says the publication database cannot be reached (or is too busy) now,
-    not that the portal is wrong: such requests are answered 503, to be retried."""
-    return isinstance(exc, sa.exc.OperationalError | sa.exc.TimeoutError) or (
-        isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated)
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(getattr(exc, "orig", None) or exc).splitlines() or [type(exc).__name__])[0]
 
 
 def create_app(settings: PortalSettings) -> FastAPI:
@@ -143,11 +174,11 @@ def create_app(settings: PortalSettings) -> FastAPI:
     try:
         app.state.portal.prepare_database()
     except sa.exc.SQLAlchemyError as exc:
-        if not database_down(exc):
+        if not store.database_down(exc):
             raise
         log.warning(
             "publication database %s unreachable at start (%s): pages answer 503 until it is back",
-            engine.url.render_as_string(hide_password=True), _first_line(exc),
+            engine.url.render_as_string(hide_password=True), store.first_line(exc),
         )
     app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static")
     _install_handlers(app)
@@ -213,7 +244,8 @@ def current_user(request: Request) -> User | None:
             raise _unauthorized("malformed Basic credentials") from None
         try:
             user = security.authenticate(
-                portal.engine, portal.settings.throttle, username, password, _client(request)
+                portal.engine, portal.settings.throttle, username, password, _client(request),
+                portal.verified,
             )
         except LoginThrottled as exc:
             raise HTTPException(
@@ -251,8 +283,18 @@ def _url(path: str, **params) -> str:
 
 
 def _render(
-    request: Request, template: str, lang: str, status_code: int = 200, **context
+    request: Request, template: str, lang: str, status_code: int = 200, *,
+    shared: tuple[publication.RunState, tuple] | None = None,
+    shared_content: tuple[publication.RunState, tuple] | None = None,
+    context_of: Callable[[], dict] | None = None, **context
 ) -> HTMLResponse:
+    """A page. ``context_of``: more context, computed only when the page is rendered.
+    ``shared``: (run state, key) of a page every anonymous visitor sees the same (its HTML
+    names no one and holds no token: a form's token travels in a cookie): rendered once per
+    run state and key for them. ``shared_content``: (run state, key) of a page whose content
+    block is the same for everyone with the same key (it names no user and holds no token; the
+    key holds whatever of the user it shows): that block is rendered once per state and key,
+    the frame around it (who is logged in, the logout form's token) for each request."""
     portal = _portal(request)
     user = getattr(request.state, "user", None)
     csrf = getattr(request.state, "csrf", None)
@@ -261,22 +303,41 @@ def _render(
         login_csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
     other_lang = "en" if lang == "vi" else "vi"
     lang_params = dict(request.query_params) | {"lang": other_lang}
-    html = portal.templates.get_template(template).render(
-        lang=lang,
-        t=lambda key, **kw: i18n.label(key, lang).format(**kw) if kw else i18n.label(key, lang),
-        fmt_int=lambda v: i18n.format_int(v, lang),
-        fmt_rate=lambda v: i18n.format_rate(v, lang),
-        fmt_change=lambda v: i18n.format_change(v, lang),
-        fmt_time=_format_time,
-        url=_url,
-        user=user,
-        csrf=csrf,
-        login_csrf=login_csrf,
-        lang_url=_url(request.url.path, **lang_params),
-        path=request.url.path,
-        **context,
-    )
-    response = HTMLResponse(html, status_code=status_code)
+
+    def html() -> str:
+        page = portal.templates.get_template(template)
+        names = dict(
+            lang=lang,
+            t=lambda key, **kw: (i18n.label(key, lang).format(**kw) if kw
+                                 else i18n.label(key, lang)),
+            fmt_int=lambda v: i18n.format_int(v, lang),
+            fmt_rate=lambda v: i18n.format_rate(v, lang),
+            fmt_change=lambda v: i18n.format_change(v, lang),
+            fmt_time=_format_time,
+            url=_url,
+            user=user,
+            csrf=csrf,
+            login_csrf=login_csrf,
+            lang_url=_url(request.url.path, **lang_params),
+            path=request.url.path,
+            **context,
+            **(context_of() if context_of else {}),
+        )
+        if shared_content is None or status_code != 200:
+            return page.render(names)
+        state, key = shared_content
+        content = portal.of_state(state, ("content", template, lang, *key), lambda: "".join(
+            page.blocks["content"](page.new_context(names))))
+        frame = page.new_context(names)
+        frame.blocks["content"] = [lambda _: iter((content,))]
+        return "".join(page.root_render_func(frame))
+
+    if shared is not None and user is None and status_code == 200:
+        state, key = shared
+        page = portal.of_state(state, ("page", template, lang, request.url.path, *key), html)
+    else:
+        page = html()
+    response = HTMLResponse(page, status_code=status_code)
     if login_csrf and not request.cookies.get(CSRF_COOKIE):
         _set_cookie(request, response, CSRF_COOKIE, login_csrf)
     if request.query_params.get("lang") in i18n.LANGUAGES:
@@ -303,8 +364,7 @@ def _format_time(value: datetime | str | None) -> str:
 
 
 def _run_state(request: Request) -> publication.RunState:
-    portal = _portal(request)
-    return publication.run_state(portal.engine, portal.settings.data_dir)
+    return _portal(request).state()
 
 
 def _state_context(request: Request) -> dict:
@@ -337,9 +397,8 @@ def _sorted_provinces(provinces: list[dict], column: str, descending: bool) -> l
 # --- error pages -------------------------------------------------------------------------------
 
 
-def _secured(request: Request, response: Response) -> Response:
-    """The headers every response carries, error pages included."""
-    headers = response.headers
+def _secure_headers(headers: MutableHeaders, path: str) -> None:
+    """The headers every response carries, error pages included (those it set win)."""
     headers.setdefault(
         "Content-Security-Policy",
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -348,9 +407,34 @@ def _secured(request: Request, response: Response) -> Response:
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Referrer-Policy", "same-origin")
-    if not request.url.path.startswith("/static/"):
+    if not path.startswith("/static/"):
         headers.setdefault("Cache-Control", "no-store")
+
+
+def _secured(request: Request, response: Response) -> Response:
+    _secure_headers(response.headers, request.url.path)
     return response
+
+
+class SecurityHeaders:
+    """ASGI middleware setting ``_secure_headers`` on every response (a plain ASGI wrapper:
+    Starlette's ``@app.middleware("http")`` runs each response through a stream of its own,
+    which cost more than the cached pages themselves)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_secured(message):
+            if message["type"] == "http.response.start":
+                _secure_headers(MutableHeaders(scope=message), scope["path"])
+            await send(message)
+
+        await self.app(scope, receive, send_secured)
 
 
 def _anonymous_page(request: Request, status_code: int, heading: str) -> HTMLResponse:
@@ -362,7 +446,7 @@ def _anonymous_page(request: Request, status_code: int, heading: str) -> HTMLRes
 
 def _database_down_response(request: Request, exc: Exception) -> Response:
     log.warning("%s %s: publication database unreachable (%s)", request.method,
-                request.url.path, _first_line(exc))
+                request.url.path, store.first_line(exc))
     if _wants_json(request):
         response = JSONResponse(
             {"detail": "the publication database cannot be reached; retry in a minute"}, 503)
@@ -374,7 +458,7 @@ def _database_down_response(request: Request, exc: Exception) -> Response:
 
 def _server_error_response(request: Request, exc: Exception) -> Response:
     """A plain 500 page (or JSON): nothing of the error is shown; the server log has it."""
-    if database_down(exc):  # raised while answering another error
+    if store.database_down(exc):  # raised while answering another error
         return _database_down_response(request, exc)
     if _wants_json(request):
         return JSONResponse({"detail": "internal server error"}, 500)
@@ -425,9 +509,7 @@ def _install_handlers(app: FastAPI) -> None:
     async def on_server_error(request: Request, exc: Exception):
         return _secured(request, _server_error_response(request, exc))
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        return _secured(request, await call_next(request))
+    app.add_middleware(SecurityHeaders)
 
 
 # --- routes ------------------------------------------------------------------------------------
@@ -448,28 +530,34 @@ def _add_routes(app: FastAPI) -> None:
         user = current_user(request)
         portal = _portal(request)
         lang = _lang(request, lang)
-        context = _state_context(request)
-        state = context["state"]
-        result = publication.ranking(portal.engine, state.run_date, scheme, line)
-        rows = _sorted_provinces(result.provinces, sort, order == "desc")
-        for row in rows:
-            row["allowed"] = security.may_access_province(user, scheme, row["code"])
-        trend = publication.national_trend(portal.engine, state.run_date, scheme, line,
-                                           portal.settings.trend_runs)
-        rate_fmt = lambda v: i18n.format_rate(v, lang, 1)  # noqa: E731
-        trend_chart = charts.line_chart(
-            [(p["run_date"], p["sync_rate"]) for p in trend if p["sync_rate"] is not None],
-            i18n.label("national_trend", lang), rate_fmt,
-        )
-        bars = charts.bar_chart(
-            [(f"{p['code']} {p['name']}", p["sync_rate"], p["allowed"] and not (
-                user and user.is_leadership)) for p in result.provinces],
-            i18n.label("province_bars", lang), rate_fmt,
-        )
+        state = _run_state(request)
+
+        def context() -> dict:
+            result, trend = _ranking_of(portal, state, scheme, line)
+            allowed = {p["code"]: security.may_access_province(user, scheme, p["code"])
+                       for p in result.provinces}
+            rows = [dict(p, allowed=allowed[p["code"]])
+                    for p in _sorted_provinces(result.provinces, sort, order == "desc")]
+            rate_fmt = lambda v: i18n.format_rate(v, lang, 1)  # noqa: E731
+            trend_chart = charts.line_chart(
+                [(p["run_date"], p["sync_rate"]) for p in trend if p["sync_rate"] is not None],
+                i18n.label("national_trend", lang), rate_fmt,
+            )
+            bars = charts.bar_chart(
+                [(f"{p['code']} {p['name']}", p["sync_rate"], allowed[p["code"]] and not (
+                    user and user.is_leadership)) for p in result.provinces],
+                i18n.label("province_bars", lang), rate_fmt,
+            )
+            return {"rows": rows, "trend": trend, "trend_chart": trend_chart, "bar_chart": bars}
+
+        # the page of anonymous visitors, when the URL holds nothing but its own parameters
+        shared = None
+        if set(request.query_params) <= {"scheme", "line", "sort", "order", "lang"}:
+            shared = (state, tuple(sorted(request.query_params.items())))
         return _render(
-            request, "ranking.html", lang,
-            scheme=scheme, line=line, sort=sort, order=order, rows=rows, lines=list(LINES),
-            sort_keys=SORT_KEYS, trend=trend, trend_chart=trend_chart, bar_chart=bars, **context,
+            request, "ranking.html", lang, shared=shared, context_of=context,
+            scheme=scheme, line=line, sort=sort, order=order, lines=list(LINES),
+            sort_keys=SORT_KEYS, state=state,
         )
 
     @app.get("/provinces/{code}", response_class=HTMLResponse, include_in_schema=False)
@@ -487,23 +575,13 @@ def _add_routes(app: FastAPI) -> None:
         state = context["state"]
         detail, files, chart = None, {}, None
         if state.run_date:
-            detail = publication.province_detail(
-                portal.engine, state.run_date, scheme, code, portal.settings.trend_runs
-            )
-            chart = charts.line_chart(
-                [(p["run_date"], p["sync_rate"]) for p in detail["trend"]],
-                i18n.label("trend", lang), lambda v: i18n.format_rate(v, lang, 1),
-            )
-            for fmt in MEDIA_TYPES:
-                try:
-                    path = publication.list_file(
-                        portal.settings.data_dir, state.path, scheme, code, fmt
-                    )
-                except FileNotFoundError:
-                    continue
-                if path.is_file():
-                    files[fmt] = _url(f"/provinces/{code}/lists/unsynchronized.{fmt}",
-                                      scheme=scheme)
+            detail = _province_detail_of(portal, state, scheme, code)
+            chart = portal.of_state(state, ("province_chart", scheme, code, lang), lambda: (
+                charts.line_chart(
+                    [(p["run_date"], p["sync_rate"]) for p in detail["trend"]],
+                    i18n.label("trend", lang), lambda v: i18n.format_rate(v, lang, 1),
+                )))
+            files = _lists_of(portal, state, scheme, code)
         if scheme == "63":
             unit = to_34(code)
             related = [("merged_into", "34", unit, province_name(unit, "34"))]
@@ -513,8 +591,11 @@ def _add_routes(app: FastAPI) -> None:
         related = [
             (key, s, c, n, security.may_access_province(user, s, c)) for key, s, c, n in related
         ]
+        # the content names no user: only which related provinces this one may open
+        shared_content = (state, (request.url.path, scheme,
+                                  tuple(allowed for *_, allowed in related)))
         return _render(
-            request, "province.html", lang,
+            request, "province.html", lang, shared_content=shared_content,
             code=code, scheme=scheme, name=name, detail=detail, files=files, trend_chart=chart,
             related=related, statuses=STATUSES, lines=list(LINES), **context,
         )
@@ -585,7 +666,8 @@ def _add_routes(app: FastAPI) -> None:
                            username=username)
         try:
             user = security.authenticate(
-                portal.engine, portal.settings.throttle, username, password, _client(request)
+                portal.engine, portal.settings.throttle, username, password, _client(request),
+                portal.verified,
             )
         except LoginThrottled as exc:
             response = _render(request, "login.html", lang, 429, error="login_throttled",
@@ -652,8 +734,8 @@ def _add_routes(app: FastAPI) -> None:
         try:
             state = _run_state(request)
         except sa.exc.SQLAlchemyError as exc:
-            detail = "database unreachable" if database_down(exc) else "database error"
-            log.warning("health: %s (%s)", detail, _first_line(exc))
+            detail = "database unreachable" if store.database_down(exc) else "database error"
+            log.warning("health: %s (%s)", detail, store.first_line(exc))
             return JSONResponse({"status": "error", "detail": detail}, 503,
                                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         body = {"status": "ok", **_state_json(state)}
@@ -672,17 +754,14 @@ def _add_routes(app: FastAPI) -> None:
         current_user(request)
         portal = _portal(request)
         state = _run_state(request)
-        result = publication.ranking(portal.engine, state.run_date, scheme, line)
-        return {
-            "scheme": scheme,
-            "line": line,
-            "run_date": result.run_date,
-            **_state_json(state),
-            "national_trend": publication.national_trend(
-                portal.engine, state.run_date, scheme, line, portal.settings.trend_runs
-            ),
-            "provinces": result.provinces,
-        }
+
+        def body():
+            result, trend = _ranking_of(portal, state, scheme, line)
+            return {"scheme": scheme, "line": line, "run_date": result.run_date,
+                    **_state_json(state), "national_trend": trend,
+                    "provinces": result.provinces}
+
+        return _json_of_state(request, state, ("rankings", scheme, line), body, private=False)
 
     @app.get(
         "/api/provinces/{code}",
@@ -701,22 +780,16 @@ def _add_routes(app: FastAPI) -> None:
             raise HTTPException(403, "this account may not see this province")
         portal = _portal(request)
         state = _run_state(request)
-        if state.run_date is None:
-            return {"code": code, "scheme": scheme, "name": name, "run_date": None,
-                    "lines": {}, "reasons": [], "trend": [], "lists": {}, **_state_json(state)}
-        detail = publication.province_detail(
-            portal.engine, state.run_date, scheme, code, portal.settings.trend_runs
-        )
-        lists = {}
-        for fmt in MEDIA_TYPES:
-            try:
-                path = publication.list_file(portal.settings.data_dir, state.path, scheme, code,
-                                             fmt)
-            except FileNotFoundError:
-                continue
-            if path.is_file():
-                lists[fmt] = _url(f"/provinces/{code}/lists/unsynchronized.{fmt}", scheme=scheme)
-        return {**detail, "lists": lists, **_state_json(state)}
+
+        def body():
+            if state.run_date is None:
+                return {"code": code, "scheme": scheme, "name": name, "run_date": None,
+                        "lines": {}, "reasons": [], "trend": [], "lists": {},
+                        **_state_json(state)}
+            return {**_province_detail_of(portal, state, scheme, code),
+                    "lists": _lists_of(portal, state, scheme, code), **_state_json(state)}
+
+        return _json_of_state(request, state, ("province", scheme, code), body, private=True)
 
     @app.get("/api/audit", tags=["api"],
              summary="The audit log: list downloads, failed and refused logins (leadership only)",
@@ -729,6 +802,62 @@ def _add_routes(app: FastAPI) -> None:
         if not user.is_leadership:
             raise HTTPException(403, "only leadership may read the audit log")
         return {"entries": _audit_entries(_portal(request).engine, limit)}
+
+
+def _ranking_of(portal: Portal, state: publication.RunState, scheme: str, line: str
+                ) -> tuple[publication.Ranking, list[dict]]:
+    """The ranking and national trend shown in ``state`` (computed once per state)."""
+    return portal.of_state(state, ("ranking", scheme, line), lambda: (
+        publication.ranking(portal.engine, state.run_date, scheme, line),
+        publication.national_trend(portal.engine, state.run_date, scheme, line,
+                                   portal.settings.trend_runs)))
+
+
+def _province_detail_of(portal: Portal, state: publication.RunState, scheme: str, code: str
+                        ) -> dict:
+    return portal.of_state(state, ("province_detail", scheme, code), lambda: (
+        publication.province_detail(portal.engine, state.run_date, scheme, code,
+                                    portal.settings.trend_runs)))
+
+
+def _lists_of(portal: Portal, state: publication.RunState, scheme: str, code: str
+              ) -> dict[str, str]:
+    """format -> download URL of the province's lists present in the publication shown."""
+
+    def present():
+        found = {}
+        for fmt in MEDIA_TYPES:
+            try:
+                path = publication.list_file(portal.settings.data_dir, state.path, scheme, code,
+                                             fmt)
+            except FileNotFoundError:
+                continue
+            if path.is_file():
+                found[fmt] = _url(f"/provinces/{code}/lists/unsynchronized.{fmt}",
+                                  scheme=scheme)
+        return found
+
+    return portal.of_state(state, ("lists", scheme, code), present)
+
+
+def _json_of_state(request: Request, state: publication.RunState, key: tuple,
+                   body: Callable[[], dict], private: bool) -> Response:
+    """A JSON answer that is the same for everyone allowed to see it until the state changes:
+    encoded once per state, with an ETag (a client holding it gets 304)."""
+    portal = _portal(request)
+    content, etag = portal.of_state(state, ("json", *key), lambda: _encoded(body()))
+    headers = {"ETag": etag,
+               "Cache-Control": f"{'private' if private else 'public'}, no-cache"}
+    if etag in {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}:
+        return Response(status_code=304, headers=headers)
+    return Response(content, media_type="application/json", headers=headers)
+
+
+def _encoded(body: dict) -> tuple[bytes, str]:
+    """JSON as FastAPI writes it, and its ETag."""
+    content = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+                         ).encode("utf-8")
+    return content, f'"{hashlib.sha256(content).hexdigest()[:32]}"'
 
 
 def _state_json(state: publication.RunState) -> dict:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import os
 from pathlib import Path
 
 from popsync import store
@@ -21,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a reverse proxy in front of the portal (address or network, "
                         "repeatable) whose X-Forwarded-For names the client; without it the "
                         "connecting address is the client")
+    parser.add_argument("--workers", default=1, type=int,
+                        help="server processes sharing the port (default 1; one per CPU core "
+                        "serves the most requests)")
 
 
 def database_url(data: Path, db_url: str | None) -> str:
@@ -34,11 +40,27 @@ def database_url(data: Path, db_url: str | None) -> str:
 UVICORN_OPTIONS = {"proxy_headers": False, "server_header": False}
 
 
+# How the workers of ``--workers N`` get the settings: each process builds its own app.
+SETTINGS_VARIABLE = "POPSYNC_PORTAL_SETTINGS"
+
+
+def app_from_environment():
+    """The app of one of ``--workers N`` server processes (uvicorn's factory)."""
+    from portal.app import PortalSettings, create_app
+
+    given = json.loads(os.environ[SETTINGS_VARIABLE])
+    given["data_dir"] = Path(given["data_dir"])
+    given["trusted_proxies"] = tuple(given["trusted_proxies"])
+    return create_app(PortalSettings(**given))
+
+
 def main(args: argparse.Namespace) -> int:
     import uvicorn
 
     from portal.app import PortalSettings, create_app
 
+    if args.workers < 1:
+        raise PopsyncError(f"--workers must be at least 1, not {args.workers}")
     if args.db_url is None and not args.data.is_dir():
         raise PopsyncError(
             f"data folder {args.data} does not exist: run `popsync run --out {args.data}` first, "
@@ -48,8 +70,16 @@ def main(args: argparse.Namespace) -> int:
         db_url=database_url(args.data, args.db_url), data_dir=args.data,
         secure_cookies=args.secure_cookies, trusted_proxies=tuple(args.trusted_proxy),
     )
-    app = create_app(settings)
-    print(f"popsync portal on http://{args.host}:{args.port}/  (data: {args.data.resolve()})",
-          flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", **UVICORN_OPTIONS)
+    app = create_app(settings)  # checks the settings before any worker starts
+    print(f"popsync portal on http://{args.host}:{args.port}/  (data: {args.data.resolve()}, "
+          f"{args.workers} worker{'s' if args.workers > 1 else ''})", flush=True)
+    if args.workers == 1:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="info", **UVICORN_OPTIONS)
+        return 0
+    fields = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)
+              if f.name != "throttle"}
+    os.environ[SETTINGS_VARIABLE] = json.dumps({**fields, "data_dir": str(settings.data_dir),
+                                               "trusted_proxies": list(args.trusted_proxy)})
+    uvicorn.run(f"{__name__}:app_from_environment", factory=True, workers=args.workers,
+                host=args.host, port=args.port, log_level="info", **UVICORN_OPTIONS)
     return 0

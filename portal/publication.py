@@ -41,10 +41,15 @@ class RunState:
     latest_run: dict | None  # the latest attempt (any status)
     # Later publications the database holds but whose folder is not whole: not shown.
     incomplete: tuple[str, ...] = ()
+    # How many publications there are and the latest time one was made: changes with any
+    # publication (a rerun of an earlier date changes the trends without changing the latest).
+    publications_version: tuple = ()
 
     @property
     def latest_failed(self) -> bool:
-        return self.latest_run is not None and self.latest_run["status"] == "failed"
+        # abandoned: killed or lost, found dead by a later run
+        return self.latest_run is not None and self.latest_run["status"] in ("failed",
+                                                                              "abandoned")
 
     @property
     def running(self) -> bool:
@@ -77,12 +82,15 @@ def run_state(engine: sa.Engine, data_dir: Path) -> RunState:
         latest = conn.execute(
             sa.select(runs).order_by(runs.c.started_at.desc(), runs.c.run_id.desc()).limit(1)
         ).mappings().first()
+        version = conn.execute(
+            sa.select(sa.func.count(), sa.func.max(pubs.c.published_at))).one()
     return RunState(
         pub["run_date"] if pub else None,
         pub["path"] if pub else None,
         pub["published_at"] if pub else None,
         dict(latest) if latest else None,
         tuple(incomplete),
+        tuple(version),
     )
 
 

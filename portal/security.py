@@ -9,6 +9,9 @@ import hmac
 import ipaddress
 import re
 import secrets
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -100,6 +103,60 @@ def verify_password(password: str, stored: str) -> bool:
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(actual, expected)
+
+
+class VerifiedCredentials:
+    """Passwords verified in the last ``seconds``, so that a script calling the API with HTTP
+    Basic pays one password hash (~50 ms of CPU) per ``seconds``, not one per request.
+
+    Safe because only a success is remembered (a guess always pays the hash and the throttle);
+    an entry is an HMAC of username and password under a key drawn at start and held in this
+    process's memory only (no password, nothing to test guesses against without the key); it
+    holds the stored hash it was verified against, so a password changed or an account deleted
+    is refused at once (the account's row is read on every request anyway); it expires after
+    ``seconds`` whatever its use; at most ``capacity`` entries, the oldest going first.
+    """
+
+    def __init__(self, seconds: float = 60.0, capacity: int = 10_000):
+        self.seconds, self.capacity = seconds, capacity
+        self._key = secrets.token_bytes(32)
+        self._entries: OrderedDict[bytes, tuple[bytes, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _digest(self, username: str, password: str) -> bytes:
+        text = f"{len(username)}:{username}:{password}".encode("utf-8", "surrogatepass")
+        return hmac.new(self._key, text, "sha256").digest()
+
+    def verified(self, username: str, password: str, stored_hash: str) -> bool:
+        digest = self._digest(username, password)
+        with self._lock:
+            entry = self._entries.get(digest)
+            if entry is not None and entry[1] <= time.monotonic():
+                del self._entries[digest]
+                entry = None
+        return entry is not None and hmac.compare_digest(entry[0], stored_hash.encode())
+
+    def remember(self, username: str, password: str, stored_hash: str) -> None:
+        digest = self._digest(username, password)
+        with self._lock:
+            self._entries[digest] = (stored_hash.encode(), time.monotonic() + self.seconds)
+            self._entries.move_to_end(digest)
+            while len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
+
+
+def _password_matches(username: str, password: str, stored_hash: str,
+                      verified: VerifiedCredentials | None) -> bool:
+    if verified is not None and verified.verified(username, password, stored_hash):
+        return True
+    if not verify_password(password, stored_hash):
+        return False
+    if verified is not None:
+        verified.remember(username, password, stored_hash)
+    return True
 
 
 # Checked against when the username is unknown, so that a wrong name costs as long as a wrong
@@ -318,14 +375,13 @@ def _throttle_keys(throttle: Throttle, username: str, client: str) -> dict[str, 
 
 
 def _recent_failures(
-    engine: sa.Engine, throttle: Throttle, keys: Iterable[str]
+    conn: sa.Connection, throttle: Throttle, keys: Iterable[str]
 ) -> dict[str, tuple[int, datetime]]:
     """key -> (failures, latest failure), for the keys with a failure not yet forgotten."""
     forgotten_before = now_utc() - timedelta(seconds=throttle.forget_after_seconds)
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(login_failures).where(login_failures.c.key.in_(list(keys)))
-        ).all()
+    rows = conn.execute(
+        sa.select(login_failures).where(login_failures.c.key.in_(list(keys)))
+    ).all()
     recent = {row.key: (row.failures, as_utc(row.last_failure_at)) for row in rows}
     return {key: value for key, value in recent.items() if value[1] >= forgotten_before}
 
@@ -348,7 +404,8 @@ def _hold(
 def retry_after(engine: sa.Engine, throttle: Throttle, username: str, client: str) -> float:
     """Seconds to wait before ``username`` may be tried from ``client`` (0: now)."""
     keys = _throttle_keys(throttle, username, client)
-    hold = _hold(throttle, keys, _recent_failures(engine, throttle, keys))
+    with engine.connect() as conn:
+        hold = _hold(throttle, keys, _recent_failures(conn, throttle, keys))
     return 0.0 if hold is None else hold[0]
 
 
@@ -384,15 +441,23 @@ class LoginThrottled(Exception):
 
 
 def authenticate(
-    engine: sa.Engine, throttle: Throttle, username: str, password: str, client: str
+    engine: sa.Engine, throttle: Throttle, username: str, password: str, client: str,
+    verified: VerifiedCredentials | None = None,
 ) -> User | None:
     """The user whose password this is, or None; raises LoginThrottled while slowed down.
 
     Failed and refused attempts go to the audit log, with the username tried but never the
-    password; ``client`` is the caller's address (``client_address``).
+    password; ``client`` is the caller's address (``client_address``). ``verified``: passwords
+    verified a moment ago, checked without hashing again.
     """
     keys = _throttle_keys(throttle, username, client)
-    failures = _recent_failures(engine, throttle, keys)
+    row = None
+    with engine.connect() as conn:  # one connection for the two reads every request makes
+        failures = _recent_failures(conn, throttle, keys)
+        if _USERNAME.fullmatch(username):  # no other name is an account (NUL breaks PostgreSQL)
+            row = conn.execute(
+                sa.select(users).where(users.c.username == username)
+            ).mappings().first()
     hold = _hold(throttle, keys, failures)
     if hold is not None:
         seconds, audited_as, since = hold
@@ -402,15 +467,9 @@ def authenticate(
         if not audit.login_refused_since(engine, since, audited_as):
             audit.record(engine, audit.LOGIN, audit.LOGIN_THROTTLED, username, audited_as)
         raise LoginThrottled(seconds)
-    row = None
-    if _USERNAME.fullmatch(username):  # no other name is an account (a NUL breaks PostgreSQL)
-        with engine.connect() as conn:
-            row = conn.execute(
-                sa.select(users).where(users.c.username == username)
-            ).mappings().first()
     if row is None:
         verify_password(password, _DUMMY_HASH)
-    elif verify_password(password, row["password_hash"]):
+    elif _password_matches(username, password, row["password_hash"], verified):
         user_at_client = next(iter(keys))
         if user_at_client in failures:  # a write only when there is something to forget
             _clear_failures(engine, user_at_client)

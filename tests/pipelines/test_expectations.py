@@ -174,3 +174,15 @@ def test_gx_validates_without_fingerprinting_each_batch(monkeypatch):
     assert {f.reason for f in outcome.row_failures} == {
         "birth_date_format", "national_id_format", "province_code_unknown"}
     assert fingerprinted == []
+
+
+def test_birth_dates_before_the_engines_range_are_quarantined_as_too_early():
+    """A well-formed date before 1900 (the earliest year a personal ID encodes) is no typing
+    slip of the format: its own reason (issue 14)."""
+    registry = pd.concat([_flawed_registry()] * 2, ignore_index=True)
+    registry["vss_code"] = [f"01000000{i:02d}" for i in range(len(registry))]
+    registry["birth_date"] = ["1899-12-31", "0990", "1900-01-01", "1850-06", "19x0", "1990"]
+    registry["office_code"] = metrics.office_code(registry)
+    rows = {f.reason: f.rows.tolist() for f in validate_registry(registry, "2026-11-20")
+            .row_failures if f.column == "birth_date"}
+    assert rows == {"birth_date_too_early": [0, 1, 3], "birth_date_format": [4]}

@@ -206,3 +206,28 @@ def test_a_worker_keeps_nothing_of_the_chunks_it_validated(tmp_path, registry_pa
     finally:
         gc.enable()
     assert alive[0] > 0 and alive == [alive[0]] * 3
+
+
+def test_a_column_of_the_wrong_kind_stops_the_night_naming_column_reason_and_report(
+    tmp_path, registry_path, population_path, capsys
+):
+    """birth_date stored as integers (20150603) quarantines every row: the message names the
+    column, the reason and how to map it, and the failed night has its HTML report (issue 14)."""
+    registry = pd.read_parquet(registry_path)
+    days = pd.to_datetime(registry["birth_date"], format="%Y-%m-%d", errors="coerce")
+    registry = registry[days.notna()].reset_index(drop=True)
+    registry["birth_date"] = days.dropna().dt.strftime("%Y%m%d").astype("int64").to_numpy()
+    source = tmp_path / "registry.parquet"
+    registry.to_parquet(source)
+    out = tmp_path / "out"
+    assert run(out, source, population_path, RUN_DATE) == 2
+    message = capsys.readouterr().err
+    assert "column birth_date" in message and "birth_date_format" in message
+    assert "registry.mapping.birth_date" in message and "yyyymmdd" in message
+    assert str(registry["birth_date"].iloc[0]) not in message  # personal data masked
+    report = Path(message.split("validation report: ")[1].split()[0])
+    assert report.is_file() and report.suffix == ".html"
+    page = report.read_text("utf-8")
+    assert "stopped the night" in page and "100.0% of rows quarantined" in page
+    assert "birth_date_format" in page and "rows quarantined</span>" in page
+    assert _published_dates(out) == []

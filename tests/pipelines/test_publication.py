@@ -101,7 +101,7 @@ def test_database_down_at_publish_time(published, tmp_path, registry_path, popul
     database = out / store.DB_FILE
     database.rename(out / "db-away")
     database.mkdir()  # the database path now cannot be opened: the server is "down"
-    with pytest.raises(PopsyncError, match="unreachable.*previous publication stays"):
+    with pytest.raises(PopsyncError, match="cannot be reached.*previous publication stays"):
         steps.publish_run(work_dir, work_dir, "staged")
     database.rmdir()
     (out / "db-away").rename(database)

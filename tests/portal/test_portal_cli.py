@@ -81,7 +81,8 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_popsync_serve_and_users_through_the_popsync_command(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_popsync_serve_and_users_through_the_popsync_command(tmp_path, workers):
     publish_nights(tmp_path, store.default_db_url(tmp_path), ["2026-11-20"],
                    lists_for_latest=False)
     command = [sys.executable, "-m", "pipelines.cli"]
@@ -93,7 +94,8 @@ def test_popsync_serve_and_users_through_the_popsync_command(tmp_path):
     assert added.returncode == 0, added.stderr
     port = _free_port()
     server = subprocess.Popen(
-        [*command, "serve", "--data", str(tmp_path), "--port", str(port)],
+        [*command, "serve", "--data", str(tmp_path), "--port", str(port), "--workers",
+         str(workers)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
     try:
         deadline = time.monotonic() + 240
@@ -111,7 +113,8 @@ def test_popsync_serve_and_users_through_the_popsync_command(tmp_path):
         assert audit.status_code == 200
     finally:
         server.terminate()
-        server.wait(30)
+        output = server.communicate(timeout=30)[0]
+    assert output.count("Started server process") == workers
 
 
 @pytest.mark.slow
