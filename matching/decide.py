@@ -8,6 +8,7 @@ import gc
 import math
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -15,8 +16,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from matching.arrays import factorize, first_rows, repeated
+from matching.compare import Comparison
 from matching.normalize import FULL, ID_INVALID, ID_MISSING, ID_OLD
 from matching.tables import InputError, Table, text_array
+from popsync import reasons as reason_rules
 from popsync.contracts import (
     NEEDS_CORRECTION,
     NEEDS_REVIEW,
@@ -30,6 +33,32 @@ DUPLICATE = "duplicate_registration"
 DUPLICATE_BIT = 1 << REASONS.index(DUPLICATE)  # reasons travel as bit patterns, bit i = REASONS[i]
 REASON_CODES = pa.array(REASONS)
 LINKED = (SYNCHRONIZED, NEEDS_CORRECTION)
+
+
+@dataclass
+class ScoredPairs:
+    """Candidate pairs and their scores, aligned: registry row ``r``, population row ``p``, the
+    level code of every comparison, the match weight (prior included) and each weighed
+    comparison's contribution to it."""
+
+    r: np.ndarray
+    p: np.ndarray
+    codes: dict[str, np.ndarray]
+    weight: np.ndarray
+    contributions: dict[str, np.ndarray]
+
+
+@dataclass
+class Decision:
+    """Per registry row: its best pair, and whether it links, goes to review or neither."""
+
+    best: np.ndarray  # index of the row's best pair, -1 when it has none
+    linked: np.ndarray
+    review: np.ndarray
+    ambiguous: np.ndarray  # the runner-up is close to the best and itself plausible
+    probability: np.ndarray  # of the best pair (NaN when none)
+    best_weight: np.ndarray  # -inf when none
+    thresholds: dict  # the thresholds as applied, for the report
 
 
 def best_candidates(r: np.ndarray, weight: np.ndarray, n_registry: int):
@@ -47,7 +76,7 @@ def best_candidates(r: np.ndarray, weight: np.ndarray, n_registry: int):
     return best, second_weight
 
 
-def decide(r: np.ndarray, weight: np.ndarray, n_registry: int, settings) -> dict:
+def decide(r: np.ndarray, weight: np.ndarray, n_registry: int, settings) -> Decision:
     """Best candidate per registry row and whether it links, goes to review or neither.
 
     A row's probability weighs its best candidate against all its other candidates and against
@@ -87,8 +116,7 @@ def decide(r: np.ndarray, weight: np.ndarray, n_registry: int, settings) -> dict
         else round(math.log2(settings.link_probability / (1 - settings.link_probability)), 3),
         "review_weight_alone": round(review_weight, 3),
     }
-    return {"best": best, "linked": linked, "review": review, "ambiguous": ambiguous,
-            "probability": probability, "best_weight": best_weight, "thresholds": thresholds}
+    return Decision(best, linked, review, ambiguous, probability, best_weight, thresholds)
 
 
 @contextmanager
@@ -199,12 +227,13 @@ def _pick(values: pa.Array | Callable[[pa.Array], pa.Array], rows: np.ndarray,
     return pd.Series(take(pa.array(rows, mask=~show)), dtype="str")
 
 
-def _explanations(levels: dict[str, tuple[str, ...]], codes: dict[str, np.ndarray],
+def _explanations(scored: dict[str, Comparison], codes: dict[str, np.ndarray],
                   contributions: dict[str, np.ndarray], prior: float
                   ) -> tuple[pa.Array, np.ndarray]:
     """Short JSON per pair: each comparison's level and its weight contribution in bits.
     Returns the distinct texts and, per pair, which one is its: a few thousand texts serve a
     million pairs, so the strings are built once per text, not once per pair."""
+    levels = {name: comparison.level_names for name, comparison in scored.items()}
     n = len(next(iter(codes.values())))
     tables, rounded = {}, {}
     key = np.zeros(n, np.int64)  # the levels of every comparison, and any per-pair weight
@@ -242,16 +271,15 @@ def assemble(
     population_text: Callable[[str, pa.Array], pa.Array],
     registry: Table,
     population: Table,
-    pairs: dict,
-    decision: dict,
-    levels: dict[str, tuple[str, ...]],
-    scored: dict[str, tuple[str, ...]],
+    pairs: ScoredPairs,
+    decision: Decision,
+    comparisons: dict[str, Comparison],
     prior: float,
 ) -> pd.DataFrame:
     """The results table: one row per registry row, columns RESULT_COLUMNS, with one person,
     one registration already applied within it (as ``resolve_duplicates`` would)."""
     n = len(registry)
-    best, linked, review = decision["best"], decision["linked"], decision["review"]
+    best, linked, review = decision.best, decision.linked, decision.review
     has = best >= 0
     shown = linked | review  # rows that name a person
     b = np.where(has, best, 0)
@@ -261,43 +289,38 @@ def assemble(
             return np.full(n, default, dtype=np.asarray(values).dtype)
         return np.where(has, values[b], default)
 
-    p = np.where(shown, at_best(pairs["p"], 0), 0)
+    p = np.where(shown, at_best(pairs.p, 0), 0)
     codes = {name: np.where(shown, at_best(values, 0), 0)
-             for name, values in pairs["codes"].items()}
+             for name, values in pairs.codes.items()}
 
-    def level_is(comparison: str, level: str) -> np.ndarray:
-        return codes[comparison] == levels[comparison].index(level)
+    def equal(comparison: str) -> np.ndarray:
+        return shown & comparisons[comparison].holds(codes[comparison], "equal")
 
-    name_agrees = shown & level_is("full_name", "exact")
-    date_agrees = shown & level_is("birth_date", "exact")
-    gender_agrees = shown & level_is("gender", "agree")
-    id_agrees = shown & level_is("national_id", "exact")
-    date_partial = level_is("birth_date", "partial_compatible")
-    deceased = shown & (population.deceased[p] if len(population) else False)
     kind = registry.ids.kind
-    partial = (registry.dates.precision < FULL) & ~registry.dates.unparsable
-    synchronized = linked & name_agrees & date_agrees & gender_agrees & id_agrees & ~deceased
+    evidence = reason_rules.Evidence(
+        shown=shown,
+        review=review,
+        ambiguous=decision.ambiguous,
+        id_missing=kind == ID_MISSING,
+        id_old=kind == ID_OLD,
+        id_invalid=kind == ID_INVALID,
+        id_equal=equal("national_id"),
+        name_equal=equal("full_name"),
+        birth_date_equal=equal("birth_date"),
+        gender_equal=equal("gender"),
+        birth_date_fits_partially=(registry.dates.precision < FULL) & ~registry.dates.unparsable
+        & comparisons["birth_date"].is_level(codes["birth_date"], "partial_compatible"),
+        name_empty=registry.names.empty,
+        birth_date_unparsable=registry.dates.unparsable,
+        gender_unknown=registry.genders.unknown,
+        province_unknown=registry.province_unknown,
+        deceased=shown & (population.deceased[p] if len(population) else False),
+    )
+    synchronized = (linked & evidence.name_equal & evidence.birth_date_equal
+                    & evidence.gender_equal & evidence.id_equal & ~evidence.deceased)
+    flags = {k: v & ~synchronized for k, v in reason_rules.flags(evidence).items()}
 
-    flags = {
-        "missing_id": kind == ID_MISSING,
-        "old_id_number": kind == ID_OLD,
-        "id_invalid": kind == ID_INVALID,
-        "id_not_found": (kind != ID_MISSING) & (kind != ID_OLD) & (kind != ID_INVALID)
-        & ~id_agrees,
-        "name_mismatch": (shown & ~name_agrees) | (~shown & registry.names.empty),
-        "birth_date_partial": shown & ~date_agrees & partial
-        & date_partial,
-        "birth_date_mismatch": (shown & ~date_agrees
-                                & ~(date_partial & partial))
-        | (~shown & registry.dates.unparsable),
-        "gender_mismatch": (shown & ~gender_agrees) | (~shown & registry.genders.unknown),
-        "deceased": deceased,
-        "ambiguous": review & decision["ambiguous"],
-        "no_candidate": ~shown,
-    }
-    flags = {k: v & ~synchronized for k, v in flags.items()}
-
-    weight = at_best(pairs["weight"].astype(np.float64), np.nan)
+    weight = at_best(pairs.weight.astype(np.float64), np.nan)
     def suggestion(column: str, agrees: np.ndarray) -> pd.Series:
         return _pick(functools.partial(population_text, column), p, shown & ~agrees)
 
@@ -308,9 +331,9 @@ def assemble(
     if shown.any():
         rows = np.flatnonzero(shown)
         explanation, which[rows] = _explanations(
-            scored,
+            {name: c for name, c in comparisons.items() if c.scored},
             {k: v[rows] for k, v in codes.items()},
-            {k: v[b[rows]] for k, v in pairs["contributions"].items()},
+            {k: v[b[rows]] for k, v in pairs.contributions.items()},
             prior,
         )
     # one person, one registration within this table (resolve_duplicates does it across tables)
@@ -329,15 +352,15 @@ def assemble(
         "reasons": _reason_lists(pattern),
         "personal_id": _pick(functools.partial(population_text, "personal_id"), p, shown),
         "match_weight": weight,
-        "match_probability": np.where(has, decision["probability"], np.nan),
-        "name_agrees": nullable(name_agrees),
-        "birth_date_agrees": nullable(date_agrees),
-        "gender_agrees": nullable(gender_agrees),
-        "id_agrees": nullable(id_agrees),
-        "suggested_full_name": suggestion("full_name", name_agrees),
-        "suggested_birth_date": suggestion("birth_date", date_agrees),
-        "suggested_gender": suggestion("gender", gender_agrees),
-        "suggested_national_id": suggestion("personal_id", id_agrees),
+        "match_probability": np.where(has, decision.probability, np.nan),
+        "name_agrees": nullable(evidence.name_equal),
+        "birth_date_agrees": nullable(evidence.birth_date_equal),
+        "gender_agrees": nullable(evidence.gender_equal),
+        "id_agrees": nullable(evidence.id_equal),
+        "suggested_full_name": suggestion("full_name", evidence.name_equal),
+        "suggested_birth_date": suggestion("birth_date", evidence.birth_date_equal),
+        "suggested_gender": suggestion("gender", evidence.gender_equal),
+        "suggested_national_id": suggestion("personal_id", evidence.id_equal),
         "explanation": _pick(explanation, which, shown),
     })
     return results[list(RESULT_COLUMNS)]

@@ -10,22 +10,21 @@ import numpy as np
 import pandas as pd
 
 from matching.arrays import counts_per_row, sorted_distinct
-from matching.blocking import PASS_SURVIVES, candidate_pairs
-from matching.compare import SCORED, compare, comparison_levels
-from matching.decide import assemble, decide, resolve_duplicates
-from matching.normalize import ID_MISSING, ID_OLD
+from matching.blocking import PASS_SURVIVES, PassOutcome, candidate_pairs
+from matching.compare import Comparison, compare, comparisons
+from matching.decide import Decision, ScoredPairs, assemble, decide, resolve_duplicates
+from matching.normalize import ID_INVALID, ID_MISSING, ID_OLD
 from matching.population import Population
 from matching.settings import Settings
 from matching.tables import Table, prepare_registry
 from matching.weights import (
-    AGREEING,
     Parameters,
     estimate_m,
     estimate_u,
     level_shares,
-    m_prior,
     score,
     start_id_m,
+    uniform_u,
 )
 from popsync.contracts import STATUSES
 
@@ -39,6 +38,45 @@ class LinkResult:
 
     results: pd.DataFrame
     report: dict = field(default_factory=dict)
+
+
+@dataclass
+class IdStage:
+    """Pairs joined on the personal ID or the old ID number, compared on every field; a pair
+    is corroborated when its other fields add evidence (the ID looks right), and its row is then
+    settled without candidate search."""
+
+    r: np.ndarray
+    p: np.ndarray
+    codes: dict[str, np.ndarray]
+    corroborated: np.ndarray
+
+
+@dataclass
+class CandidateSearch:
+    """The registry rows searched by blocking, and the pairs found (with the uncorroborated ID
+    pairs), compared on every field."""
+
+    rows: np.ndarray
+    r: np.ndarray
+    p: np.ndarray
+    codes: dict[str, np.ndarray]
+    outcomes: list[PassOutcome]
+
+
+@dataclass
+class Trace:
+    """What a link went through, for its report."""
+
+    registry: Table
+    population: Table
+    id_stage: IdStage
+    search: CandidateSearch
+    anchors: np.ndarray  # per scored pair: it taught the ID comparison's m
+    parameters: Parameters
+    decision: Decision
+    present_share: float  # share of searched rows whose person is in the population
+    clock: dict[str, float]
 
 
 def id_pairs(registry: Table, population: Population) -> tuple[np.ndarray, np.ndarray]:
@@ -75,57 +113,45 @@ def link(registry: pd.DataFrame, population: pd.DataFrame | Population,
         population = Population.of(population)
     pop = population.table
     reg = prepare_registry(registry, pop)
-    levels = comparison_levels(settings)
+    declared = comparisons(settings)
+    scored = {name: c for name, c in declared.items() if c.scored}
     rng = np.random.default_rng(settings.seed)
     clock["normalized"] = time.perf_counter()
 
     # ID stage: exact joins, compared on every other field
     id_r, id_p = id_pairs(reg, population)
     id_codes = compare(reg, pop, id_r, id_p, settings)
-    id_level = np.array(levels["national_id"])[id_codes["national_id"]]
-    u = estimate_u(reg, pop, settings, rng) if len(reg) and len(pop) else {
-        name: np.ones(len(names)) for name, names in levels.items()}
-    m = estimate_m(_take(id_codes, id_level == "exact"), settings, NON_ID_FIELDS)
+    u = estimate_u(reg, pop, settings, rng) if len(reg) and len(pop) else uniform_u(settings)
+    id_exact = declared["national_id"].is_level(id_codes["national_id"], "exact")
+    m = estimate_m(_take(id_codes, id_exact), settings, NON_ID_FIELDS)
     m["national_id"] = start_id_m(settings)
-    scored = {name: levels[name] for name in SCORED}
     parameters = Parameters(scored, m, u, prior_weight=0.0,
                             tf_full_name=population.name_frequencies(),
                             namesakes=population.namesakes())
     id_weight, id_contributions = score(parameters, id_codes, pop, id_p)
     # the ID looks right when the other fields add evidence; otherwise search candidates too
     corroborated = id_weight - id_contributions["national_id"] >= settings.id_corroboration_weight
+    id_stage = IdStage(id_r, id_p, id_codes, corroborated)
     clock["id_stage"] = time.perf_counter()
 
-    # candidate search for every row the ID stage did not settle
-    settled = np.zeros(len(reg), bool)
-    settled[id_r[corroborated]] = True
-    search_rows = np.flatnonzero(~settled)
-    cand_r, cand_p, outcomes = candidate_pairs(
-        reg, search_rows, population, settings.blocking_passes, settings.max_block_size,
-        settings.max_pairs_per_pass,
-    )
-    # the uncorroborated ID pair stays a candidate beside those found by blocking
-    extra = ~corroborated
-    key = sorted_distinct(np.concatenate([cand_r * len(pop) + cand_p,
-                                          id_r[extra] * len(pop) + id_p[extra]]))
-    cand_r, cand_p = key // max(len(pop), 1), key % max(len(pop), 1)
-    cand_codes = compare(reg, pop, cand_r, cand_p, settings)
+    search = _search(reg, population, id_stage, settings)
     clock["candidates"] = time.perf_counter()
 
     # m of the ID comparison: pairs whose name, birth date and gender agree (one per row)
-    r_all = np.concatenate([id_r[corroborated], cand_r])
-    p_all = np.concatenate([id_p[corroborated], cand_p])
-    codes_all = _concat(_take(id_codes, corroborated), cand_codes)
-    anchors = _anchor_pairs(levels, codes_all, r_all)
+    r_all = np.concatenate([id_r[corroborated], search.r])
+    p_all = np.concatenate([id_p[corroborated], search.p])
+    codes_all = _concat(_take(id_codes, corroborated), search.codes)
+    anchors = _anchor_pairs(declared, codes_all, r_all)
+    national_id = declared["national_id"]
     parameters.m["national_id"] = level_shares(
-        codes_all["national_id"][anchors], levels["national_id"], settings.probability_floor,
-        m_prior("national_id", levels["national_id"]))
+        codes_all["national_id"][anchors], national_id, settings.probability_floor,
+        national_id.m_prior())
 
     # prior: a searched row's person is in the population with some share, and is then one of
     # len(pop) people. The share starts at the searched rows that found an unmistakable
     # candidate (a lower bound) and is refined as the mean posterior of being present.
     searched = np.zeros(len(reg), bool)
-    searched[search_rows] = True
+    searched[search.rows] = True
     anchored = np.zeros(len(reg), bool)
     anchored[r_all[anchors]] = True
     present = (anchored & searched).sum() / max(searched.sum(), 1)
@@ -138,14 +164,34 @@ def link(registry: pd.DataFrame, population: pd.DataFrame | Population,
     parameters.prior_weight = prior
     weight = evidence + prior
     decision = decide(r_all, weight, len(reg), settings)
-    pairs = {"p": p_all, "codes": codes_all, "weight": weight, "contributions": contributions}
-    results = assemble(registry, population.text_at, reg, pop, pairs, decision, levels, scored,
+    pairs = ScoredPairs(r_all, p_all, codes_all, weight, contributions)
+    results = assemble(registry, population.text_at, reg, pop, pairs, decision, declared,
                        parameters.prior_weight)
     clock["decided"] = time.perf_counter()
 
-    report = _report(reg, pop, results, id_level, corroborated, search_rows, outcomes,
-                     len(cand_r), anchors, parameters, decision, used, settings, clock)
-    return LinkResult(results, report)
+    trace = Trace(reg, pop, id_stage, search, anchors, parameters, decision, used, clock)
+    return LinkResult(results, _report(trace, results, settings))
+
+
+def _search(reg: Table, population: Population, id_stage: IdStage,
+            settings: Settings) -> CandidateSearch:
+    """Candidate search for every row the ID stage did not settle; the uncorroborated ID pair
+    stays a candidate beside those found by blocking."""
+    n = max(len(population), 1)
+    settled = np.zeros(len(reg), bool)
+    settled[id_stage.r[id_stage.corroborated]] = True
+    rows = np.flatnonzero(~settled)
+    cand_r, cand_p, outcomes = candidate_pairs(
+        reg, rows, population, settings.blocking_passes, settings.max_block_size,
+        settings.max_pairs_per_pass,
+    )
+    extra = ~id_stage.corroborated
+    key = sorted_distinct(np.concatenate([cand_r * len(population) + cand_p,
+                                          id_stage.r[extra] * len(population)
+                                          + id_stage.p[extra]]))
+    cand_r, cand_p = key // n, key % n
+    codes = compare(reg, population.table, cand_r, cand_p, settings)
+    return CandidateSearch(rows, cand_r, cand_p, codes, outcomes)
 
 
 def _histogram(weights: np.ndarray) -> dict[str, int]:
@@ -167,22 +213,24 @@ def _mean_presence(r: np.ndarray, weight: np.ndarray, searched: np.ndarray) -> f
     return float((odds / (1.0 + odds))[searched].mean())
 
 
-def _anchor_pairs(levels, codes: dict[str, np.ndarray], r: np.ndarray) -> np.ndarray:
-    """Pairs whose name (exact or folded), birth date and gender agree, one per registry row."""
-    name_ok = np.isin(codes["full_name"], [levels["full_name"].index(x)
-                                           for x in ("exact", "folded")])
-    date_ok = codes["birth_date"] == levels["birth_date"].index("exact")
-    gender_ok = np.isin(codes["gender"], [levels["gender"].index(x) for x in AGREEING["gender"]])
-    strong = name_ok & date_ok & gender_ok
+def _anchor_pairs(declared: dict[str, Comparison], codes: dict[str, np.ndarray],
+                  r: np.ndarray) -> np.ndarray:
+    """Pairs at an ``anchors`` level of name, birth date and gender, one per registry row."""
+    strong = (declared["full_name"].holds(codes["full_name"], "anchors")
+              & declared["birth_date"].holds(codes["birth_date"], "anchors")
+              & declared["gender"].holds(codes["gender"], "anchors"))
     strong_per_row = np.bincount(r[strong], minlength=int(r.max()) + 1 if len(r) else 0)
     return strong & (strong_per_row[r] == 1)
 
 
-def _report(reg, pop, results, id_level, corroborated, search_rows, outcomes, n_candidates,
-            anchors, parameters, decision, present, settings, clock) -> dict:
+def _report(trace: Trace, results: pd.DataFrame, settings: Settings) -> dict:
+    reg, pop, decision = trace.registry, trace.population, trace.decision
+    id_stage, search = trace.id_stage, trace.search
+    id_level = np.array(comparisons(settings)["national_id"].level_names)[
+        id_stage.codes["national_id"]]
     counts = results["status"].value_counts()
     reasons = results["reasons"].explode().value_counts()
-    times = list(clock.items())
+    times = list(trace.clock.items())
     return {
         "registry_rows": len(reg),
         "population_rows": len(pop),
@@ -190,7 +238,7 @@ def _report(reg, pop, results, id_level, corroborated, search_rows, outcomes, n_
         "reason_counts": {str(k): int(v) for k, v in reasons.items()},
         "bad_input": {
             "id_missing": int((reg.ids.kind == ID_MISSING).sum()),
-            "id_invalid": int((reg.ids.kind == 3).sum()),
+            "id_invalid": int((reg.ids.kind == ID_INVALID).sum()),
             "id_old_number": int((reg.ids.kind == ID_OLD).sum()),
             "birth_date_unparsable": int(reg.dates.unparsable.sum()),
             "name_empty": int(reg.names.empty.sum()),
@@ -200,21 +248,22 @@ def _report(reg, pop, results, id_level, corroborated, search_rows, outcomes, n_
         "id_stage": {
             "pairs_by_id": int(len(id_level)),
             "pairs_by_old_id": int((id_level == "old_exact").sum()),
-            "corroborated": int(corroborated.sum()),
-            "sent_to_candidate_search": int((~corroborated).sum()),
+            "corroborated": int(id_stage.corroborated.sum()),
+            "sent_to_candidate_search": int((~id_stage.corroborated).sum()),
         },
         "candidate_search": {
-            "registry_rows": int(len(search_rows)),
-            "distinct_pairs": int(n_candidates),
-            "passes": [dict(o.as_dict(), survives=PASS_SURVIVES[o.name]) for o in outcomes],
+            "registry_rows": int(len(search.rows)),
+            "distinct_pairs": int(len(search.r)),
+            "passes": [dict(o.as_dict(), survives=PASS_SURVIVES[o.name])
+                       for o in search.outcomes],
             "caps": {"max_block_size": settings.max_block_size,
                      "max_pairs_per_pass": settings.max_pairs_per_pass},
         },
-        "id_m_anchor_pairs": int(anchors.sum()),
-        "thresholds": decision["thresholds"],
-        "best_weight_histogram": _histogram(decision["best_weight"]),
-        "searched_rows_present_share": round(present, 4),
-        "parameters": parameters.as_dict(),
+        "id_m_anchor_pairs": int(trace.anchors.sum()),
+        "thresholds": decision.thresholds,
+        "best_weight_histogram": _histogram(decision.best_weight),
+        "searched_rows_present_share": round(trace.present_share, 4),
+        "parameters": trace.parameters.as_dict(),
         "seconds": {name: round(t - times[i - 1][1], 3)
                     for i, (name, t) in enumerate(times) if i},
         "settings": {k: (list(v) if isinstance(v, tuple) else v)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from popsync.reasons import CODES
+
 REGISTRY_REQUIRED = (
     "vss_code",
     "full_name",
@@ -46,20 +48,8 @@ NEEDS_REVIEW = "needs_review"
 UNMATCHED = "unmatched"
 STATUSES = (SYNCHRONIZED, NEEDS_CORRECTION, NEEDS_REVIEW, UNMATCHED)
 
-REASONS = (
-    "missing_id",
-    "old_id_number",
-    "id_invalid",
-    "id_not_found",
-    "name_mismatch",
-    "birth_date_mismatch",
-    "birth_date_partial",
-    "gender_mismatch",
-    "duplicate_registration",
-    "deceased",
-    "ambiguous",
-    "no_candidate",
-)
+# Reason codes, in the order of every result's list: one rule each in popsync.reasons.
+REASONS = CODES
 
 # Results: exactly one row per registry row. ``reasons`` is a list of reason codes.
 RESULT_COLUMNS = (

@@ -5,7 +5,7 @@ import unicodedata
 import numpy as np
 import pytest
 
-from matching.compare import compare, comparison_levels, gender_year_digits, one_edit_apart
+from matching.compare import compare, comparisons, gender_year_digits, one_edit_apart
 from matching.settings import Settings
 from matching.tables import prepare
 
@@ -28,7 +28,7 @@ def _level_of(registry_table, population_table, field: str, registry_row: dict,
     reg, pop = prepare(registry, population)
     settings = Settings()
     codes = compare(reg, pop, np.array([0]), np.array([0]), settings)
-    return comparison_levels(settings)[field][codes[field][0]]
+    return comparisons(settings)[field].level_names[codes[field][0]]
 
 
 @pytest.mark.parametrize(
@@ -127,3 +127,22 @@ def test_one_edit_apart_is_one_substitution_or_one_adjacent_transposition():
 def test_gender_year_digits_follow_the_personal_id_rule():
     assert list(gender_year_digits(np.array([1, 2, 1, 2]), np.array([1990, 1990, 2005, 2005]))) \
         == [90, 190, 205, 305]
+
+
+def test_comparisons_are_declared_as_ordered_levels_with_priors_and_sets():
+    declared = comparisons(Settings(full_name_bands=(0.9,)))
+    for comparison in declared.values():
+        assert comparison.level_names[-1] == "missing"
+        assert len(set(comparison.level_names)) == len(comparison.level_names)
+        prior = comparison.m_prior()
+        assert prior[-1] == 0 and (prior[:-1] > 0).all() and abs(prior.sum() - 1) < 1e-12
+    assert "jaro_winkler>=0.9" in declared["full_name"].level_names  # bands from the settings
+    # what the results call "agrees": one level per compared field
+    for field, level in {"full_name": "exact", "birth_date": "exact", "gender": "agree",
+                         "national_id": "exact"}.items():
+        codes = declared[field].codes_in("equal")
+        assert [declared[field].level_names[i] for i in codes] == [level]
+    full, given, name = declared["full_name"], declared["given_name"], declared["name"]
+    assert len(name.levels) == (len(full.levels) - 1) * (len(given.levels) - 1) + 1
+    assert [c.name for c in declared.values() if c.scored] == [
+        "name", "birth_date", "gender", "national_id", "province"]

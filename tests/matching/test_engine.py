@@ -125,7 +125,9 @@ def test_unmatched_and_bad_input_rows_are_kept_with_reasons(small):
 
     row = one(results, "3600000007")
     assert "id_invalid" in row["reasons"]
-    assert row["province_code"] == "00"
+    assert row["province_code"] == "00" and "province_unknown" in row["reasons"]
+    assert not any("province_unknown" in reasons for reasons in
+                   results.loc[results["vss_code"] != "3600000007", "reasons"])
 
     row = one(results, "3600000008")
     assert row["status"] == "unmatched"

@@ -51,8 +51,8 @@ def test_decision_weighs_the_best_candidate_against_the_others():
     r = np.array([0, 1, 1, 2])
     weight = np.array([20.0, 20.0, 20.0, -10.0])  # row 1 has two equally good candidates
     decision = decide(r, weight, 4, settings)
-    assert decision["linked"].tolist() == [True, False, False, False]
-    assert decision["review"].tolist() == [False, True, False, False]
-    assert decision["ambiguous"][1] and decision["probability"][1] <= 0.5
-    assert decision["best"][3] == -1 and np.isnan(decision["probability"][3])
-    assert pd.isna(decision["probability"][3])
+    assert decision.linked.tolist() == [True, False, False, False]
+    assert decision.review.tolist() == [False, True, False, False]
+    assert decision.ambiguous[1] and decision.probability[1] <= 0.5
+    assert decision.best[3] == -1 and np.isnan(decision.probability[3])
+    assert pd.isna(decision.probability[3])
