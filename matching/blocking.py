@@ -30,6 +30,12 @@ PASSES: dict[str, tuple[str, ...]] = {
     "id_prefix_given": ("id_prefix", "given"),
     "id_suffix": ("id_suffix",),
 }
+# The widest birth-year difference between a registry row and its person that candidate search
+# must survive: the name_month_day pass finds a birth year off by one (the birth-date level
+# ``year_off``). The night matches a band of birth years [lo, hi] against the persons born in
+# [lo - BIRTH_YEAR_MARGIN, hi + BIRTH_YEAR_MARGIN] only (pipelines.partition), so a pass meant to
+# survive a wider difference needs this margin widened with it.
+BIRTH_YEAR_MARGIN = 1
 PASS_SURVIVES = {
     "name_year": "ID errors, diacritics, middle name, partial or day/month-swapped date, gender",
     "tokens_year": "swapped name order, partial date",

@@ -3,7 +3,6 @@ computed over whole columns (Arrow kernels; Python only over the distinct syllab
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from hashlib import blake2b
 
@@ -12,56 +11,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from popsync.reference.provinces import PROVINCES_63
+from popsync.text import canonical_syllable, fold_syllable
 
 # --- names -------------------------------------------------------------------------------------
 
-_TONES = ("\u0300", "\u0301", "\u0309", "\u0303", "\u0323")  # huyền, sắc, hỏi, ngã, nặng
-# Open syllables ending in oa / oe / uy carry the tone on either vowel depending on the writer
-# ("hoà"/"hòa", "thuỷ"/"thủy"); canonical form puts it on the first vowel. With a final consonant
-# ("hoàng", "huỳnh") both styles agree, so only syllable endings are rewritten.
-_TONE_ENDINGS = {
-    unicodedata.normalize("NFC", first + second + tone): unicodedata.normalize(
-        "NFC", first + tone + second
-    )
-    for first, second in (("o", "a"), ("o", "e"), ("u", "y"))
-    for tone in _TONES
-}
-# Look-alikes of đ that typists and OCR produce: eth (Ð U+00D0 lower-cased to ð U+00F0),
-# and the African D with stroke (Ɖ/ɖ).
-_D_LOOKALIKES = str.maketrans({"ð": "đ", "ɖ": "đ", "Ð": "đ", "Ɖ": "đ"})
-
 # Birth years outside this range are typing errors, not dates (shared with the pipeline's bands).
 BIRTH_YEAR_MIN, BIRTH_YEAR_MAX = 1850, 2150
-
-
-def canonical_syllable(syllable: str) -> str:
-    """One lower-case NFC syllable in canonical spelling: đ look-alikes mapped, one tone style."""
-    text = unicodedata.normalize("NFC", syllable.lower().translate(_D_LOOKALIKES))
-    ending = text[-2:]
-    # In "quý", "quỷ" the u belongs to the consonant qu: the tone is on y in every style.
-    if ending in _TONE_ENDINGS and not (ending[0] == "u" and text[:-2].endswith("q")):
-        text = text[:-2] + _TONE_ENDINGS[ending]
-    return text
-
-
-def fold_syllable(syllable: str) -> str:
-    """Remove every diacritic and map đ (and its look-alikes) to d: "Đặng" -> "dang"."""
-    text = unicodedata.normalize("NFD", syllable.lower().translate(_D_LOOKALIKES))
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    return text.replace("đ", "d")
-
-
-def canonical_name(full_name: str | None) -> str:
-    """The canonical form of one name (scalar counterpart of :func:`normalize_names`)."""
-    if full_name is None:
-        return ""
-    text = unicodedata.normalize("NFC", full_name)
-    return " ".join(canonical_syllable(s) for s in text.split())
-
-
-def folded_name(full_name: str | None) -> str:
-    """The folded form of one name: canonical, then without diacritics."""
-    return " ".join(fold_syllable(s) for s in canonical_name(full_name).split())
 
 
 @dataclass

@@ -5,18 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
-# Blocking passes the engine knows (declared in ``matching.blocking.PASSES``), in default order.
-DEFAULT_PASSES = (
-    "name_year",
-    "tokens_year",
-    "name_month_day",
-    "given_middle_year",
-    "date_given",
-    "date_family_initial",
-    "date_family_final",
-    "id_prefix_given",
-    "id_suffix",
-)
+from matching.blocking import PASSES
+
+# Every blocking pass the engine knows, in the order they are declared.
+DEFAULT_PASSES = tuple(PASSES)
 
 
 @dataclass(frozen=True)
@@ -89,8 +81,6 @@ def _coerce(name: str, value, cls):
 
 
 def _check(settings: Settings) -> None:
-    from matching.blocking import PASSES
-
     def fail(name: str, why: str) -> None:
         raise ValueError(f"invalid matching setting {name!r}: {why}")
 

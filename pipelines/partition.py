@@ -34,6 +34,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from expectations.nation import files_sql
+from matching.blocking import BIRTH_YEAR_MARGIN as YEAR_MARGIN
 from matching.normalize import BIRTH_YEAR_MAX, BIRTH_YEAR_MIN
 from popsync.contracts import POPULATION_REQUIRED, REGISTRY_REQUIRED
 
@@ -42,7 +43,6 @@ ID_YEAR = "id_year"  # the year a 12-digit personal ID encodes
 BAND_YEAR = "band_year"  # registry: the birth year, else the ID's year
 YEAR_RANK = "year_rank"  # registry: rank among the chunk's rows of its band year
 SOURCE_ROW = "source_row"  # helper column: 1-based row in the source
-YEAR_MARGIN = 1
 CHUNK_ROW_GROUP = 32_768  # a chunk's rows by year in small row groups: a band reads few
 _BOOLEAN_COLUMNS = frozenset(("scheme_si_compulsory", "scheme_si_voluntary", "scheme_hi",
                               "scheme_ui", "is_deceased"))

@@ -38,11 +38,11 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from matching.normalize import folded_name
 from popsync import store
 from popsync.contracts import LINES, STATUSES
 from popsync.errors import PopsyncError
 from popsync.reference import codes_63_of, province_name, to_34
+from popsync.text import folded_name
 from portal import audit, charts, i18n, publication, security
 from portal.security import LoginThrottled, Throttle, User
 from portal.tables import audit_log, ensure_tables

@@ -74,3 +74,27 @@ def test_block_size_cap_cuts_and_reports(make_registry, make_population):
     assert len(p) == 0 and outcome.rows_cut == 1 and outcome.pairs_cut == 30
     r, p, outcome = block_pass("name_year", reg, rows, block, 300, 20)
     assert len(p) == 0 and outcome.pairs_cut == 30
+
+
+def test_default_settings_run_every_declared_pass():
+    from matching.settings import Settings
+
+    assert Settings().blocking_passes == DEFAULT_PASSES == tuple(PASSES)
+
+
+def test_candidate_search_survives_the_declared_birth_year_margin(make_registry, make_population):
+    """The night matches a band against persons born within BIRTH_YEAR_MARGIN years of it: the
+    search must find a person whose year is off by that much, and the birth-date comparison
+    must still see the pair as close (year_off), not as different."""
+    from matching.blocking import BIRTH_YEAR_MARGIN
+    from matching.compare import compare, comparisons
+    from matching.settings import Settings
+    from matching.tables import prepare
+
+    year = 1990 + BIRTH_YEAR_MARGIN
+    written = {"full_name": "Nguyễn Thủy", "birth_date": f"{year}-04-15"}
+    assert found(make_registry, make_population, written)
+    registry = make_registry([{**written, "gender": "F"}])
+    reg, pop = prepare(registry, make_population([PERSON]))
+    codes = compare(reg, pop, np.array([0]), np.array([0]), Settings())
+    assert comparisons(Settings())["birth_date"].level_names[codes["birth_date"][0]] == "year_off"

@@ -15,16 +15,13 @@ from matching.normalize import (
     MONTH,
     NO_DATE,
     YEAR,
-    canonical_name,
-    canonical_syllable,
     clean_ids,
-    fold_syllable,
-    folded_name,
     normalize_names,
     parse_birth_dates,
     parse_genders,
     province_codes,
 )
+from popsync.text import canonical_name, canonical_syllable, fold_syllable, folded_name
 
 
 def nfd(text: str) -> str:
