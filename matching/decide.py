@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from matching.arrays import factorize, first_rows, repeated
 from matching.compare import Comparison
+from matching.decisions import Outcome
 from matching.normalize import FULL, ID_INVALID, ID_MISSING, ID_OLD
 from matching.tables import InputError, Table, text_array
 from popsync import reasons as reason_rules
@@ -275,6 +276,7 @@ def assemble(
     decision: Decision,
     comparisons: dict[str, Comparison],
     prior: float,
+    decided: Outcome,
 ) -> pd.DataFrame:
     """The results table: one row per registry row, columns RESULT_COLUMNS, with one person,
     one registration already applied within it (as ``resolve_duplicates`` would)."""
@@ -315,6 +317,10 @@ def assemble(
         gender_unknown=registry.genders.unknown,
         province_unknown=registry.province_unknown,
         deceased=shown & (population.deceased[p] if len(population) else False),
+        decided_absent=decided.absent,
+        confirmed_deceased=decided.confirmed_deceased,
+        confirmed_claimed=decided.confirmed_claimed,
+        decision_outdated=decided.outdated,
     )
     synchronized = (linked & evidence.name_equal & evidence.birth_date_equal
                     & evidence.gender_equal & evidence.id_equal & ~evidence.deceased)

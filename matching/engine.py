@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from matching import decisions as reviewed
 from matching.arrays import counts_per_row, sorted_distinct
 from matching.blocking import PASS_SURVIVES, PassOutcome, candidate_pairs
 from matching.compare import Comparison, compare, comparisons
@@ -50,6 +51,7 @@ class IdStage:
     p: np.ndarray
     codes: dict[str, np.ndarray]
     corroborated: np.ndarray
+    confirmed: np.ndarray  # the pair is a reviewer's confirmation
 
 
 @dataclass
@@ -76,6 +78,8 @@ class Trace:
     parameters: Parameters
     decision: Decision
     present_share: float  # share of searched rows whose person is in the population
+    decided: reviewed.Decisions
+    outcome: reviewed.Outcome
     clock: dict[str, float]
 
 
@@ -103,23 +107,28 @@ def _concat(*parts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def link(registry: pd.DataFrame, population: pd.DataFrame | Population,
-         settings: Settings | None = None) -> LinkResult:
+         settings: Settings | None = None, decisions: pd.DataFrame | None = None) -> LinkResult:
     """Link every registry row to at most one person of the population (see design.md).
     ``population``: a table, or one normalized once (:class:`Population`) to link several
-    registries to it."""
+    registries to it. ``decisions``: reviewers' decisions (contracts.DECISION_COLUMNS; those on
+    other registries' rows are ignored): a confirmed pair links as if by exact personal ID, its
+    fields still compared; a rejected pair never links; a row decided not in the population
+    stays unmatched. A decision the data now contradicts sends its row to review, with a reason
+    saying why."""
     settings = settings or Settings()
     clock = {"start": time.perf_counter()}
     if not isinstance(population, Population):
         population = Population.of(population)
     pop = population.table
     reg = prepare_registry(registry, pop)
+    decided = reviewed.Decisions.of(decisions, registry["vss_code"], population)
     declared = comparisons(settings)
     scored = {name: c for name, c in declared.items() if c.scored}
     rng = np.random.default_rng(settings.seed)
     clock["normalized"] = time.perf_counter()
 
-    # ID stage: exact joins, compared on every other field
-    id_r, id_p = id_pairs(reg, population)
+    # ID stage: exact joins and confirmed pairs, compared on every other field
+    id_r, id_p, confirmed = _decided_id_pairs(reg, population, decided)
     id_codes = compare(reg, pop, id_r, id_p, settings)
     u = estimate_u(reg, pop, settings, rng) if len(reg) and len(pop) else uniform_u(settings)
     id_exact = declared["national_id"].is_level(id_codes["national_id"], "exact")
@@ -130,11 +139,12 @@ def link(registry: pd.DataFrame, population: pd.DataFrame | Population,
                             namesakes=population.namesakes())
     id_weight, id_contributions = score(parameters, id_codes, pop, id_p)
     # the ID looks right when the other fields add evidence; otherwise search candidates too
-    corroborated = id_weight - id_contributions["national_id"] >= settings.id_corroboration_weight
-    id_stage = IdStage(id_r, id_p, id_codes, corroborated)
+    corroborated = (id_weight - id_contributions["national_id"]
+                    >= settings.id_corroboration_weight) | confirmed
+    id_stage = IdStage(id_r, id_p, id_codes, corroborated, confirmed)
     clock["id_stage"] = time.perf_counter()
 
-    search = _search(reg, population, id_stage, settings)
+    search = _search(reg, population, id_stage, settings, decided)
     clock["candidates"] = time.perf_counter()
 
     # m of the ID comparison: pairs whose name, birth date and gender agree (one per row)
@@ -164,19 +174,37 @@ def link(registry: pd.DataFrame, population: pd.DataFrame | Population,
     parameters.prior_weight = prior
     weight = evidence + prior
     decision = decide(r_all, weight, len(reg), settings)
+    exact = declared["national_id"].is_level(id_codes["national_id"], "exact")
+    claimed = reviewed.claimed_elsewhere(decided, id_r[exact], id_p[exact], len(pop))
+    outcome = reviewed.apply(decided, decision, r_all, p_all, claimed, pop.deceased, len(reg))
     pairs = ScoredPairs(r_all, p_all, codes_all, weight, contributions)
     results = assemble(registry, population.text_at, reg, pop, pairs, decision, declared,
-                       parameters.prior_weight)
+                       parameters.prior_weight, outcome)
     clock["decided"] = time.perf_counter()
 
-    trace = Trace(reg, pop, id_stage, search, anchors, parameters, decision, used, clock)
+    trace = Trace(reg, pop, id_stage, search, anchors, parameters, decision, used, decided,
+                  outcome, clock)
     return LinkResult(results, _report(trace, results, settings))
 
 
-def _search(reg: Table, population: Population, id_stage: IdStage,
-            settings: Settings) -> CandidateSearch:
+def _decided_id_pairs(reg: Table, population: Population, decided: reviewed.Decisions
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ID stage's pairs: those joined on an ID, less the rejected ones and those of rows
+    with a confirmed person, whose confirmed pair takes their place; and which are confirmed."""
+    id_r, id_p = id_pairs(reg, population)
+    keep = ~decided.confirmed_rows(len(reg))[id_r] & ~decided.rejected(id_r, id_p,
+                                                                      len(population))
+    present = decided.confirmed_p >= 0
+    confirmed = np.concatenate([np.zeros(int(keep.sum()), bool), np.ones(present.sum(), bool)])
+    return (np.concatenate([id_r[keep], decided.confirmed_r[present]]),
+            np.concatenate([id_p[keep], decided.confirmed_p[present]]), confirmed)
+
+
+def _search(reg: Table, population: Population, id_stage: IdStage, settings: Settings,
+            decided: reviewed.Decisions) -> CandidateSearch:
     """Candidate search for every row the ID stage did not settle; the uncorroborated ID pair
-    stays a candidate beside those found by blocking."""
+    stays a candidate beside those found by blocking. Pairs a reviewer rejected, or decided a
+    row not in the population against, are left out."""
     n = max(len(population), 1)
     settled = np.zeros(len(reg), bool)
     settled[id_stage.r[id_stage.corroborated]] = True
@@ -190,6 +218,8 @@ def _search(reg: Table, population: Population, id_stage: IdStage,
                                           id_stage.r[extra] * len(population)
                                           + id_stage.p[extra]]))
     cand_r, cand_p = key // n, key % n
+    kept = ~decided.absent_against(cand_r, cand_p, len(population))
+    cand_r, cand_p = cand_r[kept], cand_p[kept]
     codes = compare(reg, population.table, cand_r, cand_p, settings)
     return CandidateSearch(rows, cand_r, cand_p, codes, outcomes)
 
@@ -260,6 +290,16 @@ def _report(trace: Trace, results: pd.DataFrame, settings: Settings) -> dict:
                      "max_pairs_per_pass": settings.max_pairs_per_pass},
         },
         "id_m_anchor_pairs": int(trace.anchors.sum()),
+        "decisions": {
+            "confirmed": int(len(trace.decided.confirmed_r)),
+            "rejected": int(len(trace.decided.rejected_r)),
+            "not_in_population": int(len(trace.decided.absent_r)),
+            "links_confirmed": int(trace.outcome.confirmed.sum()),
+            "kept_unmatched": int(trace.outcome.absent.sum()),
+            "contradicted": int((trace.outcome.confirmed_deceased
+                                 | trace.outcome.confirmed_claimed
+                                 | trace.outcome.outdated).sum()),
+        },
         "thresholds": decision.thresholds,
         "best_weight_histogram": _histogram(decision.best_weight),
         "searched_rows_present_share": round(trace.present_share, 4),
@@ -278,6 +318,7 @@ def resolve(results: pd.DataFrame, settings: Settings | None = None) -> pd.DataF
 
 
 def reconcile(registry: pd.DataFrame, population: pd.DataFrame,
-              settings: Settings | None = None) -> pd.DataFrame:
+              settings: Settings | None = None,
+              decisions: pd.DataFrame | None = None) -> pd.DataFrame:
     """``resolve(link(...).results)``: the results table for one registry."""
-    return resolve(link(registry, population, settings).results, settings)
+    return resolve(link(registry, population, settings, decisions).results, settings)

@@ -51,6 +51,14 @@ STATUSES = (SYNCHRONIZED, NEEDS_CORRECTION, NEEDS_REVIEW, UNMATCHED)
 # Reason codes, in the order of every result's list: one rule each in popsync.reasons.
 REASONS = CODES
 
+# Reviewers' decisions, an optional input of matching (keyed by VSS code and personal ID, never
+# by a night's row): the pair is the same person (linked as if by exact personal ID), is not
+# (never linked), or the participant is not in the population database (kept unmatched; its
+# personal_id, when given, is the person the reviewer was shown).
+CONFIRMED, REJECTED, NOT_IN_POPULATION = "confirmed", "rejected", "not_in_population"
+DECISIONS = (CONFIRMED, REJECTED, NOT_IN_POPULATION)
+DECISION_COLUMNS = ("vss_code", "personal_id", "decision")
+
 # Results: exactly one row per registry row. ``reasons`` is a list of reason codes.
 RESULT_COLUMNS = (
     "vss_code",

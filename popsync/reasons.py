@@ -34,6 +34,13 @@ class Evidence:
     gender_unknown: np.ndarray
     province_unknown: np.ndarray  # a province code was given but is not a province
     deceased: np.ndarray  # the named person is deceased
+    # reviewers' decisions (matching.decisions.Outcome): kept unmatched as decided not in the
+    # population; a confirmation not applied (person now deceased, or now claimed by another
+    # registration's exact personal ID); a decision the data moved away from
+    decided_absent: np.ndarray
+    confirmed_deceased: np.ndarray
+    confirmed_claimed: np.ndarray
+    decision_outdated: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -115,12 +122,37 @@ RULES: tuple[Reason, ...] = (
            ("Không tìm thấy trong CSDL dân cư", "Not found in the population database"),
            ("Xác minh giấy tờ tùy thân của người tham gia (có thể là người nước ngoài)",
             "Check the participant's identity papers (they may be a foreigner)"),
-           lambda e: ~e.shown),
+           lambda e: ~e.shown & ~e.decided_absent),
     Reason("province_unknown",
            ("Mã tỉnh không hợp lệ", "Unknown province code"),
            ("Sửa mã tỉnh theo danh mục 63 tỉnh, thành phố",
             "Correct the province code to one of the 63-province list"),
            lambda e: e.province_unknown),
+    Reason("not_in_population",
+           ("Đã xác minh: không có trong CSDL dân cư",
+            "Reviewed: not in the population database"),
+           ("Không cần đối chiếu lại; cập nhật khi người tham gia có số định danh cá nhân",
+            "Nothing to match again; update when the participant gets a personal ID"),
+           lambda e: e.decided_absent),
+    Reason("confirmed_person_deceased",
+           ("Người đã được xác nhận nay đã qua đời theo CSDL dân cư",
+            "The person a reviewer confirmed is now deceased"),
+           ("Xác minh lại: báo giảm nếu đúng người, hoặc hủy xác nhận",
+            "Review again: end the registration if it is the right person, or revoke the "
+            "confirmation"),
+           lambda e: e.confirmed_deceased),
+    Reason("confirmed_person_claimed",
+           ("Số định danh của người đã được xác nhận nay do mã số BHXH khác kê khai",
+            "Another registration now gives the confirmed person's personal ID"),
+           ("Xác minh lại xem hai mã số BHXH có phải của cùng một người",
+            "Review again whether the two registrations are the same person"),
+           lambda e: e.confirmed_claimed),
+    Reason("decision_outdated",
+           ("Dữ liệu dân cư đã thay đổi sau lần xác minh trước",
+            "Population data changed since a reviewer's decision"),
+           ("Xác minh lại với các ứng viên hiện có",
+            "Review again against the present candidates"),
+           lambda e: e.decision_outdated),
 )
 
 CODES: tuple[str, ...] = tuple(reason.code for reason in RULES)
