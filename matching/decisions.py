@@ -74,6 +74,9 @@ class Decisions:
 
         return cls(*pairs(CONFIRMED), *pairs(REJECTED), *pairs(NOT_IN_POPULATION))
 
+    def any(self) -> bool:
+        return bool(len(self.confirmed_r) or len(self.rejected_r) or len(self.absent_r))
+
     def confirmed_rows(self, n_registry: int) -> np.ndarray:
         """Per registry row: it has a confirmed person in this population."""
         mask_ = np.zeros(n_registry, bool)
@@ -187,3 +190,33 @@ def apply(decided: Decisions, decision, r: np.ndarray, p: np.ndarray, claimed: n
     decision.ambiguous[outcome.confirmed | contradicted] = False
     decision.probability[outcome.confirmed] = 1.0
     return outcome
+
+
+def label_agreement(decided: Decisions, own, r: np.ndarray, p: np.ndarray) -> dict:
+    """The engine's own decision (before the reviewers' are applied) on the pairs reviewers
+    decided, taken as labels: a confirmed pair the engine links is a true link, one it does not
+    link a missed link (and a false link too when it links the row to someone else); a rejected
+    pair it links is a false link. Pairs whose person is not in this population are left out.
+    Counts, so that the night can add them up over its bands; precision and recall as well."""
+    person = np.full(len(own.best), -1, np.int64)
+    linked = np.flatnonzero(own.linked)
+    person[linked] = p[own.best[linked]] if len(p) else -1
+    confirmed = decided.confirmed_p >= 0
+    rejected = decided.rejected_p >= 0
+    linked_to = person[decided.confirmed_r[confirmed]]
+    true_links = int((linked_to == decided.confirmed_p[confirmed]).sum())
+    elsewhere = int(((linked_to >= 0) & (linked_to != decided.confirmed_p[confirmed])).sum())
+    false_links = int((person[decided.rejected_r[rejected]]
+                       == decided.rejected_p[rejected]).sum()) + elsewhere
+    counts = {"confirmed_pairs": int(confirmed.sum()), "rejected_pairs": int(rejected.sum()),
+              "true_links": true_links, "false_links": false_links,
+              "missed_links": int(confirmed.sum()) - true_links}
+    return {**counts, **precision_recall(counts)}
+
+
+def precision_recall(counts: dict) -> dict:
+    """Precision and recall of label counts (None where nothing was labelled)."""
+    linked = counts["true_links"] + counts["false_links"]
+    return {"precision": round(counts["true_links"] / linked, 6) if linked else None,
+            "recall": (round(counts["true_links"] / counts["confirmed_pairs"], 6)
+                       if counts["confirmed_pairs"] else None)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -51,7 +51,6 @@ class IdStage:
     p: np.ndarray
     codes: dict[str, np.ndarray]
     corroborated: np.ndarray
-    confirmed: np.ndarray  # the pair is a reviewer's confirmation
 
 
 @dataclass
@@ -80,6 +79,7 @@ class Trace:
     present_share: float  # share of searched rows whose person is in the population
     decided: reviewed.Decisions
     outcome: reviewed.Outcome
+    labels: dict  # the engine's own decision on the reviewers' pairs
     clock: dict[str, float]
 
 
@@ -127,8 +127,8 @@ def link(registry: pd.DataFrame, population: pd.DataFrame | Population,
     rng = np.random.default_rng(settings.seed)
     clock["normalized"] = time.perf_counter()
 
-    # ID stage: exact joins and confirmed pairs, compared on every other field
-    id_r, id_p, confirmed = _decided_id_pairs(reg, population, decided)
+    # ID stage: exact joins, compared on every other field
+    id_r, id_p = id_pairs(reg, population)
     id_codes = compare(reg, pop, id_r, id_p, settings)
     u = estimate_u(reg, pop, settings, rng) if len(reg) and len(pop) else uniform_u(settings)
     id_exact = declared["national_id"].is_level(id_codes["national_id"], "exact")
@@ -139,12 +139,12 @@ def link(registry: pd.DataFrame, population: pd.DataFrame | Population,
                             namesakes=population.namesakes())
     id_weight, id_contributions = score(parameters, id_codes, pop, id_p)
     # the ID looks right when the other fields add evidence; otherwise search candidates too
-    corroborated = (id_weight - id_contributions["national_id"]
-                    >= settings.id_corroboration_weight) | confirmed
-    id_stage = IdStage(id_r, id_p, id_codes, corroborated, confirmed)
+    corroborated = id_weight - id_contributions["national_id"] >= settings.id_corroboration_weight
+    id_stage = IdStage(id_r, id_p, id_codes, corroborated)
     clock["id_stage"] = time.perf_counter()
 
-    search = _search(reg, population, id_stage, settings, decided)
+    search = _search(reg, population, id_r[~corroborated], id_p[~corroborated],
+                     np.flatnonzero(~_settled(len(reg), id_r, corroborated)), settings)
     clock["candidates"] = time.perf_counter()
 
     # m of the ID comparison: pairs whose name, birth date and gender agree (one per row)
@@ -173,55 +173,89 @@ def link(registry: pd.DataFrame, population: pd.DataFrame | Population,
         present, used = _mean_presence(r_all, evidence + prior, searched), present
     parameters.prior_weight = prior
     weight = evidence + prior
-    decision = decide(r_all, weight, len(reg), settings)
-    exact = declared["national_id"].is_level(id_codes["national_id"], "exact")
-    claimed = reviewed.claimed_elsewhere(decided, id_r[exact], id_p[exact], len(pop))
-    outcome = reviewed.apply(decided, decision, r_all, p_all, claimed, pop.deceased, len(reg))
     pairs = ScoredPairs(r_all, p_all, codes_all, weight, contributions)
+    # the engine's own decision; then the reviewers', on the pairs their decisions leave
+    own = decide(r_all, weight, len(reg), settings)
+    decision, outcome = own, reviewed.Outcome.nothing(len(reg))
+    if decided.any():
+        pairs = _decided_pairs(pairs, decided, reg, population, id_stage, parameters, settings)
+        decision = decide(pairs.r, pairs.weight, len(reg), settings)
+        outcome = reviewed.apply(decided, decision, pairs.r, pairs.p,
+                                 _claimed(decided, id_stage, declared, len(reg), len(pop)),
+                                 pop.deceased, len(reg))
     results = assemble(registry, population.text_at, reg, pop, pairs, decision, declared,
                        parameters.prior_weight, outcome)
     clock["decided"] = time.perf_counter()
 
     trace = Trace(reg, pop, id_stage, search, anchors, parameters, decision, used, decided,
-                  outcome, clock)
+                  outcome, reviewed.label_agreement(decided, own, r_all, p_all), clock)
     return LinkResult(results, _report(trace, results, settings))
 
 
-def _decided_id_pairs(reg: Table, population: Population, decided: reviewed.Decisions
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The ID stage's pairs: those joined on an ID, less the rejected ones and those of rows
-    with a confirmed person, whose confirmed pair takes their place; and which are confirmed."""
-    id_r, id_p = id_pairs(reg, population)
-    keep = ~decided.confirmed_rows(len(reg))[id_r] & ~decided.rejected(id_r, id_p,
-                                                                      len(population))
-    present = decided.confirmed_p >= 0
-    confirmed = np.concatenate([np.zeros(int(keep.sum()), bool), np.ones(present.sum(), bool)])
-    return (np.concatenate([id_r[keep], decided.confirmed_r[present]]),
-            np.concatenate([id_p[keep], decided.confirmed_p[present]]), confirmed)
+def _settled(n_registry: int, id_r: np.ndarray, corroborated: np.ndarray) -> np.ndarray:
+    """Rows the ID stage settled: one of their ID pairs is corroborated."""
+    settled = np.zeros(n_registry, bool)
+    settled[id_r[corroborated]] = True
+    return settled
 
 
-def _search(reg: Table, population: Population, id_stage: IdStage, settings: Settings,
-            decided: reviewed.Decisions) -> CandidateSearch:
-    """Candidate search for every row the ID stage did not settle; the uncorroborated ID pair
-    stays a candidate beside those found by blocking. Pairs a reviewer rejected, or decided a
-    row not in the population against, are left out."""
+def _search(reg: Table, population: Population, id_r: np.ndarray, id_p: np.ndarray,
+            rows: np.ndarray, settings: Settings) -> CandidateSearch:
+    """Candidate search for registry ``rows``; the ID pairs given (the uncorroborated ones)
+    stay candidates beside those found by blocking."""
     n = max(len(population), 1)
-    settled = np.zeros(len(reg), bool)
-    settled[id_stage.r[id_stage.corroborated]] = True
-    rows = np.flatnonzero(~settled)
     cand_r, cand_p, outcomes = candidate_pairs(
         reg, rows, population, settings.blocking_passes, settings.max_block_size,
         settings.max_pairs_per_pass,
     )
-    extra = ~id_stage.corroborated
     key = sorted_distinct(np.concatenate([cand_r * len(population) + cand_p,
-                                          id_stage.r[extra] * len(population)
-                                          + id_stage.p[extra]]))
+                                          id_r * len(population) + id_p]))
     cand_r, cand_p = key // n, key % n
-    kept = ~decided.absent_against(cand_r, cand_p, len(population))
-    cand_r, cand_p = cand_r[kept], cand_p[kept]
     codes = compare(reg, population.table, cand_r, cand_p, settings)
     return CandidateSearch(rows, cand_r, cand_p, codes, outcomes)
+
+
+def _decided_pairs(pairs: ScoredPairs, decided: reviewed.Decisions, reg: Table,
+                   population: Population, id_stage: IdStage, parameters: Parameters,
+                   settings: Settings) -> ScoredPairs:
+    """The pairs the decisions leave, weighed as the engine weighs its own: a confirmed row's
+    only pair is its confirmed person; pairs rejected, or a row was decided not in the
+    population against, are dropped; a row the ID stage settled on a rejected pair is searched
+    now. Rows without a decision keep their pairs and weights as they are."""
+    n_reg, n_pop = len(reg), len(population)
+    confirmed = decided.confirmed_rows(n_reg)
+    keep = ~confirmed[pairs.r] & ~decided.absent_against(pairs.r, pairs.p, n_pop)
+    dropped = decided.absent_against(id_stage.r, id_stage.p, n_pop)
+    still = _settled(n_reg, id_stage.r[~dropped], id_stage.corroborated[~dropped]) | confirmed
+    unsettled = _settled(n_reg, id_stage.r, id_stage.corroborated & dropped) & ~still
+    found_r = found_p = np.zeros(0, np.int64)
+    if unsettled.any():  # a search reads every blocking pass of the population: only if needed
+        search = _search(reg, population, found_r, found_p, np.flatnonzero(unsettled), settings)
+        found = ~decided.absent_against(search.r, search.p, n_pop)
+        found_r, found_p = search.r[found], search.p[found]
+    present = decided.confirmed_p >= 0
+    new_r = np.concatenate([found_r, decided.confirmed_r[present]])
+    new_p = np.concatenate([found_p, decided.confirmed_p[present]])
+    codes = compare(reg, population.table, new_r, new_p, settings)
+    # as the engine's own pairs: their evidence, then the prior added in float64
+    evidence, contributions = score(replace(parameters, prior_weight=0.0), codes,
+                                    population.table, new_p)
+    return ScoredPairs(
+        np.concatenate([pairs.r[keep], new_r]), np.concatenate([pairs.p[keep], new_p]),
+        _concat(_take(pairs.codes, keep), codes),
+        np.concatenate([pairs.weight[keep], evidence + parameters.prior_weight]),
+        _concat(_take(pairs.contributions, keep), contributions))
+
+
+def _claimed(decided: reviewed.Decisions, id_stage: IdStage, declared: dict[str, Comparison],
+             n_registry: int, n_population: int) -> np.ndarray:
+    """Per confirmed decision: another row gives its person's personal ID exactly (not a row
+    that rejected the person, nor one whose own confirmed person is someone else)."""
+    exact = (declared["national_id"].is_level(id_stage.codes["national_id"], "exact")
+             & ~decided.absent_against(id_stage.r, id_stage.p, n_population)
+             & ~decided.confirmed_rows(n_registry)[id_stage.r])
+    return reviewed.claimed_elsewhere(decided, id_stage.r[exact], id_stage.p[exact],
+                                      n_population)
 
 
 def _histogram(weights: np.ndarray) -> dict[str, int]:
@@ -299,6 +333,7 @@ def _report(trace: Trace, results: pd.DataFrame, settings: Settings) -> dict:
             "contradicted": int((trace.outcome.confirmed_deceased
                                  | trace.outcome.confirmed_claimed
                                  | trace.outcome.outdated).sum()),
+            "labels": trace.labels,
         },
         "thresholds": decision.thresholds,
         "best_weight_histogram": _histogram(decision.best_weight),

@@ -57,11 +57,10 @@ def test_a_confirmed_candidate_links_with_its_differences_to_correct(tables):
     assert row["suggested_national_id"] == "038180007002"
     assert row["suggested_full_name"] == "Phạm Văn Tùng"
     assert row["match_probability"] == 1.0 and row["birth_date_agrees"]
-    # the other rows are decided as without the decision
+    # the other rows are decided exactly as without the decision
     plain = matching.reconcile(registry, population)
     others = results["vss_code"] != "3800000001"
-    columns = ["vss_code", "status", "personal_id"]
-    pd.testing.assert_frame_equal(results.loc[others, columns], plain.loc[others, columns])
+    pd.testing.assert_frame_equal(results[others], plain[others])
 
 
 def test_a_confirmed_pair_whose_fields_agree_is_synchronized(tables, make_registry):
@@ -194,11 +193,47 @@ def test_bad_decisions_are_refused_with_what_to_do(tables, rows, message):
     assert "038180007001" not in str(caught.value) and "3800000001" not in str(caught.value)
 
 
-def test_the_report_counts_the_decisions(tables):
+def test_the_report_counts_the_decisions_and_scores_the_engine_on_them(tables):
     registry, population = tables
     report = matching.link(registry, population, decisions=decisions(
-        ("3800000001", "038180007002", "confirmed"),
-        ("0100000002", "001085004321", "rejected"),
+        ("3800000001", "038180007002", "confirmed"),  # the engine sends it to review: missed
+        ("7900000001", "079190001234", "confirmed"),  # the engine links it: a true link
+        ("0100000002", "001085004321", "rejected"),  # the engine links it: a false link
         ("7900000006", None, "not_in_population"))).report["decisions"]
-    assert report == {"confirmed": 1, "rejected": 1, "not_in_population": 1,
-                      "links_confirmed": 1, "kept_unmatched": 1, "contradicted": 0}
+    assert report == {
+        "confirmed": 2, "rejected": 1, "not_in_population": 1, "links_confirmed": 2,
+        "kept_unmatched": 1, "contradicted": 0,
+        "labels": {"confirmed_pairs": 2, "rejected_pairs": 1, "true_links": 1,
+                   "false_links": 1, "missed_links": 1, "precision": 0.5, "recall": 0.5}}
+
+
+def test_a_reviewer_s_verdicts_on_a_generated_nation():
+    """A reviewer clears the review queue with the truth and disputes some links: the next
+    link publishes every confirmed row linked to its person and no rejected pair, and every
+    other row as before."""
+    from popsync.synthetic import generate_nation
+
+    nation = generate_nation(20_000, seed=21, profile="dirty")
+    before = matching.reconcile(nation.registry, nation.population)
+    merged = before.merge(nation.truth, on="vss_code", suffixes=("", "_true"))
+    review = merged[(merged["status"] == "needs_review") & merged["personal_id_true"].notna()]
+    wrong = merged[merged["status"] == "needs_correction"].iloc[::50]  # disputed links
+    assert len(review) >= 2 and len(wrong) >= 20
+    verdicts = pd.concat([
+        review[["vss_code", "personal_id_true"]].set_axis(["vss_code", "personal_id"], axis=1)
+        .assign(decision="confirmed"),
+        wrong[["vss_code", "personal_id"]].assign(decision="rejected")], ignore_index=True)
+    after = matching.reconcile(nation.registry, nation.population, decisions=verdicts)
+    merged_after = after.merge(nation.truth, on="vss_code", suffixes=("", "_true"))
+    confirmed = merged_after[merged_after["vss_code"].isin(review["vss_code"])]
+    assert confirmed["status"].isin(["synchronized", "needs_correction"]).all()
+    assert (confirmed["personal_id"] == confirmed["personal_id_true"]).all()
+    rejected = after.set_index("vss_code").loc[wrong["vss_code"], "personal_id"]
+    assert (rejected != wrong.set_index("vss_code")["personal_id"]).fillna(True).all()
+    untouched = ~before["vss_code"].isin(verdicts["vss_code"])
+    changed = before[untouched].compare(after[untouched]) if untouched.any() else None
+    # only one-person-one-registration may move an undecided row: a confirmed person can no
+    # longer be kept by a row the engine linked to it wrongly
+    if changed is not None and len(changed):
+        moved = before[untouched].loc[changed.index]
+        assert moved["personal_id"].isin(verdicts["personal_id"]).all()
