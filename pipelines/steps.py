@@ -60,6 +60,7 @@ from pipelines.extract import describe, extract_batches
 from pipelines.extract import pieces as extract_pieces
 from pipelines.mapping import DATE_COLUMNS
 from pipelines.night import SOURCES
+from popsync import decisions as review_decisions
 from popsync import store
 from popsync.contracts import RESULT_COLUMNS, STATUSES, SYNCHRONIZED
 from popsync.errors import PopsyncError
@@ -577,13 +578,14 @@ def match_cohort(work_dir: str, prepare_population: str, *, piece: str) -> list[
     pa.default_memory_pool().release_unused()  # the read's buffers, for the links to reuse
     registries = partition.cohort_registry(cohort)
     settings = matching.Settings.from_mapping(ctx.config.matching)
+    decisions = review_decisions.standing(ctx.engine)  # each band applies those on its rows
     writers: dict[int, pq.ParquetWriter] = {}
     try:
         for spec in cohort["bands"]:
             registry = registries.pop(spec["index"]).to_pandas()
             rows = reads[spec["index"]]
             mine = population if len(rows) == len(population) else population.take(rows)
-            linked = matching.link(registry, mine, settings)
+            linked = matching.link(registry, mine, settings, decisions)
             results = _with_registry_fields(linked.results, registry)
             _write_by_person(results, cohort, writers, ctx.path("persons"))
             write_json(_folder(ctx.path("parts")) / f"results-{spec['index']:05d}.json", {
@@ -835,7 +837,23 @@ def _summary(ctx: RunContext) -> dict:
         "quarantined": {s: int(quarantined[s]) for s in SOURCES},
         "statuses": counts,
         "sync_rate": float(counts[STATUSES[0]] / max(results_rows, 1)),
+        "decisions": _decision_figures(ctx),
     }
+
+
+def _decision_figures(ctx: RunContext) -> dict:
+    """The reviewers' decisions the bands applied, and the engine's own decision scored on the
+    decided pairs as labels (precision and recall), added up over the bands' reports."""
+    from matching.decisions import precision_recall
+
+    reports = [read_json(p)["report"].get("decisions", {})
+               for p in sorted(ctx.path("parts").glob("results-*.json"))]
+    figures = {key: sum(r.get(key, 0) for r in reports) for key in (
+        "confirmed", "rejected", "not_in_population", "links_confirmed", "kept_unmatched",
+        "contradicted")}
+    labels = {key: sum(r.get("labels", {}).get(key, 0) for r in reports) for key in (
+        "confirmed_pairs", "rejected_pairs", "true_links", "false_links", "missed_links")}
+    return {**figures, "labels": {**labels, **precision_recall(labels)}}
 
 
 def _write_tablefiles_sql(paths: list[str], target: Path) -> None:

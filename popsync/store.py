@@ -79,6 +79,27 @@ reason_counts = sa.Table(
     sa.Column("count", sa.Integer, nullable=False),
 )
 
+# Reviewers' decisions (design.md "People and their decisions"), keyed by VSS code and personal
+# ID, never by a night's row, so they survive reruns and new nights. A decision is never updated
+# but to close it: revoked by a reviewer, or superseded by a newer decision on its row
+# (``revoked_*`` say who, when and why), so the table is its own history and audit trail. The
+# night reads the standing ones (popsync.decisions).
+review_decisions = sa.Table(
+    "review_decisions",
+    metadata,
+    sa.Column("decision_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("vss_code", sa.String(10), nullable=False, index=True),
+    # the person decided about; for not_in_population the one shown to the reviewer, if any
+    sa.Column("personal_id", sa.String(12)),
+    sa.Column("decision", sa.String(20), nullable=False),  # contracts.DECISIONS
+    sa.Column("decided_by", sa.String(64), nullable=False),
+    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("note", sa.Text),  # why
+    sa.Column("revoked_at", sa.DateTime(timezone=True), index=True),
+    sa.Column("revoked_by", sa.String(64)),
+    sa.Column("revoke_note", sa.Text),
+)
+
 DB_FILE = "popsync.db"
 
 
