@@ -44,6 +44,15 @@ def _evidence(**true_fields) -> reasons.Evidence:
          {"id_invalid", "birth_date_mismatch", "no_candidate", "province_unknown"}),
         ({"shown", "id_old", "name_equal", "birth_date_equal", "gender_equal", "deceased"},
          {"old_id_number", "deceased"}),
+        # reviewers' decisions: kept unmatched says so instead of "no candidate"
+        ({"id_missing", "decided_absent"}, {"missing_id", "not_in_population"}),
+        ({"shown", "review", "id_missing", "name_equal", "birth_date_equal", "gender_equal",
+          "deceased", "confirmed_deceased"},
+         {"missing_id", "deceased", "confirmed_person_deceased"}),
+        ({"shown", "review", "id_missing", "name_equal", "birth_date_equal", "gender_equal",
+          "confirmed_claimed"}, {"missing_id", "confirmed_person_claimed"}),
+        ({"shown", "review", "id_missing", "name_equal", "birth_date_equal", "gender_equal",
+          "decision_outdated"}, {"missing_id", "decision_outdated"}),
     ],
 )
 def test_conditions_give_the_reasons_of_a_row(facts, expected):
