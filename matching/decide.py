@@ -22,6 +22,7 @@ from matching.normalize import FULL, ID_INVALID, ID_MISSING, ID_OLD
 from matching.tables import InputError, Table, text_array
 from popsync import reasons as reason_rules
 from popsync.contracts import (
+    CONFIRMED,
     NEEDS_CORRECTION,
     NEEDS_REVIEW,
     REASONS,
@@ -32,6 +33,8 @@ from popsync.contracts import (
 
 DUPLICATE = "duplicate_registration"
 DUPLICATE_BIT = 1 << REASONS.index(DUPLICATE)  # reasons travel as bit patterns, bit i = REASONS[i]
+CLAIMED = "confirmed_person_claimed"
+CLAIMED_BIT = 1 << REASONS.index(CLAIMED)
 REASON_CODES = pa.array(REASONS)
 LINKED = (SYNCHRONIZED, NEEDS_CORRECTION)
 
@@ -372,9 +375,33 @@ def assemble(
     return results[list(RESULT_COLUMNS)]
 
 
-def resolve_duplicates(results: pd.DataFrame) -> pd.DataFrame:
+def _contested(results: pd.DataFrame, linked: np.ndarray,
+               decisions: pd.DataFrame | None) -> np.ndarray:
+    """Rows linked to the person a reviewer confirmed for them while another linked row gives
+    that person's personal ID exactly (``link`` sees this within one registry; results of
+    several registries, e.g. the bands of a night, only show it together)."""
+    contested = np.zeros(len(results), bool)
+    if decisions is None or not len(decisions):
+        return contested
+    confirmed = decisions[decisions["decision"].astype("str") == CONFIRMED]
+    pairs = pd.MultiIndex.from_arrays([results["vss_code"].astype("str"),
+                                       results["personal_id"].astype("str")])
+    is_confirmed = linked & pairs.isin(pd.MultiIndex.from_arrays(
+        [confirmed["vss_code"].astype("str"), confirmed["personal_id"].astype("str")]))
+    if not is_confirmed.any():
+        return contested
+    person = results["personal_id"].astype("str")
+    exact = linked & results["id_agrees"].fillna(False).to_numpy(bool)
+    claims = person.map(person[exact].value_counts()).fillna(0).to_numpy()
+    return is_confirmed & (claims - exact > 0)  # a claim by another row than the confirmed one
+
+
+def resolve_duplicates(results: pd.DataFrame,
+                       decisions: pd.DataFrame | None = None) -> pd.DataFrame:
     """One person, one registration: among linked rows of the same person the best-weighted
     keeps its status; the others become needs_correction with reason duplicate_registration.
+    A row linked by a reviewer's confirmation to a person another linked row gives the exact
+    personal ID of goes back to review (``decisions``: as ``link`` takes them).
     Works from the results alone, so it can be (re)applied after concatenating partitions.
     ``reasons`` comes back as Python lists (the contract), whatever list type came in."""
     results = results.reset_index(drop=True)
@@ -385,6 +412,12 @@ def resolve_duplicates(results: pd.DataFrame) -> pd.DataFrame:
     status = text_array(results["status"])
     linked = (pc.is_in(status, value_set=pa.array(LINKED)).to_numpy(zero_copy_only=False)
               & results["personal_id"].notna().to_numpy())
+    contested = _contested(results, linked, decisions)
+    if contested.any():
+        linked &= ~contested
+        flagged &= ~contested
+        pattern[contested] = (pattern[contested] & ~DUPLICATE_BIT) | CLAIMED_BIT
+        status = pc.if_else(pa.array(contested), NEEDS_REVIEW, status)
     person = np.full(n, -1, np.int64)
     rows = np.flatnonzero(linked)
     person[rows] = _person_codes(text_array(results["personal_id"]).take(pa.array(rows)))
@@ -401,6 +434,8 @@ def resolve_duplicates(results: pd.DataFrame) -> pd.DataFrame:
     gained, lost = set(duplicates.tolist()), set(cleared.tolist())
     for row in irregular.tolist():
         reason_list = list(results["reasons"].iat[row])
+        if contested[row]:
+            reason_list = [x for x in reason_list if x != DUPLICATE] + [CLAIMED]
         if row in gained and DUPLICATE not in reason_list:
             reason_list = sorted([*reason_list, DUPLICATE], key=REASONS.index)
         if row in lost:
@@ -408,6 +443,8 @@ def resolve_duplicates(results: pd.DataFrame) -> pd.DataFrame:
             emptied[row] = not reason_list
         reasons[row] = reason_list
     if not len(duplicates) and not flagged.any():
+        if contested.any():
+            return results.assign(status=pd.Series(status, dtype="str"), reasons=reasons)
         return results.assign(reasons=reasons)
     becomes_duplicate = np.zeros(n, bool)
     becomes_duplicate[duplicates] = True

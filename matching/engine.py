@@ -346,14 +346,18 @@ def _report(trace: Trace, results: pd.DataFrame, settings: Settings) -> dict:
     }
 
 
-def resolve(results: pd.DataFrame, settings: Settings | None = None) -> pd.DataFrame:
-    """Re-apply one person = one registration over concatenated partition results."""
+def resolve(results: pd.DataFrame, settings: Settings | None = None,
+            decisions: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Re-apply one person = one registration over concatenated partition results; with the
+    decisions the links were made with, a confirmation contested by another registration's
+    exact personal ID goes back to review."""
     del settings  # the rule has no tunables today; the parameter keeps the interface stable
-    return resolve_duplicates(results)
+    return resolve_duplicates(results, decisions)
 
 
 def reconcile(registry: pd.DataFrame, population: pd.DataFrame,
               settings: Settings | None = None,
               decisions: pd.DataFrame | None = None) -> pd.DataFrame:
     """``resolve(link(...).results)``: the results table for one registry."""
-    return resolve(link(registry, population, settings, decisions).results, settings)
+    return resolve(link(registry, population, settings, decisions).results, settings,
+                   decisions)

@@ -540,6 +540,8 @@ def prepare_population(work_dir: str, gate_inputs: str, plan_bands: list[str]) -
 
 # --- matching ---------------------------------------------------------------------------------
 
+DECISIONS_FILE = "decisions.parquet"  # the standing review decisions the night applies
+
 
 @step("plan_bands")
 def plan_bands(work_dir: str, extract: list[list[str]]) -> list[str]:
@@ -558,6 +560,8 @@ def plan_bands(work_dir: str, extract: list[list[str]]) -> list[str]:
     _fresh(ctx.path("persons"))
     partitions = max(1, math.ceil(sum(b["rows"] for b in bands) / ctx.config.chunk_rows))
     cohorts = partition.cohorts(bands, persons, ctx.config.cohort_persons)
+    # the reviewers' decisions as they stand now, one copy that matching and resolve both read
+    review_decisions.standing(ctx.engine).to_parquet(ctx.path(DECISIONS_FILE), index=False)
     return partition.write_specs([{**c, "partitions": partitions} for c in cohorts], folder)
 
 
@@ -578,7 +582,7 @@ def match_cohort(work_dir: str, prepare_population: str, *, piece: str) -> list[
     pa.default_memory_pool().release_unused()  # the read's buffers, for the links to reuse
     registries = partition.cohort_registry(cohort)
     settings = matching.Settings.from_mapping(ctx.config.matching)
-    decisions = review_decisions.standing(ctx.engine)  # each band applies those on its rows
+    decisions = pd.read_parquet(ctx.path(DECISIONS_FILE))  # each band applies its rows'
     writers: dict[int, pq.ParquetWriter] = {}
     try:
         for spec in cohort["bands"]:
@@ -671,7 +675,8 @@ def resolve_partition(work_dir: str, *, piece: str) -> str:
     ctx = RunContext.load(work_dir)
     name = Path(piece).name.replace("=", "-")
     parts = _read_results(Path(piece))
-    results = matching.resolve(parts, matching.Settings.from_mapping(ctx.config.matching))
+    results = matching.resolve(parts, matching.Settings.from_mapping(ctx.config.matching),
+                               pd.read_parquet(ctx.path(DECISIONS_FILE)))
     out = _folder(ctx.path("results")) / f"{name}.parquet"
     results.to_parquet(out, index=False, **_PARQUET)
     schemes = ctx.config.province_schemes
@@ -937,7 +942,7 @@ def _write_validation_report(ctx: RunContext, staging: Path, summary: dict) -> N
 # The work folder's big intermediates, removed once the night is published (most go earlier,
 # as soon as no later step reads them).
 INTERMEDIATES = ("sources", "quarantine", "unlinkable.parquet", "quoted", "bands", "persons",
-                 "results", "listed")
+                 "results", "listed", DECISIONS_FILE)
 
 
 def _remove(ctx: RunContext, *names: str) -> None:

@@ -237,3 +237,26 @@ def test_a_reviewer_s_verdicts_on_a_generated_nation():
     if changed is not None and len(changed):
         moved = before[untouched].loc[changed.index]
         assert moved["personal_id"].isin(verdicts["personal_id"]).all()
+
+
+def test_a_confirmation_claimed_from_another_band_goes_back_to_review(tables, make_registry):
+    """The night links its registry in bands: the claim by exact personal ID and the confirmed
+    row are in different links, and only their results side by side show the contradiction."""
+    registry, population = tables
+    claimant = make_registry([{"vss_code": "3800000010", "full_name": "Phạm Văn Tùng",
+                               "birth_date": "1980-05-05", "gender": "M",
+                               "national_id": "038180007002", "province_code": "38"}])
+    decided = decisions(("3800000001", "038180007002", "confirmed"))
+    bands = [matching.link(registry, population, decisions=decided).results,
+             matching.link(claimant, population, decisions=decided).results]
+    together = pd.concat(bands, ignore_index=True)
+    assert one(together, "3800000001")["status"] == "needs_correction"  # each band alone
+    results = matching.resolve(together, decisions=decided)
+    row = one(results, "3800000001")
+    assert row["status"] == "needs_review" and "confirmed_person_claimed" in row["reasons"]
+    assert "duplicate_registration" not in row["reasons"]
+    assert one(results, "3800000010")["status"] == "synchronized"
+    # without the decisions, one person one registration decides between the two
+    plain = matching.resolve(together)
+    assert {one(plain, "3800000001")["status"], one(plain, "3800000010")["status"]} == {
+        "synchronized", "needs_correction"}
