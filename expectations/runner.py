@@ -7,13 +7,13 @@ the suites in this package are lists of such expectations, kept as code.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from expectations import quiet_great_expectations
 from popsync.reference.identifiers import mask
 
 HARD = "hard"
@@ -89,7 +89,7 @@ def _context():
     # no switch for it; its threshold is the one knob (tests/pipelines/test_expectations.py
     # fails if a GX upgrade drops it).
     pandas_execution_engine.HASH_THRESHOLD = 0
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    quiet_great_expectations()  # now that GX's modules are imported
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False, "metric_calculations": False}
     return gx, context

@@ -28,6 +28,12 @@ partition:
                                # joins and repartitions the nation; it spills to the work folder
 workers: null                  # processes a step may use at once on this machine, and bands
                                # `popsync run` matches at once (default: the CPUs it may use)
+alerts:                        # e-mails from the Airflow DAG (pipelines/alerts.py)
+  to: []                       # recipients; none: no e-mail (the alert is only logged)
+  from: popsync@localhost
+  smtp_conn_id: smtp_default   # the Airflow connection of the SMTP server
+  rate_drop_points: 2.0        # alert when the national or a province's sync rate falls by
+                               # more than this many percentage points since the previous night
 ```
 """
 
@@ -70,6 +76,8 @@ DEFAULTS: dict[str, Any] = {
     "partition": {"max_rows": 250_000, "cohort_persons": 5_000_000, "chunk_rows": 1_000_000,
                   "sql_memory": "2GB"},
     "workers": None,
+    "alerts": {"to": [], "from": "popsync@localhost", "smtp_conn_id": "smtp_default",
+               "rate_drop_points": 2.0},
 }
 
 
@@ -100,6 +108,7 @@ class RunConfig:
     chunk_rows: int
     sql_memory: str
     workers: int  # local processes: a step's independent pieces, popsync run's bands
+    alerts: dict[str, Any]  # to, from, smtp_conn_id, rate_drop_points
     raw: dict[str, Any]  # the merged mapping, written to each run's work folder
 
     def dump(self, path: Path) -> None:
@@ -297,6 +306,7 @@ def build_config(given: dict[str, Any] | None = None, **overrides: Any) -> RunCo
         chunk_rows=raw["partition"]["chunk_rows"],
         sql_memory=sql_memory,
         workers=workers,
+        alerts=raw["alerts"],
         raw=raw,
     )
 

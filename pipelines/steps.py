@@ -58,7 +58,7 @@ from pipelines.extract import pieces as extract_pieces
 from pipelines.night import SOURCES
 from popsync import store
 from popsync.contracts import RESULT_COLUMNS, STATUSES, SYNCHRONIZED
-from popsync.errors import PopsyncError
+from popsync.errors import GateStop, PopsyncError, RunStopped
 from popsync.reference.provinces import SCHEME_63_TO_34
 
 log = logging.getLogger("popsync.run")
@@ -89,7 +89,9 @@ def step(name: str):
                 runlock.renew(ctx.db_url, ctx.run_date, ctx.run_id)
                 result = function(work_dir, *args, **kwargs)
             except Exception as exc:
-                _record_failure(work_dir, name, exc, will_retry)
+                # final: the same data would stop a gate again; a stopped run stays stopped
+                final = isinstance(exc, (GateStop, RunStopped))
+                _record_failure(work_dir, name, exc, will_retry and not final)
                 raise
             piece = kwargs.get("piece")
             where = Path(str(piece)) if piece is not None else None
@@ -291,7 +293,9 @@ def _previous_rows(ctx: RunContext) -> dict:
     return manifest.get("rows", {})
 
 
-def _hard_failure_message(outcome: dict) -> str:
+def _hard_failure_message(outcome: dict, samples: bool = True) -> str:
+    """A failed suite's hard failures in one line; ``samples=False``: counts only, no row's
+    values (for alerts)."""
     parts = []
     for finding in outcome["findings"]:
         if finding["success"] or finding["severity"] != HARD:
@@ -299,11 +303,27 @@ def _hard_failure_message(outcome: dict) -> str:
         where = f" column {finding['column']}" if finding["column"] else ""
         detail = (
             f"{finding['unexpected_count']:,} rows, e.g. {', '.join(finding['samples'])}"
-            if finding["unexpected_count"] and finding["samples"]
+            if samples and finding["unexpected_count"] and finding["samples"]
             else f"observed {finding['observed']}, expected {finding['expected']}"
         )
+        if not samples and finding["unexpected_count"]:
+            detail = f"{finding['unexpected_count']:,} rows"
         parts.append(f"{finding['reason']}{where} ({detail})")
     return f"{outcome['suite']} failed validation: " + "; ".join(parts)
+
+
+def _gate(name: str, stopped: str, outcomes: list[dict], other: list[str] = ()) -> None:
+    """Raise GateStop when an outcome failed or ``other`` failures are given."""
+    failed = [o for o in outcomes if not o["success"]]
+    if not failed and not other:
+        log.info("%s: gate passed (%s)", name, ", ".join(
+            f"{o['suite']} {o['rows']:,} rows" for o in outcomes))
+        return
+    log.error("%s: gate stopped the night: %s", name, " | ".join(
+        [*(_hard_failure_message(o, samples=False) for o in failed), *other]))
+    message = " | ".join([*(_hard_failure_message(o) for o in failed), *other])
+    figures = [*(_hard_failure_message(o, samples=False) for o in failed), *other]
+    raise GateStop(f"{stopped}: {message}", name, figures)
 
 
 @step("check_keys")
@@ -321,9 +341,7 @@ def check_keys(work_dir: str, extract: list[list[str]]) -> list[str]:
             outcomes.append(nation_checks.input_keys(
                 sql, source, _chunks(ctx, source), KEYS[source], rows, minimum).as_dict())
     write_json(ctx.path("validation", "keys.json"), outcomes)
-    failures = [_hard_failure_message(o) for o in outcomes if not o["success"]]
-    if failures:
-        raise PopsyncError("input validation stopped the night: " + " | ".join(failures))
+    _gate("check_keys", "input validation stopped the night", outcomes)
     return _flat(extract)
 
 
@@ -368,9 +386,19 @@ def validate_chunk(work_dir: str, *, piece: str) -> str:
     name = f"{source}-{chunk.stem}"
     quarantined.to_parquet(_folder(ctx.path("quarantine")) / f"{name}.parquet", index=False)
     report = ctx.path("validation", "chunks", f"{name}.json")
+    by_reason = {str(r): int(n) for r, n in quarantined.groupby("reason")["row"].nunique().items()}
     write_json(report, {"source": source, "outcome": outcome.as_dict(),
-                        "quarantined_rows": int(quarantined["row"].nunique())})
+                        "quarantined_rows": int(quarantined["row"].nunique()),
+                        "quarantined_by_reason": by_reason})
+    log.info("validate_chunk %s: %d rows checked, %d quarantined%s", name, len(frame),
+             quarantined["row"].nunique(), _by_reason(by_reason))
     return str(report)
+
+
+def _by_reason(rows: dict[str, int]) -> str:
+    """`` (reason: rows, ...)`` for a log line, most rows first; empty when none."""
+    ordered = sorted(rows.items(), key=lambda item: -item[1])
+    return f" ({', '.join(f'{r}: {n:,}' for r, n in ordered)})" if ordered else ""
 
 
 def _folder(path: Path) -> Path:
@@ -395,8 +423,6 @@ def gate_inputs(work_dir: str, validate_chunk: list[str]) -> str:
         mine = [r for r in reports if r["source"] == source]
         outcome = nation_checks.merge(source, [r["outcome"] for r in mine])
         outcomes.append(outcome)
-        if not outcome["success"]:
-            failures.append(_hard_failure_message(outcome))
         quarantined[source] = sum(r["quarantined_rows"] for r in mine)
         share = quarantined[source] / max(_source_rows(ctx, source), 1)
         if share > ctx.config.quarantine_max:
@@ -404,11 +430,17 @@ def gate_inputs(work_dir: str, validate_chunk: list[str]) -> str:
                 f"{source}: {share:.1%} of rows quarantined, more than "
                 f"validation.quarantine_max = {ctx.config.quarantine_max:.0%}"
             )
+    for source in SOURCES:
+        by_reason: dict[str, int] = {}
+        for r in reports:
+            for reason, rows in r["quarantined_by_reason"].items() if r["source"] == source else ():
+                by_reason[reason] = by_reason.get(reason, 0) + rows
+        log.info("gate_inputs %s: %d rows, %d quarantined%s", source, _source_rows(ctx, source),
+                 quarantined[source], _by_reason(by_reason))
     keys = read_json(ctx.path("validation", "keys.json"))
     write_json(ctx.path("validation", "inputs.json"), [*keys, *outcomes])
     write_json(ctx.path("validation", "quarantined.json"), quarantined)
-    if failures:
-        raise PopsyncError("input validation stopped the night: " + " | ".join(failures))
+    _gate("gate_inputs", "input validation stopped the night", outcomes, failures)
     with ctx.sql() as sql:
         sql.execute(
             f"COPY (SELECT * FROM read_parquet('{ctx.path('quarantine')}/*.parquet') "
@@ -458,6 +490,10 @@ def plan_bands(work_dir: str, extract: list[list[str]]) -> list[str]:
     _fresh(ctx.path("persons"))
     partitions = max(1, math.ceil(sum(b["rows"] for b in bands) / ctx.config.chunk_rows))
     cohorts = partition.cohorts(bands, persons, ctx.config.cohort_persons)
+    sizes = [b["rows"] for b in bands]
+    log.info("plan_bands: %d registry rows in %d birth-year bands (%d to %d rows) and %d "
+             "cohorts", sum(sizes), len(bands), min(sizes, default=0), max(sizes, default=0),
+             len(cohorts))
     return partition.write_specs([{**c, "partitions": partitions} for c in cohorts], folder)
 
 
@@ -489,6 +525,11 @@ def match_cohort(work_dir: str, prepare_population: str, *, piece: str) -> list[
             write_json(_folder(ctx.path("parts")) / f"results-{spec['index']:05d}.json", {
                 "rows": spec["rows"], "cohort": cohort["index"], "population_rows": len(mine),
                 "report": linked.report})
+            statuses = linked.report["status_counts"]
+            log.info("match band %d: %d registry rows against %d persons: %d linked "
+                     "(%s)", spec["index"], spec["rows"], len(mine),
+                     int(linked.results["personal_id"].notna().sum()),
+                     ", ".join(f"{s} {n:,}" for s, n in statuses.items()))
             del mine, linked, registry, results
     finally:
         for writer in writers.values():
@@ -583,6 +624,8 @@ def resolve_partition(work_dir: str, *, piece: str) -> str:
         "statuses": {s: int(statuses.get(s, 0)) for s in STATUSES},
         "lines": metrics.national_totals(results),
     })
+    log.info("resolve %s: %d results (%s)", name, len(results),
+             ", ".join(f"{s} {int(statuses.get(s, 0)):,}" for s in STATUSES))
     outcome = result_suites.validate_results(results, metrics.reasons_text(results["reasons"]))
     write_json(ctx.path("validation", "partitions", f"{name}.json"), outcome.as_dict())
     return str(out)
@@ -618,9 +661,11 @@ def check_results(work_dir: str, resolve: list[str]) -> str:
         result_suites.validate_metrics(night, totals).as_dict(),
     ]
     write_json(ctx.path("validation", "results.json"), outcomes)
-    failures = [_hard_failure_message(o) for o in outcomes if not o["success"]]
-    if failures:
-        raise PopsyncError("result validation stopped publication: " + " | ".join(failures))
+    national = night[(night["line"] == "all") & (night["scheme"] == night["scheme"].iloc[0])]
+    log.info("check_results: sync rate %.2f%% (%d of %d participants, %d provinces)",
+             100 * national[SYNCHRONIZED].sum() / max(national["participants"].sum(), 1),
+             national[SYNCHRONIZED].sum(), national["participants"].sum(), len(national))
+    _gate("check_results", "result validation stopped publication", outcomes)
     return work_dir
 
 
@@ -703,6 +748,8 @@ def stage_lists(work_dir: str, *, piece: str) -> int:
                 reasons=pd.Series([], dtype=object), match_probability=pd.Series([], dtype=float))
         written += lists.write_lists(listed, offices, staging, ctx.config.province_schemes,
                                      ctx.config.workers)
+    log.info("stage_lists batch %s: %d files for %d province groups", piece, written,
+             len(read_json(folder / "batches.json")[int(piece)]))
     return written
 
 
@@ -861,6 +908,9 @@ def publish_run(work_dir: str, check_results: str, stage: str) -> str:
             "sync_rate": summary["sync_rate"],
         },
     )
+    log.info("publish %s: %s; %d participants, %d quarantined, sync rate %.2f%%",
+             ctx.run_date, final, summary["rows"]["registry"], summary["quarantined"]["registry"],
+             100 * summary["sync_rate"])
     # Published: the big intermediates go; run.json, timings and validation results stay.
     _remove(ctx, *INTERMEDIATES)
     return str(final)
