@@ -129,7 +129,8 @@ def _record_failure(work_dir, name: str, exc: Exception, will_retry: bool) -> No
     if will_retry:
         values = {"message": f"{message[:1900]} (Airflow retries the task)"}
     else:
-        values = {"status": "failed", "finished_at": datetime.now(UTC), "message": message[:2000]}
+        values = {"status": "failed", "finished_at": datetime.now(UTC), "message": message[:2000],
+                  "stopped_by": exc.gate if isinstance(exc, GateStop) else None}
     try:
         ctx = RunContext.load(work_dir)
         with ctx.engine.begin() as connection:
