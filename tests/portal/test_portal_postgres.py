@@ -5,29 +5,16 @@ from __future__ import annotations
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from portal_fixtures import PASSWORD, add_run, live_server, login, make_accounts, publish_nights
 
 from portal.app import PortalSettings, create_app
 from portal.security import Throttle
 
-SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-DATABASE = "popsync_portal_test"
-
 
 @pytest.fixture
-def pg_url():
-    try:
-        admin = sa.create_engine(SERVER_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
-            conn.execute(sa.text(f"CREATE DATABASE {DATABASE}"))
-    except sa.exc.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable on 127.0.0.1:5432: {exc.orig}")
-    yield SERVER_URL.replace("/test", f"/{DATABASE}")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
-    admin.dispose()
+def pg_url(postgres_url):
+    """A new database in the test session's own PostgreSQL cluster (tests/conftest.py)."""
+    return postgres_url
 
 
 def test_portal_on_postgresql(tmp_path, pg_url):
