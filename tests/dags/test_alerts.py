@@ -102,3 +102,44 @@ def test_the_deadline_alert_emails_through_the_smtp_connection(tmp_path, monkeyp
     assert len(messages) == 1
     assert messages[0]["Subject"] == (
         f"popsync {RUN_DATE}: not published by 06:00 Asia/Ho_Chi_Minh")
+
+
+class _PublishTask:
+    """What publish's success callback reads of its task instance: the start task's output."""
+
+    task_id = "publish"
+    map_index = -1
+
+    def __init__(self, work_dir: str):
+        self.work_dir = work_dir
+
+    def xcom_pull(self, task_ids: str) -> str:
+        assert task_ids == "start"
+        return self.work_dir
+
+
+def test_a_rate_drop_after_publish_sends_one_email(tmp_path, monkeypatch):
+    from pipelines import cli
+
+    nation = generate_nation(600, seed=3)
+    write_nation(nation, tmp_path / "nation", force=True)
+    config = _config(tmp_path, tmp_path / "nation")
+    config_path = tmp_path / "popsync.yaml"
+    config_path.write_text(yaml.safe_dump(config), "utf-8")
+    assert cli.main(["run", "--config", str(config_path), "--run-date", "2026-11-20"]) == 0
+    # the next night, a third of the registry comes without personal IDs: rates fall
+    registry = nation.registry.copy()
+    registry.loc[registry.index % 3 == 0, "national_id"] = None
+    registry.to_parquet(tmp_path / "nation" / "registry.parquet", index=False)
+    assert cli.main(["run", "--config", str(config_path), "--run-date", RUN_DATE]) == 0
+    work_dir = max((tmp_path / "out" / "work").glob(f"{RUN_DATE}-r*"))
+
+    with smtp_server() as (port, inbox):
+        monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", airflow_connection(port))
+        alerts.on_published({"ti": _PublishTask(str(work_dir))})
+        messages = list(inbox)
+    assert len(messages) == 1
+    text = messages[0]["Subject"] + "\n" + text_of(messages[0])
+    assert RUN_DATE in text and "national" in text and "points" in text
+    for personal in nation.registry["full_name"].head(50):
+        assert personal not in text

@@ -174,3 +174,20 @@ def test_gx_validates_without_fingerprinting_each_batch(monkeypatch):
     assert {f.reason for f in outcome.row_failures} == {
         "birth_date_format", "national_id_format", "province_code_unknown"}
     assert fingerprinted == []
+
+
+def test_suites_use_great_expectations_native_severity():
+    """Hard checks are GX ``critical``, quarantining ones ``warning``; meta carries only the
+    quarantine reason."""
+    from great_expectations.expectations.metadata_types import FailureSeverity
+
+    from expectations import inputs, results
+
+    suites = [inputs.registry_suite(), inputs.population_suite(), results.results_suite(),
+              results.metrics_suite()]
+    severities = set()
+    for suite in suites:
+        for expectation in suite:
+            assert set(expectation.meta) == {"reason"}, expectation.meta
+            severities.add(expectation.severity)
+    assert severities == {FailureSeverity.CRITICAL, FailureSeverity.WARNING}
