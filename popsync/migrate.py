@@ -5,6 +5,7 @@ database is created at the latest version; an existing one of an earlier version
 from __future__ import annotations
 
 import functools
+import logging
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -35,6 +36,9 @@ def head() -> str:
 def current(connection: sa.Connection) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
+    # every step checks the version: Alembic's INFO lines ("Context impl ...") would fill the
+    # task logs; `popsync db upgrade` prints what it did itself
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     return MigrationContext.configure(connection).get_current_revision()
 
 
