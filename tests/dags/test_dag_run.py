@@ -69,7 +69,8 @@ def test_dag_test_publishes_the_same_as_popsync_run(tmp_path):
     # each step's log says what it did, in figures; Great Expectations' registration noise
     # and personal data stay out
     assert "great_expectations" not in done.stdout
-    assert re.search(r"validate_chunk registry-part-\d+-\d+: \d+ rows checked, \d+ quarantined",
+    assert re.search(r"validate_chunk (registry|population)-part-\d+-\d+: \d+ rows checked, "
+                     r"\d+ quarantined",
                      _task_log(done.stdout, "validate_chunk"))
     gate = _task_log(done.stdout, "gate_inputs")
     assert re.search(r"gate_inputs registry: 1,?\d{3} rows, \d+ quarantined", gate)
