@@ -21,8 +21,10 @@ services:
 browser:
 	bash scripts/browser.sh
 
+PORT ?= 8000
+
 demo: install
-	$(BIN)/popsync demo
+	$(BIN)/popsync demo --port $(PORT)
 
 test: install services browser
 	$(BIN)/python -m pytest

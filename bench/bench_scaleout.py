@@ -13,6 +13,7 @@ worker's process tree (the worker itself plus the task it runs) sampled every ha
 from __future__ import annotations
 
 import argparse
+import contextlib
 import platform
 import subprocess
 import sys
@@ -27,7 +28,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "deploy"))
+sys.path.insert(0, str(REPO / "tests"))
 
+import services  # noqa: E402
 from airflow_cluster import VENV_BIN, AirflowCluster, snapshot_code  # noqa: E402
 
 DAG_ID = "popsync_nightly"
@@ -97,8 +100,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-scaleout-") as tmp:
         tmp_path = Path(tmp)
         code = snapshot_code(tmp_path / "code")
+        servers = contextlib.ExitStack()
+        pg_server_url = servers.enter_context(services.postgres_cluster())
+        redis_url = servers.enter_context(services.redis_server())
         cluster = AirflowCluster(
-            code / "dags", tmp_path / "cluster", workers=args.workers, code_path=code
+            code / "dags", tmp_path / "cluster", pg_server_url, redis_url, workers=args.workers,
+            code_path=code
         )
         config = {
             "registry": {"source": str(nation / "registry.parquet")},
@@ -110,7 +117,7 @@ def main() -> int:
         cluster.extra_env = {"POPSYNC_CONFIG": str(tmp_path / "popsync.yaml")}
 
         started = time.monotonic()
-        with cluster:
+        with servers, cluster:  # the servers stop after the cluster
             print(f"cluster up in {time.monotonic() - started:.0f} s", flush=True)
             cluster.wait_for_dag(DAG_ID)
             memory = WorkerMemory(cluster)

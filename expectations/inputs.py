@@ -14,7 +14,9 @@ import great_expectations.expectations as gxe
 import numpy as np
 import pandas as pd
 
-from expectations.runner import HARD, ROW, SAMPLE_SIZE, Finding, SuiteOutcome, run_suite
+from expectations.runner import ROW, SAMPLE_SIZE, Finding, SuiteOutcome, run_suite
+from expectations.runner import hard as _hard
+from expectations.runner import row as _row
 from popsync.contracts import POPULATION_REQUIRED, REGISTRY_REQUIRED
 from popsync.reference.identifiers import mask
 from popsync.reference.provinces import PROVINCES_63
@@ -34,14 +36,6 @@ BIRTH_DATE = r"^\d{4}(?:-(?:0[1-9]|1[0-2])(?:-(?:0[1-9]|[12]\d|3[01]))?)?$"
 EARLIEST_BIRTH_YEAR = 1900
 FULL_DATE = r"^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])$"
 REGISTRY_FLAGS = ("scheme_si_compulsory", "scheme_si_voluntary", "scheme_hi", "scheme_ui")
-
-
-def _hard(expectation_cls, reason: str, **kwargs):
-    return expectation_cls(meta={"severity": HARD, "reason": reason}, **kwargs)
-
-
-def _row(expectation_cls, reason: str, **kwargs):
-    return expectation_cls(meta={"severity": ROW, "reason": reason}, **kwargs)
 
 
 def minimum_rows(previous_rows: int | None, volume_drop_max: float) -> int:

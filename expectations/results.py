@@ -8,14 +8,11 @@ from __future__ import annotations
 import great_expectations.expectations as gxe
 import pandas as pd
 
-from expectations.runner import HARD, SuiteOutcome, run_suite
+from expectations.runner import SuiteOutcome, run_suite
+from expectations.runner import hard as _hard
 from popsync.contracts import REASONS, RESULT_COLUMNS, STATUSES
 
 REASONS_TEXT = rf"^(?:(?:{'|'.join(REASONS)})(?:,|$))*$"
-
-
-def _hard(expectation_cls, reason: str, **kwargs):
-    return expectation_cls(meta={"severity": HARD, "reason": reason}, **kwargs)
 
 
 def results_suite() -> list:

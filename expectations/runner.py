@@ -1,23 +1,36 @@
 """Run one Great Expectations suite on a pandas frame and sort its findings into hard failures
 (stop the night) and row-level failures (quarantine the rows, carry on).
 
-Each expectation carries ``meta = {"severity": "hard" | "row", "reason": <quarantine reason>}``;
-the suites in this package are lists of such expectations, kept as code.
+Each expectation carries GX's own ``severity`` (``critical``: a hard failure; ``warning``: a row
+failure) and ``meta = {"reason": <quarantine reason>}``; the suites in this package are lists of
+such expectations, made by ``hard`` and ``row`` below and kept as code.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from expectations import quiet_great_expectations
 from popsync.reference.identifiers import mask
 
 HARD = "hard"
 ROW = "row"
+# GX's FailureSeverity values for them (a str enum: compared as text)
+GX_SEVERITY = {HARD: "critical", ROW: "warning"}
+
+
+def hard(expectation_cls, reason: str, **kwargs):
+    """An expectation whose failure stops the night."""
+    return expectation_cls(severity=GX_SEVERITY[HARD], meta={"reason": reason}, **kwargs)
+
+
+def row(expectation_cls, reason: str, **kwargs):
+    """An expectation whose unexpected rows are quarantined, the night going on."""
+    return expectation_cls(severity=GX_SEVERITY[ROW], meta={"reason": reason}, **kwargs)
 SAMPLE_SIZE = 5
 # Samples of these columns are masked in reports (personal data never appears in full).
 PERSONAL_COLUMNS = frozenset(
@@ -89,7 +102,7 @@ def _context():
     # no switch for it; its threshold is the one knob (tests/pipelines/test_expectations.py
     # fails if a GX upgrade drops it).
     pandas_execution_engine.HASH_THRESHOLD = 0
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    quiet_great_expectations()  # now that GX's modules are imported
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False, "metric_calculations": False}
     return gx, context
@@ -201,7 +214,7 @@ def _finding(result) -> Finding:
     return Finding(
         expectation=config.type,
         column=column,
-        severity=meta.get("severity", HARD),
+        severity=ROW if config.severity == GX_SEVERITY[ROW] else HARD,
         reason=meta.get("reason", config.type),
         success=bool(result.success),
         unexpected_count=int(details.get("unexpected_count") or 0),

@@ -1,17 +1,42 @@
-"""Every tunable of the matching engine in one frozen dataclass, checked when it is built."""
+"""Every tunable of the matching engine in one frozen dataclass, checked when it is built
+(pydantic: types strictly, ranges and orders by the validators below)."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from typing import Annotated
+
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.dataclasses import dataclass
+from pydantic_core import PydanticCustomError
 
 from matching.blocking import PASSES
+from popsync.validation import key_of, requirement
 
 # Every blocking pass the engine knows, in the order they are declared.
 DEFAULT_PASSES = tuple(PASSES)
 
 
-@dataclass(frozen=True)
+Positive = Annotated[int, Field(ge=1)]
+
+
+def _listed(value):
+    """YAML and JSON give lists: the settings keep tuples (hashable, frozen)."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+Passes = Annotated[tuple[str, ...], BeforeValidator(_listed)]
+Bands = Annotated[tuple[float, ...], BeforeValidator(_listed)]
+
+
+@dataclass(frozen=True, config=ConfigDict(strict=True, extra="forbid"))
 class Settings:
     """Thresholds, caps and bands of the engine. The probability thresholds act on weights
     learned from the data; ``link_weight``/``review_weight``, when set, replace them."""
@@ -25,24 +50,24 @@ class Settings:
     review_probability: float = 0.1
     link_weight: float | None = None
     review_weight: float | None = None
-    ambiguity_gap: float = 5.0
+    ambiguity_gap: Annotated[float, Field(ge=0)] = 5.0
     # An ID-linked person is accepted without candidate search when the non-ID fields add at
     # least this many bits (otherwise "the ID looks wrong" and candidates are searched too).
     id_corroboration_weight: float = 0.0
     # Rounds refining the share of searched rows whose person is in the population (the prior).
-    prior_iterations: int = 3
+    prior_iterations: Positive = 3
     # Blocking: passes to run, the largest population block a pass may open, and the most
     # pairs one pass may produce (largest blocks are cut first); both cuts are reported.
-    blocking_passes: tuple[str, ...] = DEFAULT_PASSES
-    max_block_size: int = 300
-    max_pairs_per_pass: int = 20_000_000
+    blocking_passes: Passes = DEFAULT_PASSES
+    max_block_size: Positive = 300
+    max_pairs_per_pass: Positive = 20_000_000
     # RapidFuzz Jaro-Winkler bands (similarity 0..1), highest first.
-    full_name_bands: tuple[float, ...] = (0.94, 0.88)
-    given_name_bands: tuple[float, ...] = (0.85,)
+    full_name_bands: Bands = (0.94, 0.88)
+    given_name_bands: Bands = (0.85,)
     # Parameter estimation: random pairs for u-probabilities, the smallest probability any level
     # gets (so an unseen level never weighs infinitely), and the random generator's seed.
-    u_sample_pairs: int = 300_000
-    probability_floor: float = 1e-6
+    u_sample_pairs: Positive = 300_000
+    probability_floor: Annotated[float, Field(gt=0, lt=0.01)] = 1e-6
     seed: int = 20250701
 
     @classmethod
@@ -50,72 +75,63 @@ class Settings:
         """Build from a plain mapping (e.g. the run configuration); ValueError names a bad key."""
         if not isinstance(values, dict):
             raise ValueError(f"matching settings must be a mapping, not {type(values).__name__}")
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise ValueError(f"unknown matching setting(s): {', '.join(unknown)}")
-        coerced = {name: _coerce(name, value, cls) for name, value in values.items()}
-        return cls(**coerced)
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            raise ValueError(describe(exc.errors()[0])) from None
 
-    def __post_init__(self) -> None:
-        _check(self)
-
-
-def _coerce(name: str, value, cls):
-    default = next(f.default for f in fields(cls) if f.name == name)
-    if isinstance(default, tuple):
-        if isinstance(value, str) or not hasattr(value, "__iter__"):
-            raise ValueError(f"matching setting {name!r} must be a list")
-        return tuple(value)
-    if isinstance(default, bool) or isinstance(value, bool):
-        raise ValueError(f"matching setting {name!r} must be a number")
-    if isinstance(default, int):
-        if not isinstance(value, int):
-            raise ValueError(f"matching setting {name!r} must be an integer")
+    @field_validator("link_probability", "review_probability")
+    @classmethod
+    def _probability(cls, value: float) -> float:
+        if not 0.0 < value < 1.0:
+            raise ValueError("must be a probability strictly between 0 and 1")
         return value
-    if value is None:
-        return None
-    if not isinstance(value, int | float):
-        raise ValueError(f"matching setting {name!r} must be a number")
-    return float(value)
+
+    @field_validator("link_weight", "review_weight")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError("must be a finite number or null")
+        return value
+
+    @field_validator("blocking_passes")
+    @classmethod
+    def _known_passes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from matching.blocking import PASSES
+
+        unknown = [p for p in value if p not in PASSES]
+        if unknown or not value:
+            raise ValueError(f"unknown pass(es) {unknown}; known: {sorted(PASSES)}")
+        return value
+
+    @field_validator("full_name_bands", "given_name_bands")
+    @classmethod
+    def _bands(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if not all(0.0 < b < 1.0 for b in value):
+            raise ValueError("every band must be a similarity strictly between 0 and 1")
+        if list(value) != sorted(value, reverse=True) or len(set(value)) != len(value):
+            raise ValueError("bands must be distinct and listed highest first")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Settings:
+        if self.review_probability > self.link_probability:
+            raise _invalid("review_probability", "must not exceed link_probability")
+        if (self.link_weight is not None and self.review_weight is not None
+                and self.review_weight > self.link_weight):
+            raise _invalid("review_weight", "must not exceed link_weight")
+        return self
 
 
-def _check(settings: Settings) -> None:
-    def fail(name: str, why: str) -> None:
-        raise ValueError(f"invalid matching setting {name!r}: {why}")
+def _invalid(name: str, why: str) -> PydanticCustomError:
+    return PydanticCustomError("ordered", "{name}: {why}", {"name": name, "why": why})
 
-    for name in ("link_probability", "review_probability"):
-        value = getattr(settings, name)
-        if not isinstance(value, float | int) or not 0.0 < value < 1.0:
-            fail(name, "must be a probability strictly between 0 and 1")
-    if settings.review_probability > settings.link_probability:
-        fail("review_probability", "must not exceed link_probability")
-    for name in ("link_weight", "review_weight"):
-        value = getattr(settings, name)
-        if value is not None and (not isinstance(value, float | int) or not math.isfinite(value)):
-            fail(name, "must be a finite number or null")
-    if (
-        settings.link_weight is not None
-        and settings.review_weight is not None
-        and settings.review_weight > settings.link_weight
-    ):
-        fail("review_weight", "must not exceed link_weight")
-    if not settings.ambiguity_gap >= 0:
-        fail("ambiguity_gap", "must be >= 0")
-    unknown = [p for p in settings.blocking_passes if p not in PASSES]
-    if unknown or not settings.blocking_passes:
-        fail("blocking_passes", f"unknown pass(es) {unknown}; known: {sorted(PASSES)}")
-    if not isinstance(settings.prior_iterations, int) or settings.prior_iterations < 1:
-        fail("prior_iterations", "must be a positive integer")
-    for name in ("max_block_size", "max_pairs_per_pass", "u_sample_pairs"):
-        if not isinstance(getattr(settings, name), int) or getattr(settings, name) < 1:
-            fail(name, "must be a positive integer")
-    for name in ("full_name_bands", "given_name_bands"):
-        bands = getattr(settings, name)
-        if not all(isinstance(b, float | int) and 0.0 < b < 1.0 for b in bands):
-            fail(name, "every band must be a similarity strictly between 0 and 1")
-        if list(bands) != sorted(bands, reverse=True) or len(set(bands)) != len(bands):
-            fail(name, "bands must be distinct and listed highest first")
-    if not 0.0 < settings.probability_floor < 0.01:
-        fail("probability_floor", "must be between 0 and 0.01")
 
+def describe(error: dict) -> str:
+    """One pydantic error about a setting as one line naming the setting."""
+    if error["type"] == "ordered":
+        return f"invalid matching setting {error['ctx']['name']!r}: {error['ctx']['why']}"
+    if error["type"] in ("unexpected_keyword_argument", "extra_forbidden"):
+        return f"unknown matching setting(s): {key_of(error)}"
+    return (f"invalid matching setting {key_of(error)!r}: {requirement(error)}, "
+            f"not {error['input']!r}")

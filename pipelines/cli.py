@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "serve": ("portal.cli", "serve the portal"),
     "users": ("portal.users_cli", "manage portal accounts"),
     "demo": ("pipelines.demo", "generate a synthetic nation, run the night, serve the portal"),
+    "db": ("pipelines.db_cli", "migrate the publication database (popsync db upgrade)"),
 }
 
 

@@ -1,4 +1,5 @@
-"""The run configuration: one YAML file, validated on load, with defaults that need no file at all.
+"""The run configuration: one YAML file, validated on load (pydantic models below, one line per
+error naming the key and the file), with defaults that need no file at all.
 
 ```yaml
 registry:                      # and `population:` alike
@@ -28,6 +29,12 @@ partition:
                                # joins and repartitions the nation; it spills to the work folder
 workers: null                  # processes a step may use at once on this machine, and bands
                                # `popsync run` matches at once (default: the CPUs it may use)
+alerts:                        # e-mails from the Airflow DAG (pipelines/alerts.py)
+  to: []                       # recipients; none: no e-mail (the alert is only logged)
+  from: popsync@localhost
+  smtp_conn_id: smtp_default   # the Airflow connection of the SMTP server
+  rate_drop_points: 2.0        # alert when the national or a province's sync rate falls by
+                               # more than this many percentage points since the previous night
 ```
 """
 
@@ -35,42 +42,31 @@ from __future__ import annotations
 
 import codecs
 import copy
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from pipelines.mapping import SourceMapping, parse_mapping
 from popsync import store
 from popsync.contracts import SCHEMES
 from popsync.errors import PopsyncError
 from popsync.parallel import default_workers
+from popsync.validation import key_of, requirement
 
 SOURCE_FORMATS = ("parquet", "csv", "sql")
-
-_SOURCE_DEFAULTS: dict[str, Any] = {
-    "source": None,
-    "format": None,
-    "table": None,
-    "query": None,
-    "encoding": "utf-8",
-    "delimiter": ",",
-    "mapping": {},
-}
-DEFAULTS: dict[str, Any] = {
-    "registry": dict(_SOURCE_DEFAULTS),
-    "population": dict(_SOURCE_DEFAULTS),
-    "matching": {},
-    "output": {"dir": "out", "db_url": None},
-    "province_schemes": list(SCHEMES),
-    "validation": {"volume_drop_max": 0.3, "quarantine_max": 0.2},
-    "partition": {"max_rows": 250_000, "cohort_persons": 5_000_000, "chunk_rows": 1_000_000,
-                  "sql_memory": "2GB"},
-    "workers": None,
-}
 
 
 @dataclass(frozen=True)
@@ -100,39 +96,190 @@ class RunConfig:
     chunk_rows: int
     sql_memory: str
     workers: int  # local processes: a step's independent pieces, popsync run's bands
-    raw: dict[str, Any]  # the merged mapping, written to each run's work folder
+    alerts: dict[str, Any]  # to, from, smtp_conn_id, rate_drop_points
+    raw: dict[str, Any]  # the validated file with its defaults, written to each run's work folder
 
     def dump(self, path: Path) -> None:
         path.write_text(yaml.safe_dump(self.raw, allow_unicode=True, sort_keys=False), "utf-8")
 
 
-def _merge(defaults: dict[str, Any], given: dict[str, Any], where: str) -> dict[str, Any]:
-    """Overlay ``given`` on ``defaults``, refusing keys the defaults do not know."""
-    merged = copy.deepcopy(defaults)
-    for key, value in given.items():
-        path = f"{where}.{key}" if where else str(key)
-        if key not in defaults:
-            known = ", ".join(defaults)
-            raise PopsyncError(f"run config: unknown key {path!r} (known here: {known})")
-        if isinstance(defaults[key], dict) and defaults[key] and key != "mapping":
-            if not isinstance(value, dict):
-                raise PopsyncError(f"run config: {path!r} must be a mapping, not {value!r}")
-            merged[key] = _merge(defaults[key], value, path)
-        else:
-            merged[key] = value
-    return merged
+# --- the file's schema (pydantic): types are strict, YAML's "2" is not 2 ---------------------
+
+# What each key must be, for the one-line error naming it (by the key's last part).
+HINTS = {
+    "source": "a path or URL",
+    "format": f"one of {SOURCE_FORMATS}",
+    "table": "text",
+    "query": "text",
+    "encoding": "the name of a text encoding such as utf-8, utf-8-sig, utf-16 or cp1258",
+    "delimiter": "one character such as ',', ';', '|' or a tab",
+    "dir": "a folder path",
+    "db_url": "a database URL such as postgresql+psycopg://user@host:5432/popsync or "
+              "sqlite:////path/popsync.db",
+    "province_schemes": f"a list of schemes among {list(SCHEMES)}, each once, such as "
+                        "['63', '34']",
+    "volume_drop_max": "a number in [0, 1]",
+    "quarantine_max": "a number in [0, 1]",
+    "max_rows": "an integer of at least 1",
+    "cohort_persons": "an integer of at least 0",
+    "chunk_rows": "an integer of at least 1",
+    "sql_memory": "a size such as 2GB",
+    "workers": "a positive integer",
+    "to": "a list of e-mail addresses",
+    "from": "an e-mail address",
+    "smtp_conn_id": "the id of an Airflow connection",
+    "rate_drop_points": "a number of percentage points, at least 0",
+}
 
 
-def _guess_format(name: str, section: dict[str, Any]) -> str:
-    if section["format"] is not None:
-        if section["format"] not in SOURCE_FORMATS:
-            raise PopsyncError(
-                f"run config: {name}.format is {section['format']!r}; use one of {SOURCE_FORMATS}"
-            )
-        return section["format"]
-    if section["table"] or section["query"]:
+class _Section(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
+
+
+class SourceSection(_Section):
+    source: str | None = None
+    format: Literal["parquet", "csv", "sql"] | None = None
+    table: str | None = None
+    query: str | None = None
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    mapping: dict[str, Any] = {}  # checked rule by rule by pipelines.mapping.parse_mapping
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError("unknown encoding") from None
+        return value
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str) -> str:
+        if len(value) != 1 or value in '"\r\n':
+            raise ValueError("not one character")
+        return value
+
+    @model_validator(mode="after")
+    def _sql_names_its_rows(self) -> SourceSection:
+        if (self.format == "sql" or self.table or self.query) and bool(self.table) == bool(
+                self.query):
+            raise PydanticCustomError("popsync", "a sql source needs exactly one of table, query")
+        return self
+
+
+class OutputSection(_Section):
+    dir: Annotated[str, Field(pattern=r"\S")] = "out"
+    db_url: str | None = None
+
+    @field_validator("db_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value:  # a dialect SQLAlchemy has, checked without connecting
+            try:
+                sa.make_url(value).get_dialect()
+            except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError):
+                raise ValueError("not a database URL") from None
+        return value
+
+
+class ValidationSection(_Section):
+    volume_drop_max: Annotated[float, Field(ge=0, le=1)] = 0.3
+    quarantine_max: Annotated[float, Field(ge=0, le=1)] = 0.2
+
+
+class PartitionSection(_Section):
+    max_rows: Annotated[int, Field(ge=1)] = 250_000
+    cohort_persons: Annotated[int, Field(ge=0)] = 5_000_000  # 0: no cohorts, every band alone
+    chunk_rows: Annotated[int, Field(ge=1)] = 1_000_000
+    sql_memory: Annotated[str, Field(pattern=r"^\d+(?:\.\d+)?\s*(?:[KMGT]i?B)$")] = "2GB"
+
+
+class AlertsSection(_Section):
+    to: list[str] = []
+    from_: Annotated[str, Field(alias="from")] = "popsync@localhost"
+    smtp_conn_id: str = "smtp_default"
+    rate_drop_points: Annotated[float, Field(ge=0)] = 2.0
+
+
+class RunConfigFile(_Section):
+    registry: SourceSection = SourceSection()
+    population: SourceSection = SourceSection()
+    matching: dict[str, Any] = {}
+    output: OutputSection = OutputSection()
+    # YAML reads [63, 34] as numbers: a scheme is its code as text
+    province_schemes: Annotated[list[str], BeforeValidator(
+        lambda v: [str(s) if isinstance(s, int) and not isinstance(s, bool) else s for s in v]
+        if isinstance(v, list) else v)] = list(SCHEMES)
+    validation: ValidationSection = ValidationSection()
+    partition: PartitionSection = PartitionSection()
+    workers: Annotated[int, Field(ge=1)] | None = None  # None: the CPUs this process may use
+    alerts: AlertsSection = AlertsSection()
+
+    @field_validator("province_schemes")
+    @classmethod
+    def _schemes(cls, schemes: list[str]) -> list[str]:
+        if not schemes or len(set(schemes)) < len(schemes) or not set(schemes) <= set(SCHEMES):
+            raise ValueError("not a list of known schemes")
+        return schemes
+
+    @field_validator("matching")
+    @classmethod
+    def _matching_settings(cls, value: dict) -> dict:
+        try:
+            from matching import Settings
+        except ImportError:
+            return value  # the match step reports the missing engine; loading should not
+        try:
+            Settings.from_mapping(value)
+        except ValueError as exc:
+            raise PydanticCustomError("popsync", "matching: {why}", {"why": str(exc)}) from None
+        return value
+
+
+def _message(error: dict) -> str:
+    """One validation error as one line: the key, what it must be, the value given."""
+    key = key_of(error)
+    if error["type"] == "popsync":
+        return f"run config: {key + ': ' if key and key != 'matching' else ''}{error['msg']}"
+    if error["type"] == "extra_forbidden":
+        known = ", ".join(_known_keys(error["loc"][:-1]))
+        return f"run config: unknown key {key!r} (known here: {known})"
+    if error["type"] in ("model_type", "dict_type") and not error["loc"][-1:] == ("mapping",):
+        return f"run config: {key!r} must be a mapping, not {error['input']!r}"
+    name = next((str(p) for p in reversed(error["loc"]) if not isinstance(p, int)), "")
+    what = f"must be {HINTS[name]}" if name in HINTS else requirement(error)
+    return f"run config: {key} {what}, not {_shown(name, error['input'])}"
+
+
+def _known_keys(loc: tuple) -> list[str]:
+    model: type[BaseModel] = RunConfigFile
+    for part in loc:
+        model = model.model_fields[str(part)].annotation
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _shown(name: str, value: Any) -> str:
+    """The value as given; a database URL without its password (or not at all)."""
+    if name == "db_url" and isinstance(value, str):
+        try:
+            return repr(sa.make_url(value).render_as_string(hide_password=True))
+        except sa.exc.ArgumentError:
+            if "@" in value:
+                return "the value given (not shown: it may hold a password)"
+    return repr(value)
+
+
+# --- from the validated file to the run's configuration ---------------------------------------
+
+
+def _guess_format(name: str, section: SourceSection) -> str:
+    if section.format is not None:
+        return section.format
+    if section.table or section.query:
         return "sql"
-    source = str(section["source"]).lower()
+    source = str(section.source).lower()
     for suffix in (".gz", ".bz2", ".zst", ".xz"):
         source = source.removesuffix(suffix)
     if source.endswith((".parquet", ".pq")):
@@ -140,92 +287,44 @@ def _guess_format(name: str, section: dict[str, Any]) -> str:
     if source.endswith((".csv", ".txt", ".tsv")):
         return "csv"
     raise PopsyncError(
-        f"run config: cannot tell the format of {name}.source {section['source']!r} from its "
+        f"run config: cannot tell the format of {name}.source {section.source!r} from its "
         f"name; set {name}.format to one of {SOURCE_FORMATS}"
     )
 
 
-def _source(name: str, section: dict[str, Any]) -> SourceConfig:
-    if not section["source"]:
+def _source(name: str, section: SourceSection) -> SourceConfig:
+    if not section.source:
         raise PopsyncError(
             f"run config: {name}.source is not set; give --{name} PATH or {name}.source in the file"
         )
-    if not isinstance(section["source"], str):
-        raise PopsyncError(
-            f"run config: {name}.source must be a path or URL, not {section['source']!r}"
-        )
-    for key in ("table", "query"):
-        if section[key] is not None and not isinstance(section[key], str):
-            raise PopsyncError(f"run config: {name}.{key} must be text, not {section[key]!r}")
-    _check_encoding(name, section["encoding"])
-    delimiter = section["delimiter"]
-    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n':
-        raise PopsyncError(
-            f"run config: {name}.delimiter must be one character such as ',', ';', '|' or a "
-            f"tab, not {delimiter!r}"
-        )
-    fmt = _guess_format(name, section)
-    if fmt == "sql" and bool(section["table"]) == bool(section["query"]):
-        raise PopsyncError(
-            f"run config: a sql {name} needs exactly one of {name}.table, {name}.query"
-        )
     try:
-        mapping = parse_mapping(section["mapping"] or {}, name)
+        mapping = parse_mapping(section.mapping, name)
     except ValueError as exc:
         raise PopsyncError(f"run config: {exc}") from None
     return SourceConfig(
         name=name,
-        source=str(section["source"]),
-        format=fmt,
-        table=section["table"],
-        query=section["query"],
-        encoding=section["encoding"],
-        delimiter=section["delimiter"],
+        source=section.source,
+        format=_guess_format(name, section),
+        table=section.table,
+        query=section.query,
+        encoding=section.encoding,
+        delimiter=section.delimiter,
         mapping=mapping,
     )
 
 
-def _check_encoding(name: str, encoding: Any) -> None:
-    try:
-        known = isinstance(encoding, str) and bool(codecs.lookup(encoding))
-    except LookupError:
-        known = False
-    if not known:
-        raise PopsyncError(
-            f"run config: {name}.encoding must be the name of a text encoding such as utf-8, "
-            f"utf-8-sig, utf-16 or cp1258, not {encoding!r}"
-        )
-
-
-def _check_db_url(db_url: Any) -> None:
-    """A URL SQLAlchemy can open (a dialect it has), checked without connecting."""
-    try:
-        url = sa.make_url(db_url) if isinstance(db_url, str) else None
-    except sa.exc.ArgumentError:
-        url = None
-    if url is not None:
-        try:
-            url.get_dialect()
-            return
-        except sa.exc.NoSuchModuleError:
-            shown = repr(url.render_as_string(hide_password=True))
-    elif isinstance(db_url, str) and "@" in db_url:
-        shown = "the value given (not shown: it may hold a password)"
-    else:
-        shown = repr(db_url)
-    raise PopsyncError(
-        "run config: output.db_url must be a database URL such as "
-        f"postgresql+psycopg://user@host:5432/popsync or sqlite:////path/popsync.db, not {shown}"
-    )
-
-
-def _fraction(raw: dict[str, Any], key: str) -> float:
-    value = raw["validation"][key]
-    if not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise PopsyncError(
-            f"run config: validation.{key} must be a number in [0, 1], not {value!r}"
-        )
-    return float(value)
+def _with_overrides(given: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The command line's values over the file's (a section given as a non-mapping stays, for
+    validation to name)."""
+    given = copy.deepcopy(given)
+    places = {"registry": ("registry", "source"), "population": ("population", "source"),
+              "out_dir": ("output", "dir"), "db_url": ("output", "db_url")}
+    for option, (section, key) in places.items():
+        if overrides.get(option):
+            part = given.setdefault(section, {})
+            if isinstance(part, dict):
+                part[key] = str(overrides[option])
+    return given
 
 
 def build_config(given: dict[str, Any] | None = None, **overrides: Any) -> RunConfig:
@@ -233,83 +332,33 @@ def build_config(given: dict[str, Any] | None = None, **overrides: Any) -> RunCo
 
     Overrides: registry, population (sources), out_dir, db_url.
     """
-    raw = _merge(DEFAULTS, given or {}, "")
-    if overrides.get("registry"):
-        raw["registry"]["source"] = str(overrides["registry"])
-    if overrides.get("population"):
-        raw["population"]["source"] = str(overrides["population"])
-    if overrides.get("out_dir"):
-        raw["output"]["dir"] = str(overrides["out_dir"])
-    if overrides.get("db_url"):
-        raw["output"]["db_url"] = overrides["db_url"]
-
-    for name in ("registry", "population"):
-        source = raw[name]["source"]
-        if isinstance(source, str) and source and "://" not in source:
-            raw[name]["source"] = str(Path(source).resolve())  # the work folder's snapshot
-    given_schemes = raw["province_schemes"]
-    schemes = tuple(str(s) for s in given_schemes) if isinstance(given_schemes, list) else ()
-    if not schemes or len(set(schemes)) < len(schemes) or not set(schemes) <= set(SCHEMES):
-        raise PopsyncError(
-            f"run config: province_schemes must be a list of schemes among {list(SCHEMES)}, "
-            f"each once, such as ['63', '34'], not {given_schemes!r}"
-        )
-    for key in ("max_rows", "cohort_persons", "chunk_rows"):
-        value = raw["partition"][key]
-        least = 0 if key == "cohort_persons" else 1  # 0: no cohorts, every band alone
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise PopsyncError(
-                f"run config: partition.{key} must be an integer of at least {least}, "
-                f"not {value!r}"
-            )
-    sql_memory = str(raw["partition"]["sql_memory"])
-    if not re.fullmatch(r"\d+(?:\.\d+)?\s*(?:[KMGT]i?B)", sql_memory):
-        raise PopsyncError(
-            f"run config: partition.sql_memory must be a size such as 2GB, not {sql_memory!r}"
-        )
-    workers = raw["workers"]
-    if workers is None:
-        workers = default_workers()
-    elif isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise PopsyncError(f"run config: workers must be a positive integer, not {workers!r}")
-    if not isinstance(raw["matching"], dict):
-        raise PopsyncError("run config: matching must be a mapping of matching settings")
-    _check_matching_settings(raw["matching"])
-
-    given_dir = raw["output"]["dir"]
-    if not isinstance(given_dir, str) or not given_dir.strip():
-        raise PopsyncError(f"run config: output.dir must be a folder path, not {given_dir!r}")
-    if raw["output"]["db_url"] not in (None, ""):
-        _check_db_url(raw["output"]["db_url"])
-    out_dir = Path(given_dir).resolve()
-    raw["output"]["dir"] = str(out_dir)
+    try:
+        valid = RunConfigFile.model_validate(_with_overrides(given or {}, overrides))
+    except ValidationError as exc:
+        raise PopsyncError(_message(exc.errors()[0])) from None
+    for section in (valid.registry, valid.population):
+        if section.source and "://" not in section.source:
+            section.source = str(Path(section.source).resolve())  # the work folder's snapshot
+    out_dir = Path(valid.output.dir).resolve()
+    valid.output.dir = str(out_dir)
+    raw = valid.model_dump(by_alias=True)
     return RunConfig(
-        registry=_source("registry", raw["registry"]),
-        population=_source("population", raw["population"]),
-        matching=raw["matching"],
+        registry=_source("registry", valid.registry),
+        population=_source("population", valid.population),
+        matching=valid.matching,
         out_dir=out_dir,
-        db_url=raw["output"]["db_url"] or store.default_db_url(out_dir),
-        province_schemes=schemes,
-        volume_drop_max=_fraction(raw, "volume_drop_max"),
-        quarantine_max=_fraction(raw, "quarantine_max"),
-        partition_max_rows=raw["partition"]["max_rows"],
-        cohort_persons=raw["partition"]["cohort_persons"],
-        chunk_rows=raw["partition"]["chunk_rows"],
-        sql_memory=sql_memory,
-        workers=workers,
+        db_url=valid.output.db_url or store.default_db_url(out_dir),
+        province_schemes=tuple(valid.province_schemes),
+        volume_drop_max=valid.validation.volume_drop_max,
+        quarantine_max=valid.validation.quarantine_max,
+        partition_max_rows=valid.partition.max_rows,
+        cohort_persons=valid.partition.cohort_persons,
+        chunk_rows=valid.partition.chunk_rows,
+        sql_memory=valid.partition.sql_memory,
+        workers=valid.workers or default_workers(),
+        alerts=raw["alerts"],
         raw=raw,
     )
-
-
-def _check_matching_settings(section: dict[str, Any]) -> None:
-    try:
-        from matching import Settings
-    except ImportError:
-        return  # the match step reports the missing engine; loading a config should not
-    try:
-        Settings.from_mapping(section)
-    except ValueError as exc:
-        raise PopsyncError(f"run config: matching: {exc}") from None
 
 
 def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:

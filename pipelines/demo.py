@@ -32,6 +32,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="prepare everything but do not start the portal")
 
 
+def check_port_free(host: str, port: int) -> None:
+    """PopsyncError when ``host:port`` cannot be served on (another demo or program has it)."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise PopsyncError(
+                f"cannot serve the portal on {host}:{port} ({exc.strerror}): another program, "
+                f"perhaps an earlier demo, uses it; stop it or choose another port, e.g. "
+                f"`make demo PORT={port + 1}` or `popsync demo --port {port + 1}`"
+            ) from None
+
+
+def popsync_command() -> str:
+    """``popsync`` when that is this installation on the PATH, else its full path."""
+    import shutil
+    import sys
+
+    here = Path(sys.executable).parent / "popsync"
+    found = shutil.which("popsync")
+    if found and here.exists() and Path(found).resolve() == here.resolve():
+        return "popsync"
+    return str(here) if here.exists() else f"{sys.executable} -m pipelines.cli"
+
+
 def _popsync(argv: list[str]) -> None:
     from pipelines.cli import main
 
@@ -89,6 +116,8 @@ def main(args: argparse.Namespace) -> int:
 
     if args.people < 100:
         raise PopsyncError("--people must be at least 100 for a meaningful demo")
+    if not args.no_serve:  # before any work, and before the demo passwords are replaced
+        check_port_free(args.host, args.port)
     out: Path = args.out
     nation, night2, data = out / "nation", out / "night2", out / "published"
     out.mkdir(parents=True, exist_ok=True)
@@ -116,7 +145,7 @@ def main(args: argparse.Namespace) -> int:
     print(f"  portal:      {url}")
     print(f"  leadership:  {LEADERSHIP_USER} / {password}")
     print(f"  office 79:   {OFFICE_USER} / {password}   (TP Hồ Chí Minh, 63-province scheme)")
-    print(f"  serve again: popsync serve --data {data} --port {args.port}")
+    print(f"  serve again: {popsync_command()} serve --data {data} --port {args.port}")
     print(flush=True)
     if args.no_serve:
         return 0

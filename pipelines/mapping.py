@@ -19,11 +19,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from popsync.contracts import (
     POPULATION_OPTIONAL,
@@ -31,6 +40,7 @@ from popsync.contracts import (
     REGISTRY_OPTIONAL,
     REGISTRY_REQUIRED,
 )
+from popsync.validation import key_of, requirement
 
 CANONICAL = {
     "registry": (REGISTRY_REQUIRED, REGISTRY_OPTIONAL),
@@ -93,6 +103,23 @@ class SourceMapping:
     rules: dict[str, ColumnRule]
 
 
+class _RuleSpec(BaseModel):
+    """A rule as the configuration writes it (``format`` one text or a list of them)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    column: str | None = None
+    constant: Any = None
+    format: Annotated[list[str], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)] = []
+    values: dict[Any, Any] = {}
+    zfill: Annotated[int, Field(ge=1)] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> _RuleSpec:
+        if ("column" in self.model_fields_set) == ("constant" in self.model_fields_set):
+            raise PydanticCustomError("rule", "give exactly one of 'column' or 'constant'")
+        return self
+
+
 def parse_mapping(section: dict[str, Any], kind: str) -> SourceMapping:
     """Validate a mapping section; a ValueError names the offending key."""
     if kind not in CANONICAL:
@@ -113,31 +140,30 @@ def parse_mapping(section: dict[str, Any], kind: str) -> SourceMapping:
             continue
         if not isinstance(rule, dict):
             raise ValueError(f"{where}: give a source column name or a rule mapping, not {rule!r}")
-        for key in rule:
-            if key not in RULE_KEYS:
-                raise ValueError(f"{where}: unknown key {key!r} (known: {', '.join(RULE_KEYS)})")
-        if ("column" in rule) == ("constant" in rule):
-            raise ValueError(f"{where}: give exactly one of 'column' or 'constant'")
-        formats = rule.get("format", ())
-        formats = (formats,) if isinstance(formats, str) else tuple(formats)
+        try:
+            spec = _RuleSpec.model_validate(rule)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            if error["type"] == "extra_forbidden":
+                raise ValueError(f"{where}: unknown key {key_of(error)!r} "
+                                 f"(known: {', '.join(RULE_KEYS)})") from None
+            if error["type"] == "rule":
+                raise ValueError(f"{where}: {error['msg']}") from None
+            raise ValueError(f"{key_of(error, where)} {requirement(error)}, "
+                             f"not {error['input']!r}") from None
+        formats = tuple(spec.format)
         if formats and canonical not in DATE_COLUMNS:
             raise ValueError(
                 f"{where}.format: only date columns ({sorted(DATE_COLUMNS)}) take a format"
             )
         for fmt in formats:
             _date_pattern(fmt, f"{where}.format")
-        values = rule.get("values", {})
-        if not isinstance(values, dict):
-            raise ValueError(f"{where}.values must map source values to canonical values")
-        zfill = rule.get("zfill")
-        if zfill is not None and (not isinstance(zfill, int) or zfill < 1):
-            raise ValueError(f"{where}.zfill must be a positive integer, not {zfill!r}")
         rules[canonical] = ColumnRule(
-            column=rule.get("column"),
-            constant=rule.get("constant"),
+            column=spec.column,
+            constant=spec.constant,
             formats=formats,
-            values={_value_key(k): v for k, v in values.items()},
-            zfill=zfill,
+            values={_value_key(k): v for k, v in spec.values.items()},
+            zfill=spec.zfill,
         )
     return SourceMapping(kind=kind, rules=rules)
 

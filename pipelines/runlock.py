@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from popsync import store
-from popsync.errors import PopsyncError
+from popsync.errors import PopsyncError, RunStopped
 
 # Longer than any step and than Airflow's retry delays: a holder silent for this long died.
 STALE_AFTER = timedelta(hours=2)
@@ -109,7 +109,7 @@ def renew(db_url: str, run_date: str, run_id: int) -> None:
             f"{store.unreachable(db_url, exc)}; nothing was published, the previous publication "
             "stays; rerun when the database is back"
         ) from None
-    raise PopsyncError(
+    raise RunStopped(
         f"run {run_id} no longer holds run date {run_date}"
         + (f": run {current} took it over after this run fell silent" if current else "")
         + "; this run stops without publishing"

@@ -63,7 +63,7 @@ from pipelines.night import SOURCES
 from popsync import decisions as review_decisions
 from popsync import store
 from popsync.contracts import RESULT_COLUMNS, STATUSES, SYNCHRONIZED
-from popsync.errors import PopsyncError
+from popsync.errors import GateStop, PopsyncError, RunStopped
 from popsync.reference.provinces import SCHEME_63_TO_34
 
 log = logging.getLogger("popsync.run")
@@ -96,7 +96,9 @@ def step(name: str):
                 result = function(work_dir, *args, **kwargs)
             except Exception as exc:
                 failure = _explained(work_dir, name, exc, will_retry)
-                _record_failure(work_dir, name, failure, will_retry)
+                # final: the same data would stop a gate again; a stopped run stays stopped
+                final = isinstance(exc, (GateStop, RunStopped))
+                _record_failure(work_dir, name, failure, will_retry and not final)
                 if failure is exc:
                     raise
                 raise failure from exc
@@ -186,7 +188,8 @@ def _record_failure(work_dir, name: str, exc: Exception, will_retry: bool) -> No
     if will_retry:
         values = {"message": f"{message[:1900]} (Airflow retries the task)"}
     else:
-        values = {"status": "failed", "finished_at": datetime.now(UTC), "message": message[:2000]}
+        values = {"status": "failed", "finished_at": datetime.now(UTC), "message": message[:2000],
+                  "stopped_by": exc.gate if isinstance(exc, GateStop) else None}
     try:
         ctx = RunContext.load(work_dir)
         with ctx.engine.begin() as connection:
@@ -362,19 +365,23 @@ def _previous_rows(ctx: RunContext) -> dict:
     return manifest.get("rows", {})
 
 
-def _finding_text(finding: dict) -> str:
-    """A failed expectation in a message: reason, column, and rows (samples masked)."""
+def _finding_text(finding: dict, samples: bool = True) -> str:
+    """A failed expectation in a message: reason, column, and rows (samples masked);
+    ``samples=False``: counts only, no row's values (for alerts)."""
     where = f" column {finding['column']}" if finding["column"] else ""
     detail = (
         f"{finding['unexpected_count']:,} rows, e.g. {', '.join(finding['samples'])}"
-        if finding["unexpected_count"] and finding["samples"]
+        if samples and finding["unexpected_count"] and finding["samples"]
         else f"observed {finding['observed']}, expected {finding['expected']}"
     )
+    if not samples and finding["unexpected_count"]:
+        detail = f"{finding['unexpected_count']:,} rows"
     return f"{finding['reason']}{where} ({detail})"
 
 
-def _hard_failure_message(outcome: dict) -> str:
-    parts = [_finding_text(f) for f in outcome["findings"]
+def _hard_failure_message(outcome: dict, samples: bool = True) -> str:
+    """A failed suite's hard failures in one line (``samples``: see ``_finding_text``)."""
+    parts = [_finding_text(f, samples) for f in outcome["findings"]
              if not f["success"] and f["severity"] == HARD]
     return f"{outcome['suite']} failed validation: " + "; ".join(parts)
 
@@ -395,14 +402,25 @@ def _quarantine_causes(outcome: dict, source: str) -> str:
     return "; ".join(parts)
 
 
-def _stop_night(ctx: RunContext, verdict: str, failures: list[str], suites: list[dict]):
-    """Raise the night's validation failure, with its HTML report written in the work folder
-    (a failed night publishes nothing, and its report is what tells why)."""
+def _gate(ctx: RunContext, name: str, stopped: str, outcomes: list[dict],
+          other: list[str] = (), suites: list[dict] | None = None) -> None:
+    """Pass, or stop the night (GateStop) when an outcome failed or ``other`` failures are
+    given, with its HTML report written in the work folder (a failed night publishes nothing,
+    and its report is what tells why) over ``suites`` (default: ``outcomes``)."""
+    failed = [o for o in outcomes if not o["success"]]
+    if not failed and not other:
+        log.info("%s: gate passed (%s)", name, ", ".join(
+            f"{o['suite']} {o['rows']:,} rows" for o in outcomes))
+        return
+    figures = [*(_hard_failure_message(o, samples=False) for o in failed), *other]
+    log.error("%s: gate stopped the night: %s", name, " | ".join(figures))
+    failures = [*(_hard_failure_message(o) for o in failed), *other]
     report = ctx.path("validation_report.html")
     report.write_text(validation_report.render(
-        {"run_date": ctx.run_date, "run_id": ctx.run_id, "verdict": verdict,
-         "why": " | ".join(failures)}, suites), "utf-8")
-    raise PopsyncError(f"{verdict}: " + " | ".join(failures) + f" -- validation report: {report}")
+        {"run_date": ctx.run_date, "run_id": ctx.run_id, "verdict": stopped,
+         "why": " | ".join(failures)}, outcomes if suites is None else suites), "utf-8")
+    raise GateStop(f"{stopped}: " + " | ".join(failures) + f" -- validation report: {report}",
+                   name, figures)
 
 
 @step("check_keys")
@@ -420,9 +438,7 @@ def check_keys(work_dir: str, extract: list[list[str]]) -> list[str]:
             outcomes.append(nation_checks.input_keys(
                 sql, source, _chunks(ctx, source), KEYS[source], rows, minimum).as_dict())
     write_json(ctx.path("validation", "keys.json"), outcomes)
-    failures = [_hard_failure_message(o) for o in outcomes if not o["success"]]
-    if failures:
-        _stop_night(ctx, "input validation stopped the night", failures, outcomes)
+    _gate(ctx, "check_keys", "input validation stopped the night", outcomes)
     return _flat(extract)
 
 
@@ -467,9 +483,19 @@ def validate_chunk(work_dir: str, *, piece: str) -> str:
     name = f"{source}-{chunk.stem}"
     quarantined.to_parquet(_folder(ctx.path("quarantine")) / f"{name}.parquet", index=False)
     report = ctx.path("validation", "chunks", f"{name}.json")
+    by_reason = {str(r): int(n) for r, n in quarantined.groupby("reason")["row"].nunique().items()}
     write_json(report, {"source": source, "outcome": outcome.as_dict(),
-                        "quarantined_rows": int(quarantined["row"].nunique())})
+                        "quarantined_rows": int(quarantined["row"].nunique()),
+                        "quarantined_by_reason": by_reason})
+    log.info("validate_chunk %s: %d rows checked, %d quarantined%s", name, len(frame),
+             quarantined["row"].nunique(), _by_reason(by_reason))
     return str(report)
+
+
+def _by_reason(rows: dict[str, int]) -> str:
+    """`` (reason: rows, ...)`` for a log line, most rows first; empty when none."""
+    ordered = sorted(rows.items(), key=lambda item: -item[1])
+    return f" ({', '.join(f'{r}: {n:,}' for r, n in ordered)})" if ordered else ""
 
 
 def _folder(path: Path) -> Path:
@@ -494,8 +520,6 @@ def gate_inputs(work_dir: str, validate_chunk: list[str]) -> str:
         mine = [r for r in reports if r["source"] == source]
         outcome = nation_checks.merge(source, [r["outcome"] for r in mine])
         outcomes.append(outcome)
-        if not outcome["success"]:
-            failures.append(_hard_failure_message(outcome))
         quarantined[source] = sum(r["quarantined_rows"] for r in mine)
         share = quarantined[source] / max(_source_rows(ctx, source), 1)
         if share > ctx.config.quarantine_max:
@@ -504,11 +528,18 @@ def gate_inputs(work_dir: str, validate_chunk: list[str]) -> str:
                 f"validation.quarantine_max = {ctx.config.quarantine_max:.0%}; most for "
                 + _quarantine_causes(outcome, source)
             )
+    for source in SOURCES:
+        by_reason: dict[str, int] = {}
+        for r in reports:
+            for reason, rows in r["quarantined_by_reason"].items() if r["source"] == source else ():
+                by_reason[reason] = by_reason.get(reason, 0) + rows
+        log.info("gate_inputs %s: %d rows, %d quarantined%s", source, _source_rows(ctx, source),
+                 quarantined[source], _by_reason(by_reason))
     keys = read_json(ctx.path("validation", "keys.json"))
     write_json(ctx.path("validation", "inputs.json"), [*keys, *outcomes])
     write_json(ctx.path("validation", "quarantined.json"), quarantined)
-    if failures:
-        _stop_night(ctx, "input validation stopped the night", failures, [*keys, *outcomes])
+    _gate(ctx, "gate_inputs", "input validation stopped the night", outcomes, failures,
+          [*keys, *outcomes])
     with ctx.sql() as sql:
         sql.execute(
             f"COPY (SELECT * FROM read_parquet('{ctx.path('quarantine')}/*.parquet') "
@@ -562,6 +593,10 @@ def plan_bands(work_dir: str, extract: list[list[str]]) -> list[str]:
     cohorts = partition.cohorts(bands, persons, ctx.config.cohort_persons)
     # the reviewers' decisions as they stand now, one copy that matching and resolve both read
     review_decisions.standing(ctx.engine).to_parquet(ctx.path(DECISIONS_FILE), index=False)
+    sizes = [b["rows"] for b in bands]
+    log.info("plan_bands: %d registry rows in %d birth-year bands (%d to %d rows) and %d "
+             "cohorts", sum(sizes), len(bands), min(sizes, default=0), max(sizes, default=0),
+             len(cohorts))
     return partition.write_specs([{**c, "partitions": partitions} for c in cohorts], folder)
 
 
@@ -595,6 +630,11 @@ def match_cohort(work_dir: str, prepare_population: str, *, piece: str) -> list[
             write_json(_folder(ctx.path("parts")) / f"results-{spec['index']:05d}.json", {
                 "rows": spec["rows"], "cohort": cohort["index"], "population_rows": len(mine),
                 "report": linked.report})
+            statuses = linked.report["status_counts"]
+            log.info("match band %d: %d registry rows against %d persons: %d linked "
+                     "(%s)", spec["index"], spec["rows"], len(mine),
+                     int(linked.results["personal_id"].notna().sum()),
+                     ", ".join(f"{s} {n:,}" for s, n in statuses.items()))
             del mine, linked, registry, results
     finally:
         for writer in writers.values():
@@ -690,6 +730,8 @@ def resolve_partition(work_dir: str, *, piece: str) -> str:
         "statuses": {s: int(statuses.get(s, 0)) for s in STATUSES},
         "lines": metrics.national_totals(results),
     })
+    log.info("resolve %s: %d results (%s)", name, len(results),
+             ", ".join(f"{s} {int(statuses.get(s, 0)):,}" for s in STATUSES))
     outcome = result_suites.validate_results(results, metrics.reasons_text(results["reasons"]))
     write_json(ctx.path("validation", "partitions", f"{name}.json"), outcome.as_dict())
     return str(out)
@@ -725,10 +767,12 @@ def check_results(work_dir: str, resolve: list[str]) -> str:
         result_suites.validate_metrics(night, totals).as_dict(),
     ]
     write_json(ctx.path("validation", "results.json"), outcomes)
-    failures = [_hard_failure_message(o) for o in outcomes if not o["success"]]
-    if failures:
-        _stop_night(ctx, "result validation stopped publication", failures,
-                    [*read_json(ctx.path("validation", "inputs.json")), *outcomes])
+    national = night[(night["line"] == "all") & (night["scheme"] == night["scheme"].iloc[0])]
+    log.info("check_results: sync rate %.2f%% (%d of %d participants, %d provinces)",
+             100 * national[SYNCHRONIZED].sum() / max(national["participants"].sum(), 1),
+             national[SYNCHRONIZED].sum(), national["participants"].sum(), len(national))
+    _gate(ctx, "check_results", "result validation stopped publication", outcomes,
+          suites=[*read_json(ctx.path("validation", "inputs.json")), *outcomes])
     return work_dir
 
 
@@ -812,6 +856,8 @@ def stage_lists(work_dir: str, *, piece: str) -> int:
                 slices = (batch.to_pandas() for batch in reader)
             written += lists.write_lists(slices, offices, staging, ctx.config.province_schemes,
                                          scratch=ctx.work)
+    log.info("stage_lists batch %s: %d files for %d province groups", piece, written,
+             len(read_json(folder / "batches.json")[int(piece)]))
     return written
 
 
@@ -979,6 +1025,9 @@ def publish_run(work_dir: str, check_results: str, stage: str) -> str:
             "sync_rate": summary["sync_rate"],
         },
     )
+    log.info("publish %s: %s; %d participants, %d quarantined, sync rate %.2f%%",
+             ctx.run_date, final, summary["rows"]["registry"], summary["quarantined"]["registry"],
+             100 * summary["sync_rate"])
     # Published: the big intermediates go; run.json, timings and validation results stay.
     _remove(ctx, *INTERMEDIATES)
     return str(final)

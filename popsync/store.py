@@ -22,6 +22,7 @@ runs = sa.Table(
     sa.Column("participants", sa.Integer),
     sa.Column("quarantined", sa.Integer),
     sa.Column("sync_rate", sa.Float),
+    sa.Column("stopped_by", sa.String(32)),  # the validation gate that stopped it (migration 0002)
 )
 
 # Who is running a run date now: one row per run date, held by one run from its start until it
@@ -127,8 +128,12 @@ def unreachable(db_url: str | sa.URL, exc: BaseException) -> str:
 
 
 def engine_for(db_url: str) -> sa.Engine:
+    """An engine on the publication database; a new empty one gets its tables (an existing one
+    must be at the current schema version: ``popsync db upgrade``)."""
+    from popsync import migrate
+
     engine = sa.create_engine(db_url, future=True)
-    metadata.create_all(engine)
+    migrate.prepare(engine)
     return engine
 
 

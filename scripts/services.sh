@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
-# Start the local PostgreSQL and Redis servers the tests talk to, if they are not running.
+# The tests start their own throwaway PostgreSQL cluster and Redis server (tests/services.py) from
+# Debian's binaries, and rely on no server of this machine: install the packages when missing
+# (root for apt-get, or the packages already installed by someone who is).
 set -euo pipefail
 
-if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
-  echo "starting PostgreSQL"
-  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start
-  for _ in $(seq 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
+missing=()
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+command -v redis-server >/dev/null || missing+=(redis-server)
+if ((${#missing[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "the tests need Debian's ${missing[*]}: run 'sudo apt-get install ${missing[*]}'" >&2
+    exit 1
+  fi
+  echo "installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
-  echo "starting Redis"
-  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
-    --dir /var/lib/redis --logfile /var/log/redis/ci.log
-  for _ in $(seq 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 1; done
+if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
+  # initdb refuses root: as root the tests run the cluster as this user (the package makes it)
+  echo "user postgres is missing: reinstall the postgresql package" >&2
+  exit 1
 fi
-pg_isready -h 127.0.0.1 -p 5432
-redis-cli -h 127.0.0.1 -p 6379 ping
+echo "PostgreSQL $(ls /usr/lib/postgresql | sort -n | tail -1) and $(redis-server --version | cut -d' ' -f3) ready for the tests"

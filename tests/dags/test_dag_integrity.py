@@ -22,6 +22,16 @@ print("BAG " + json.dumps({{
     "max_active_runs": dag.max_active_runs,
     "timetable": repr(dag.timetable),
     "doc": bool(dag.doc_md),
+    "description": dag.description,
+    "dagrun_timeout": dag.dagrun_timeout.total_seconds(),
+    "execution_timeouts": sorted({{t.execution_timeout.total_seconds() for t in dag.tasks}}),
+    "task_docs": sorted(t.task_id for t in dag.tasks if not t.doc_md),
+    "params": {{k: dag.params.get_param(k).resolve(suppress_exception=True)
+                for k in dag.params}},
+    "config_types": dag.params.get_param("config").schema["type"],
+    "deadlines": [[type(d.reference).__name__, d.interval.total_seconds(), d.callback.path]
+                  for d in dag.deadline or []],
+    "outlets": {{t.task_id: [a.uri for a in t.outlets] for t in dag.tasks if t.outlets}},
     "tasks": [t.task_id for t in dag.tasks],
     "upstream": {{t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks}},
     "mapped": sorted(t.task_id for t in dag.tasks if "Mapped" in type(t).__name__),
@@ -41,7 +51,18 @@ def test_dag_folder_imports_and_dag_has_retries_tags_owner(tmp_path):
     assert {"popsync", "nightly"} <= set(bag["tags"])
     assert bag["catchup"] is False and bag["max_active_runs"] == 1
     assert "0 1 * * *" in bag["timetable"] and "Asia/Ho_Chi_Minh" in bag["timetable"]
-    assert bag["doc"]
+    assert bag["doc"] and bag["description"]
+    assert bag["task_docs"] == []  # every task says what it does
+    # the night must end before the offices open; a stuck task must not hold the night
+    assert 0 < bag["dagrun_timeout"] <= 8 * 3600
+    assert bag["execution_timeouts"] and 0 < max(bag["execution_timeouts"]) <= bag[
+        "dagrun_timeout"]
+    # Trigger works without typing: the config param defaults to None ($POPSYNC_CONFIG)
+    assert bag["params"] == {"config": None} and "null" in bag["config_types"]
+    # not published by 06:00 in Hồ Chí Minh City = 5 hours after the 01:00 logical date
+    assert bag["deadlines"] == [["DagRunLogicalDateDeadline", 5 * 3600,
+                                 "pipelines.alerts.deadline_missed"]]
+    assert bag["outlets"] == {"publish": ["popsync://publication/"]}
     assert bag["tasks"][0] == "start" and bag["tasks"][-1] == "publish"
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -19,6 +20,14 @@ LOGICAL_DATE = "2026-11-20T18:00:00"  # 01:00 on 21 November in Hồ Chí Minh C
 RUN_DATE = "2026-11-21"
 
 
+def _task_log(output: str, task_id: str) -> str:
+    """The lines dag.test() prints while it runs ``task_id`` (its first instance)."""
+    lines = output.splitlines()
+    start = next(i for i, x in enumerate(lines) if f"starting task_id={task_id} " in x)
+    end = next(i for i, x in enumerate(lines) if f"end task task_id={task_id} " in x)
+    return "\n".join(lines[start:end + 1])
+
+
 def _metrics(out):
     engine = sa.create_engine(store.default_db_url(out))
     with engine.connect() as connection:
@@ -29,7 +38,8 @@ def _metrics(out):
 
 @pytest.mark.slow
 def test_dag_test_publishes_the_same_as_popsync_run(tmp_path):
-    write_nation(generate_nation(1500, seed=5), tmp_path / "nation", force=True)
+    nation = generate_nation(1500, seed=5)
+    write_nation(nation, tmp_path / "nation", force=True)
     config = {
         "registry": {"source": str(tmp_path / "nation" / "registry.parquet")},
         "population": {"source": str(tmp_path / "nation" / "population.parquet")},
@@ -52,6 +62,29 @@ def test_dag_test_publishes_the_same_as_popsync_run(tmp_path):
     assert {labels["extract[0]"], labels["extract[1]"]} == {"pieces/registry-00000",
                                                          "pieces/population-00000"}
     assert labels["match[0]"] == "bands/cohort-00000"
+    # triggered with the default params (no config typed: $POPSYNC_CONFIG), it published the
+    # Asset downstream DAGs are scheduled on
+    assert dag_run["asset_events"] == ["popsync://publication/"]
+
+    # each step's log says what it did, in figures; Great Expectations' registration noise
+    # and personal data stay out
+    assert "great_expectations" not in done.stdout
+    assert re.search(r"validate_chunk (registry|population)-part-\d+-\d+: \d+ rows checked, "
+                     r"\d+ quarantined",
+                     _task_log(done.stdout, "validate_chunk"))
+    gate = _task_log(done.stdout, "gate_inputs")
+    assert re.search(r"gate_inputs registry: 1,?\d{3} rows, \d+ quarantined", gate)
+    assert "gate_inputs: gate passed" in gate
+    assert re.search(r"plan_bands: \d+ registry rows in \d+ birth-year bands",
+                     _task_log(done.stdout, "plan_bands"))
+    assert re.search(r"match band \d+: \d+ registry rows against \d+ persons: \d+ linked",
+                     _task_log(done.stdout, "match"))
+    assert re.search(r"check_results: sync rate \d+\.\d\d%",
+                     _task_log(done.stdout, "check_results"))
+    assert "check_results: gate passed" in done.stdout
+    for column in ("full_name", "national_id", "vss_code"):
+        values = nation.registry[column].dropna().head(200)
+        assert not [v for v in values if v and v in done.stdout], column
 
     out_dag = tmp_path / "out-dag"
     assert (out_dag / store.publication_path(RUN_DATE) / "manifest.json").is_file()

@@ -4,8 +4,9 @@
 result backend) and one for popsync's metrics, runs ``airflow db migrate``, then starts the
 api-server (which also serves the Task Execution API the workers call), the scheduler, the
 dag-processor, the triggerer and N Celery workers (``--concurrency 1``, distinct
-``--celery-hostname``) on free ports, against the Redis broker on 127.0.0.1. Leaving the ``with``
-block, even on an error, stops every process it started (by process group) and drops both
+``--celery-hostname``) on free ports, against the Redis broker it is given. The PostgreSQL server
+and the Redis server are the caller's (the test session's own: tests/services.py). Leaving the
+``with`` block, even on an error, stops every process it started (by process group) and drops both
 databases and its Redis queue. Each run uses its own queue name and worker names, so two clusters
 (a test and a bench) can share the Redis server without stealing each other's tasks.
 """
@@ -29,10 +30,8 @@ import sqlalchemy as sa
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
-PG_SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432"
-REDIS_URL = "redis://127.0.0.1:6379/0"
 # Databases are named <prefix><pid>_<token>: a run killed before its cleanup leaves databases
-# whose pid is gone, and the next run drops them.
+# whose pid is gone, and the next run on the same server drops them.
 DB_PREFIX = "popsync_cluster_"
 
 
@@ -59,8 +58,8 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _admin_engine() -> sa.Engine:
-    return sa.create_engine(f"{PG_SERVER_URL}/postgres", isolation_level="AUTOCOMMIT")
+def _admin_engine(pg_server_url: str) -> sa.Engine:
+    return sa.create_engine(f"{pg_server_url}/postgres", isolation_level="AUTOCOMMIT")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -73,9 +72,9 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def drop_orphan_databases() -> list[str]:
+def drop_orphan_databases(pg_server_url: str) -> list[str]:
     """Drop databases left by earlier clusters whose process no longer exists."""
-    engine = _admin_engine()
+    engine = _admin_engine(pg_server_url)
     dropped = []
     with engine.connect() as conn:
         names = conn.execute(
@@ -106,6 +105,8 @@ class AirflowCluster:
 
     dags_folder: Path
     workdir: Path
+    pg_server_url: str  # postgresql+psycopg://user@host:port, no database
+    redis_url: str  # the Celery broker
     workers: int = 2
     extra_env: Mapping[str, str] = field(default_factory=dict)
     code_path: Path = REPO  # put first on every process's PYTHONPATH (see snapshot_code)
@@ -118,8 +119,8 @@ class AirflowCluster:
         stem = f"{DB_PREFIX}{os.getpid()}_{self.token}"
         self.airflow_db = f"{stem}_airflow"
         self.metrics_db = f"{stem}_metrics"
-        self.airflow_db_url = f"{PG_SERVER_URL}/{self.airflow_db}"
-        self.metrics_db_url = f"{PG_SERVER_URL}/{self.metrics_db}"
+        self.airflow_db_url = f"{self.pg_server_url}/{self.airflow_db}"
+        self.metrics_db_url = f"{self.pg_server_url}/{self.metrics_db}"
         self.queue = f"popsync_cluster_{self.token}"
         self.api_port = free_port()
         self.worker_names = [f"w{i + 1}-{self.token}@127.0.0.1" for i in range(self.workers)]
@@ -153,7 +154,7 @@ class AirflowCluster:
                 # Airflow would derive postgresql+asyncpg, which is not installed; psycopg 3
                 # is both sync and async.
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": self.airflow_db_url,
-                "AIRFLOW__CELERY__BROKER_URL": REDIS_URL,
+                "AIRFLOW__CELERY__BROKER_URL": self.redis_url,
                 "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{self.airflow_db_url}",
                 "AIRFLOW__OPERATORS__DEFAULT_QUEUE": self.queue,
                 # Components sign and check each other's tokens with these: they must be equal.
@@ -198,7 +199,7 @@ class AirflowCluster:
     def start(self, timeout: float = 240) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "logs").mkdir(exist_ok=True)
-        drop_orphan_databases()
+        drop_orphan_databases(self.pg_server_url)
         self._create_databases()
         self.airflow("db", "migrate", timeout=300)
         airflow = str(VENV_BIN / "airflow")
@@ -257,7 +258,7 @@ class AirflowCluster:
         self.components.append(component)
 
     def _create_databases(self) -> None:
-        engine = _admin_engine()
+        engine = _admin_engine(self.pg_server_url)
         with engine.connect() as conn:
             for name in (self.airflow_db, self.metrics_db):
                 conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
@@ -267,7 +268,7 @@ class AirflowCluster:
     def _drop_databases(self) -> None:
         if not self._created_databases:
             return
-        engine = _admin_engine()
+        engine = _admin_engine(self.pg_server_url)
         with engine.connect() as conn:
             for name in self._created_databases:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -277,7 +278,7 @@ class AirflowCluster:
     def _drop_redis_queue(self) -> None:
         import redis
 
-        client = redis.Redis.from_url(REDIS_URL)
+        client = redis.Redis.from_url(self.redis_url)
         try:
             # The queue itself and kombu's binding sets that name it.
             for key in list(client.scan_iter(match=f"*{self.queue}*")):
@@ -315,7 +316,7 @@ class AirflowCluster:
         """Both workers must be consuming before a run is triggered, or the first takes it all."""
         from celery import Celery
 
-        app = Celery(broker=REDIS_URL)
+        app = Celery(broker=self.redis_url)
         try:
             while time.monotonic() < deadline:
                 self._check_alive()

@@ -113,13 +113,14 @@ def sorted_results(out_dir: Path, path: str) -> pd.DataFrame:
     return results.sort_values("vss_code").reset_index(drop=True)
 
 
-def test_popsync_nightly_fans_out_over_two_celery_workers(tmp_path):
+def test_popsync_nightly_fans_out_over_two_celery_workers(tmp_path, postgres_server, redis_url):
     code = snapshot_code(tmp_path / "code")
     nation = tmp_path / "nation"
     popsync(code, "generate", "--people", str(PEOPLE), "--seed", "11", "--out", str(nation))
 
     cluster = AirflowCluster(
-        dags_folder=code / "dags", workdir=tmp_path / "cluster", workers=2, code_path=code
+        dags_folder=code / "dags", workdir=tmp_path / "cluster", pg_server_url=postgres_server,
+        redis_url=redis_url, workers=2, code_path=code
     )
     airflow_out = tmp_path / "airflow-out"
     config = {

@@ -65,3 +65,25 @@ def test_the_types_it_asks_for_load(tmp_path):
     assert config.population.delimiter == ","
     assert config.db_url == "postgresql+psycopg://popsync@db:5432/popsync"
     assert config.out_dir == (tmp_path / "out").resolve()
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "key"),
+    [
+        ("workers: two\n", "workers"),
+        ("partition:\n  max_rows: 1e5\n", "partition.max_rows"),
+        ("alerts:\n  to: night-watch@vss.example\n", "alerts.to"),
+        ("alerts:\n  rate_drop_points: -1\n", "alerts.rate_drop_points"),
+        ("matching:\n  max_block_size: big\n", "max_block_size"),
+        ("registry:\n  source: r.csv\n  mapping:\n    province_code: {column: T, zfill: two}\n",
+         "registry.mapping.province_code.zfill"),
+    ],
+)
+def test_popsync_run_says_one_line_naming_file_and_key(tmp_path, capsys, yaml_text, key):
+    from pipelines import cli
+
+    path = _config(tmp_path, _with_sources(yaml_text))
+    assert cli.main(["run", "--config", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err and key in err and str(path) in err, err

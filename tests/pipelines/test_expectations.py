@@ -186,3 +186,20 @@ def test_birth_dates_before_the_engines_range_are_quarantined_as_too_early():
     rows = {f.reason: f.rows.tolist() for f in validate_registry(registry, "2026-11-20")
             .row_failures if f.column == "birth_date"}
     assert rows == {"birth_date_too_early": [0, 1, 3], "birth_date_format": [4]}
+
+
+def test_suites_use_great_expectations_native_severity():
+    """Hard checks are GX ``critical``, quarantining ones ``warning``; meta carries only the
+    quarantine reason."""
+    from great_expectations.expectations.metadata_types import FailureSeverity
+
+    from expectations import inputs, results
+
+    suites = [inputs.registry_suite(), inputs.population_suite(), results.results_suite(),
+              results.metrics_suite()]
+    severities = set()
+    for suite in suites:
+        for expectation in suite:
+            assert set(expectation.meta) == {"reason"}, expectation.meta
+            severities.add(expectation.severity)
+    assert severities == {FailureSeverity.CRITICAL, FailureSeverity.WARNING}

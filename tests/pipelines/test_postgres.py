@@ -1,32 +1,12 @@
-"""Publication into a real PostgreSQL server (127.0.0.1:5432), the production database."""
+"""Publication into a real PostgreSQL server, the production database (the test session's own
+cluster: tests/conftest.py)."""
 
 from __future__ import annotations
 
-import uuid
-
 import pandas as pd
-import psycopg
-import pytest
 from pipeline_helpers import read_table, run
 
 from popsync import store
-
-SERVER = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-@pytest.fixture
-def postgres_url():
-    name = f"popsync_test_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = psycopg.connect(SERVER, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is needed (make services): {exc}")
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.close()
 
 
 def test_publication_to_postgresql_is_complete_and_idempotent(

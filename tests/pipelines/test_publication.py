@@ -139,4 +139,5 @@ def test_volume_drop_stops_the_night_before_publishing(
     runs = read_table(out, store.runs)
     assert runs["status"].tolist() == ["succeeded", "failed"]
     assert "volume_drop" in runs["message"].iloc[-1]
+    assert runs["stopped_by"].iloc[-1] == "check_keys"  # the gate, for the portal and alerts
     assert f"min_value={math.ceil(len(registry) * (1 - 0.3))}" in runs["message"].iloc[-1]

@@ -3,35 +3,18 @@ throttling and audit in the same database, through a live server."""
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
 import pytest
-import sqlalchemy as sa
 from portal_fixtures import PASSWORD, add_run, live_server, login, make_accounts, publish_nights
 
 from portal.app import PortalSettings, create_app
 from portal.security import Throttle
 
-SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
 
 @pytest.fixture
-def pg_url():
-    """A database of its own (tests running side by side must not share one); PostgreSQL not
-    reachable is a failure, not a skip: production runs on it."""
-    database = f"popsync_portal_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(SERVER_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE {database}"))
-    except sa.exc.OperationalError as exc:
-        pytest.fail(f"PostgreSQL not reachable on 127.0.0.1:5432 (start it: make services): "
-                    f"{exc.orig}")
-    yield SERVER_URL.replace("/test", f"/{database}")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
-    admin.dispose()
+def pg_url(postgres_url):
+    """A new database in the test session's own PostgreSQL cluster (tests/conftest.py)."""
+    return postgres_url
 
 
 def test_portal_on_postgresql(tmp_path, pg_url):

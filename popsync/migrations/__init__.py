@@ -1,0 +1,1 @@
+"""Alembic migrations of the publication database (``popsync.store``): ``popsync db upgrade``."""
