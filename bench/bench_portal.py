@@ -1,11 +1,17 @@
 """Measure the portal's response times over a published data folder, on a real uvicorn.
 
     .venv/bin/python bench/bench_portal.py --data demo-data/published [--requests 200]
+        [--history 30]
 
 Serves the folder in this process (one uvicorn worker, as ``popsync serve`` does), adds two
 temporary accounts, and times sequential requests per endpoint (p50 / p95 / max in ms and
 requests per second), then the ranking page under 8 concurrent clients. The accounts are
 removed at the end.
+
+``--history N``: first gives the database N published nights, the latest real one and N - 1
+earlier nights whose rows (runs, publications, metrics, reason counts, breakdowns, coverage)
+are copies of the latest's under earlier dates: the pages read as many rows as after N real
+nights. It writes into the database: use a scratch copy of the data folder.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -51,6 +57,34 @@ def row(name: str, times: list[float], size: int) -> str:
             f"{times[-1]:.1f} | {1000 * len(times) / sum(times):.0f} | {size / 1024:.0f} |")
 
 
+def add_history(engine, nights: int) -> None:
+    """Copies of the latest publication's rows under the ``nights - 1`` dates before it."""
+    import sqlalchemy as sa
+
+    tables = (store.metrics, store.reason_counts, store.breakdowns, store.coverage)
+    with engine.begin() as conn:
+        latest = conn.execute(sa.select(store.publications).order_by(
+            store.publications.c.run_date.desc()).limit(1)).mappings().one()
+        day = datetime.fromisoformat(latest["run_date"]).date()
+        rows = {t.name: conn.execute(sa.select(t).where(t.c.run_date == latest["run_date"]))
+                .mappings().all() for t in tables}
+        for back in range(1, nights):
+            run_date = (day - timedelta(days=back)).isoformat()
+            if conn.execute(sa.select(store.publications.c.run_date).where(
+                    store.publications.c.run_date == run_date)).first():
+                continue
+            run_id = conn.execute(sa.insert(store.runs).values(
+                run_date=run_date, started_at=datetime.now(UTC), finished_at=datetime.now(UTC),
+                status="succeeded")).inserted_primary_key[0]
+            conn.execute(sa.insert(store.publications).values(
+                run_date=run_date, run_id=run_id, published_at=datetime.now(UTC),
+                path=latest["path"]))
+            for table in tables:
+                if rows[table.name]:
+                    conn.execute(sa.insert(table), [{**r, "run_date": run_date}
+                                                    for r in rows[table.name]])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -58,9 +92,13 @@ def main() -> int:
     parser.add_argument("--db-url", help="default: SQLite in --data")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--province", default="79", help="63-scheme province of the office")
+    parser.add_argument("--history", type=int, default=0,
+                        help="make the database hold this many nights (see above)")
     args = parser.parse_args()
     db_url = args.db_url or store.default_db_url(args.data)
     engine = store.engine_for(db_url)
+    if args.history > 1:
+        add_history(engine, args.history)
     password = secrets.token_urlsafe(12)
     lead, office = "bench-lead", "bench-office"
     security.save_user(engine, lead, password, "leadership", replace=True)
@@ -69,7 +107,8 @@ def main() -> int:
     app = create_app(PortalSettings(db_url=db_url, data_dir=args.data))
     lines = [
         f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; machine: {platform.machine()}, "
-        f"2 cores shared; command: bench/bench_portal.py --data {args.data} --requests {n}",
+        f"2 cores shared; command: bench/bench_portal.py --data {args.data} --requests {n}"
+        f"{f' --history {args.history}' if args.history else ''}",
         "",
         "| request | n | p50 ms | p95 ms | max ms | req/s | KiB |",
         "|---|---|---|---|---|---|---|",
@@ -79,8 +118,12 @@ def main() -> int:
             cases = [
                 ("GET / (ranking page, 63, anonymous)", "/", {}),
                 ("GET /?scheme=34&line=hi", "/?scheme=34&line=hi", {}),
+                ("GET /?map=coverage", "/?map=coverage", {}),
                 ("GET /api/health", "/api/health", {}),
                 ("GET /api/rankings?scheme=63", "/api/rankings?scheme=63", {}),
+                ("GET /api/rankings?scheme=34&line=hi", "/api/rankings?scheme=34&line=hi", {}),
+                ("GET /api/breakdowns?scheme=63", "/api/breakdowns?scheme=63", {}),
+                ("GET /api/coverage?scheme=63&line=hi", "/api/coverage?scheme=63&line=hi", {}),
             ]
             for name, path, kwargs in cases:
                 size = len(client.get(path, **kwargs).content)
@@ -93,8 +136,10 @@ def main() -> int:
             path = f"/provinces/{args.province}"
             lines.append(row(f"GET {path} (province page, session)",
                              timed(client, path, n), len(client.get(path).content)))
-            for fmt in ("xlsx", "csv"):
-                path = f"/provinces/{args.province}/lists/unsynchronized.{fmt}"
+            for path in (f"/provinces/{args.province}/lists/unsynchronized.xlsx",
+                         f"/provinces/{args.province}/lists/unsynchronized.csv",
+                         f"/provinces/{args.province}/coverage/uninsured.xlsx",
+                         "/exports/leadership.xlsx"):
                 lines.append(row(f"GET {path} (session)", timed(client, path, n // 4),
                                  len(client.get(path).content)))
             client.cookies.clear()

@@ -12,6 +12,7 @@ residents, never by the nation.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -157,8 +158,11 @@ def count_coverage(work_dir: str, residents: str, resolve: list[str],
     out = ctx.path("coverage.parquet")
     coverage.to_parquet(out, index=False)
     staging = publish.staging_folder(ctx.out_dir, ctx.run_date, ctx.run_id)
-    for unit in PROVINCES_34:
-        write_unit_lists(uninsured, unit, staging, ctx.config.province_schemes)
+    # threads: Arrow kernels and zlib release the GIL (as lists.write_lists)
+    with ThreadPoolExecutor(max(ctx.config.workers, 1)) as pool:
+        list(pool.map(lambda unit: write_unit_lists(uninsured, unit, staging,
+                                                    ctx.config.province_schemes),
+                      PROVINCES_34))
     linked.unlink(missing_ok=True)
     return str(out)
 

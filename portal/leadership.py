@@ -179,11 +179,11 @@ def workbook(engine: sa.Engine, f: Figures) -> bytes:
                             "participants", "synchronized", "to_fix", "sync_rate", "change"],
           ranking)
     groups = []
+    every = publication.breakdowns(engine, f.run_date, f.scheme, None, by_province=True)
     codes = [None, *publication.provinces_of(f.scheme)]
     for line in LINES:
         for code in codes:
-            for dimension, values in publication.breakdowns(
-                    engine, f.run_date, f.scheme, line, code).items():
+            for dimension, values in every.get(line, {}).get(code, {}).items():
                 groups += [[f.run_date, label("line_" + line), code or label("nation"),
                             label("dim_" + dimension), label_of(v["value"], f.lang),
                             v["participants"], v["synchronized"],

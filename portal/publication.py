@@ -273,33 +273,53 @@ def province_trends(
 
 
 def breakdowns(
-    engine: sa.Engine, run_date: str | None, scheme: str, line: str,
-    province_code: str | None = None,
-) -> dict[str, list[dict]]:
+    engine: sa.Engine, run_date: str | None, scheme: str, line: str | None,
+    province_code: str | None = None, by_province: bool = False,
+) -> dict:
     """Participants and sync rate per age band and per gender, of one province or (None) the
-    nation (its provinces added up), as the night stored them."""
+    nation (its provinces added up), as the night stored them: ``{dimension: [group]}``.
+    ``line`` None: every line, ``{line: {dimension: [group]}}``; ``by_province``: the nation's
+    and every province's, ``{line: {province or None: {dimension: [group]}}}`` (one query)."""
     if run_date is None:
         return {}
     b = store.breakdowns
     counts = [sa.func.sum(b.c[c]).label(c) for c in ("participants", *STATUS_COLUMNS)]
+    keys = [b.c.line, b.c.dimension, b.c.value]
+    if by_province:
+        keys.append(b.c.province_code)
     query = (
-        sa.select(b.c.dimension, b.c.value, *counts)
-        .where(b.c.run_date == run_date, b.c.scheme == scheme, b.c.line == line)
-        .group_by(b.c.dimension, b.c.value)
+        sa.select(*keys, *counts)
+        .where(b.c.run_date == run_date, b.c.scheme == scheme)
+        .group_by(*keys)
     )
+    if line is not None:
+        query = query.where(b.c.line == line)
     if province_code is not None:
         query = query.where(b.c.province_code == province_code)
-    result: dict[str, list[dict]] = {}
+    result: dict = {}
     with engine.connect() as conn:
         for row in conn.execute(query).mappings():
-            result.setdefault(row["dimension"], []).append({
-                "value": row["value"],
-                **{c: int(row[c]) for c in ("participants", *STATUS_COLUMNS)},
-                "sync_rate": row["synchronized"] / row["participants"]
-                if row["participants"] else None,
-            })
-    return {dimension: sorted(rows, key=lambda r: _GROUP_ORDER.get(r["value"], 99))
-            for dimension, rows in result.items()}
+            group = {c: int(row[c]) for c in ("participants", *STATUS_COLUMNS)}
+            places = [None, row["province_code"]] if by_province else [None]
+            for place in places:
+                groups = result.setdefault(row["line"], {}).setdefault(place, {}).setdefault(
+                    row["dimension"], {})
+                total = groups.setdefault(row["value"], dict.fromkeys(group, 0))
+                for key, value in group.items():
+                    total[key] += value
+    for by_place in result.values():
+        for place, dimensions in by_place.items():
+            by_place[place] = {
+                dimension: [
+                    {"value": value, **group, "sync_rate": group["synchronized"] /
+                     group["participants"] if group["participants"] else None}
+                    for value, group in sorted(groups.items(),
+                                               key=lambda item: _GROUP_ORDER.get(item[0], 99))]
+                for dimension, groups in dimensions.items()}
+    if by_province:
+        return result
+    nation = {line_: by_place[None] for line_, by_place in result.items()}
+    return nation if line is None else nation.get(line, {})
 
 
 _GROUP_ORDER = {value: i for i, value in enumerate((*AGE_BANDS, *GENDERS, UNKNOWN))}

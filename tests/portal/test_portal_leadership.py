@@ -179,6 +179,8 @@ def test_an_office_downloads_its_uninsured_residents_and_not_anothers(base, hist
         assert office.get("/provinces/79/coverage/uninsured.xlsx").status_code == 200
         page = office.get("/provinces/79").text
         assert 'id="download-uninsured-xlsx"' in page
+        assert re.search(r'id="province-rank">\d+ / 63<', page)
+        assert 'id="province-coverage"' in page and 'id="breakdown-age_band"' in page
         # its own rank, out of 63, in the headline
         assert re.search(r'id="my-rank">.*?<strong>\d+ / 63</strong>', office.get("/").text)
     from portal.tables import audit_log
@@ -208,6 +210,20 @@ def test_export_workbook_holds_ranking_breakdowns_and_coverage(web, history):
     assert len(coverage) == 1 + 34 * 5
     groups = list(book["Age and gender"].iter_rows(values_only=True))
     assert {r[2] for r in groups[1:]} == {"Nation", *PROVINCES_34}
+    b = store.breakdowns
+    with history[2].connect() as conn:
+        stored = conn.execute(sa.select(b.c.province_code, b.c.value, b.c.participants,
+                                        b.c.synchronized).where(
+            b.c.run_date == LATEST, b.c.scheme == "34", b.c.line == "ui",
+            b.c.dimension == "gender")).all()
+    sheet = {(r[2], r[4]): (r[5], r[6]) for r in groups[1:]
+             if r[1] == "Unemployment insurance" and r[3] == "Gender"}
+    names = {"M": "Male", "F": "Female"}
+    assert {k: v for k, v in sheet.items() if k[0] != "Nation"} == {
+        (code, names[value]): (p, s) for code, value, p, s in stored}
+    for value in ("M", "F"):
+        assert sheet[("Nation", names[value])] == tuple(
+            sum(row[i] for row in stored if row[1] == value) for i in (2, 3))
 
 
 def test_rankings_api_carries_the_headline_rank_out_of_and_trends(web, history):
