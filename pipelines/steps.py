@@ -796,6 +796,7 @@ def stage_publication(work_dir: str, stage_lists: list[int], resolve: list[str])
                 "rankings": "rankings.csv",
                 "validation_report": "validation_report.html",
                 "lists": "lists/<scheme>/<province_code>/unsynchronized.{xlsx,csv}",
+                "uninsured": "coverage/<scheme>/<province_code>/uninsured.{xlsx,csv}",
             },
         },
     )
