@@ -116,3 +116,29 @@ def test_uninsured_list_holds_exactly_the_provinces_living_residents_without_hea
         assert (bands.iloc[:first_other] == "0-5").all()  # children under 6 first,
         assert ((listed["Trẻ em dưới 6 tuổi (NSNN đóng)"] == "Có") == (bands == "0-5")).all()
         assert (bands.iloc[first_other:] != "0-5").all()  # flagged, and only they
+
+
+def test_uninsured_list_goes_by_age_band_then_ward_when_the_population_has_wards(tmp_path):
+    from pipeline_helpers import run
+
+    from popsync.synthetic import generate_nation, write_nation
+
+    nation = tmp_path / "nation"
+    write_nation(generate_nation(600, seed=4), nation, force=True)
+    population = pd.read_parquet(nation / "population.parquet")
+    wards = [f"{i % 3:05d}" for i in range(len(population))]
+    population.assign(ward_code=wards, address=[f"số {i}" for i in range(len(population))]
+                      ).to_parquet(nation / "population.parquet", index=False)
+    out = tmp_path / "out"
+    assert run(out, nation / "registry.parquet", nation / "population.parquet", RUN_DATE) == 0
+    folder = out / store.publication_path(RUN_DATE)
+    listed = pd.concat(
+        pd.read_csv(folder / store.uninsured_list_path("34", unit, "csv"), dtype=str,
+                    keep_default_na=False)
+        for unit in ("01", "79", "38"))
+    assert len(listed) and set(listed["Mã xã/phường"]) <= {"00000", "00001", "00002"}
+    assert listed["Địa chỉ"].str.startswith("số ").all()
+    for _, rows in listed.groupby("Mã tỉnh", sort=False):
+        band = band_of(rows["Ngày sinh"]).map({b: i for i, (_, b) in enumerate(BANDS)})
+        keys = list(zip(band, rows["Mã xã/phường"], strict=True))
+        assert keys == sorted(keys)  # by age band (under 6 first), then ward
