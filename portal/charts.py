@@ -178,9 +178,11 @@ def tile_map(
     format_rate: Callable[[float], str],
     links: dict[str, str] | None = None,
     size: int = 30,
+    highlighted: str | None = None,
 ) -> Markup:
     """One square per province at its tile position (row, column), coloured by its rate, with
-    its code; a legend of the colour steps. Provinces without a value are grey."""
+    its code; a legend of the colour steps. Provinces without a value are grey; the
+    ``highlighted`` one (an office's own) is outlined."""
     bounds = map_bounds(list(values.values()))
     rows = max(r for r, _ in tiles.values()) + 1
     cols = max(c for _, c in tiles.values()) + 1
@@ -195,7 +197,8 @@ def tile_map(
         text = "#fff" if rate is not None and sum(rate >= b for b in bounds) in (0, 1, 5, 6) \
             else "#1d2733"
         label = f"{code} {labels.get(code, code)}: " + ("–" if rate is None else format_rate(rate))
-        tile = (f'<rect class="tile" x="{x}" y="{y}" width="{size}" height="{size}" rx="3" '
+        css = "tile own" if code == highlighted else "tile"
+        tile = (f'<rect class="{css}" x="{x}" y="{y}" width="{size}" height="{size}" rx="3" '
                 f'fill="{colour}" data-code="{code}"><title>{escape(label)}</title></rect>'
                 f'<text class="tile-code" x="{x + size / 2}" y="{y + size / 2 + 4}" '
                 f'text-anchor="middle" fill="{text}">{escape(code)}</text>')

@@ -92,11 +92,13 @@ def page(engine: sa.Engine, f: Figures) -> dict:
         map_title = f"{label('sync_rate')} ({label('line_' + f.line)})"
     names = {code: p.name for code, p in publication.provinces_of(f.scheme).items()}
     links = {r["code"]: f"/provinces/{r['code']}?scheme={f.scheme}" for r in rows if r["allowed"]}
+    mine = _own_row(rows, f)
     tile_map = charts.tile_map(tile_positions(f.scheme), values, names, map_title, rate, links,
-                               size=22 if f.scheme == "63" else 28)
+                               size=22 if f.scheme == "63" else 28,
+                               highlighted=mine["code"] if mine else None)
     return {
         "rows": rows,
-        "mine": _own_row(rows, f),
+        "mine": mine,
         "headline": head,
         "target": f.target,
         "trend_chart": trend_chart,

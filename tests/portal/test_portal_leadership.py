@@ -182,7 +182,14 @@ def test_an_office_downloads_its_uninsured_residents_and_not_anothers(base, hist
         assert re.search(r'id="province-rank">\d+ / 63<', page)
         assert 'id="province-coverage"' in page and 'id="breakdown-age_band"' in page
         # its own rank, out of 63, in the headline
-        assert re.search(r'id="my-rank">.*?<strong>\d+ / 63</strong>', office.get("/").text)
+        ranking = office.get("/").text
+        assert re.search(r'id="my-rank">.*?<strong>\d+ / 63</strong>', ranking)
+        assert re.findall(r'<rect class="tile own"[^>]*data-code="(\d\d)"', ranking) == ["79"]
+    own_tile = r'<rect class="tile own"[^>]*data-code="(\d\d)"'
+    with httpx.Client(base_url=base, follow_redirects=True) as office:
+        login(office, "office74")  # Bình Dương: part of TP Hồ Chí Minh (79) since July 2025
+        assert re.findall(own_tile, office.get("/").text) == ["74"]
+        assert re.findall(own_tile, office.get("/", params={"scheme": "34"}).text) == ["79"]
     from portal.tables import audit_log
     with history[2].connect() as conn:
         actions = conn.execute(sa.select(audit_log.c.province_code, audit_log.c.outcome).where(
