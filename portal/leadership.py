@@ -105,6 +105,7 @@ def page(engine: sa.Engine, f: Figures) -> dict:
         "bar_chart": bars,
         "tile_map": tile_map,
         "map_title": map_title,
+        "map_empty": not values,
         "breakdowns": publication.breakdowns(engine, f.run_date, f.scheme, f.line),
         "coverage": coverage_rows,
         "coverage_total": _coverage_total(coverage_rows),

@@ -250,3 +250,20 @@ def test_print_stylesheet_leaves_out_navigation_and_controls():
     rules = css.split("@media print")[1]
     for hidden in ("header.top nav", ".controls", ".no-print"):
         assert hidden in rules.split("display: none")[0]
+
+
+def test_a_night_published_before_breakdowns_and_coverage_still_shows(tmp_path):
+    engine = publish_nights(tmp_path, store.default_db_url(tmp_path), NIGHTS[-2:],
+                            lists_for_latest=False)
+    with engine.begin() as conn:
+        conn.execute(sa.delete(store.breakdowns))
+        conn.execute(sa.delete(store.coverage))
+    app = create_app(PortalSettings(db_url=store.default_db_url(tmp_path), data_dir=tmp_path))
+    with live_server(app) as url:
+        page = httpx.get(url + "/", params={"map": "coverage"})
+        assert page.status_code == 200 and 'id="national-rate"' in page.text
+        assert 'id="breakdowns"' not in page.text and 'id="coverage"' not in page.text
+        assert page.text.count('fill="#d0d5db"') == 63  # every tile grey: no coverage figures
+        assert 'id="map-empty"' in page.text  # and the map says so
+        assert httpx.get(url + "/api/coverage").json()["provinces"] == []
+    engine.dispose()
