@@ -684,7 +684,8 @@ def gather_lists(work_dir: str, resolve: list[str]) -> list[str]:
         )
         rows = dict.fromkeys(groups.values(), 0) | dict(sql.execute(
             f"SELECT unit, count(*) FROM read_parquet('{folder}/*/*.parquet', "
-            "hive_partitioning=true) GROUP BY unit").fetchall())
+            # as text: units all without a leading zero ('79', '92') would be read as numbers
+            "hive_partitioning=true, hive_types={'unit': VARCHAR}) GROUP BY unit").fetchall())
     batches = _batches(rows, ctx.config.chunk_rows)
     write_json(folder / "batches.json", [
         {unit: [o for o, g in groups.items() if g == unit] for unit in batch}
