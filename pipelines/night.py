@@ -2,7 +2,8 @@
 out. The Airflow DAG (``dags/popsync_nightly.py``), ``popsync run`` (``run_night`` below) and the
 benchmarks are all built from ``NIGHT``, so they cannot drift apart.
 
-A step is a function of ``pipelines.steps``: ``function(work_dir, *outputs of its inputs,
+A step is a function of ``pipelines.steps`` (or of the module FUNCTIONS names before a dot):
+``function(work_dir, *outputs of its inputs,
 piece=...)``. A step that fans out (``over``) runs once per item of a list: a fixed list, or the
 list another step returned; a step that takes a fanned-out step's output gets the list of its
 tasks' outputs.
@@ -27,9 +28,10 @@ class Step:
 
     @property
     def function(self) -> Callable:
-        from pipelines import steps  # pandas, GX, DuckDB: not when the DAG file is parsed
+        import importlib  # pandas, GX, DuckDB: not when the DAG file is parsed
 
-        return getattr(steps, FUNCTIONS[self.name])
+        module, _, name = FUNCTIONS[self.name].rpartition(".")
+        return getattr(importlib.import_module(f"pipelines.{module or 'steps'}"), name)
 
     @property
     def upstream(self) -> tuple[str, ...]:
@@ -46,8 +48,12 @@ FUNCTIONS = {
     "gate_inputs": "gate_inputs",
     "prepare_population": "prepare_population",
     "match": "match_cohort",
+    "residents": "coverage.copy_residents",
     "split_results": "split_results",
     "resolve": "resolve_partition",
+    "count_groups": "breakdowns.count_groups",
+    "breakdowns": "breakdowns.merge_groups",
+    "coverage": "coverage.count_coverage",
     "check_results": "check_results",
     "gather_lists": "gather_lists",
     "stage_lists": "stage_lists",
@@ -75,10 +81,17 @@ NIGHT: tuple[Step, ...] = (
              "from other years (DuckDB)."),
     Step("match", ("prepare_population",), over="plan_bands",
          doc="Link the bands of one cohort to their population slice, normalized once."),
-    Step("split_results", ("match",),
+    Step("residents", ("gate_inputs",),
+         doc="The living residents out of the population, by province, before it goes "
+             "(DuckDB)."),
+    Step("split_results", ("match", "residents"),
          doc="Repartition the bands' results by person (DuckDB)."),
     Step("resolve", over="split_results",
          doc="One person, one registration within a partition; its counts and checks."),
+    Step("count_groups", over="resolve",
+         doc="One partition's status counts by age band and gender."),
+    Step("breakdowns", ("count_groups",),
+         doc="The partitions' counts by age band and gender added up, with their rates."),
     Step("check_results", ("resolve",),
          doc="Metrics from the counts; result checks across partitions: a failure stops "
              "publication."),
@@ -89,7 +102,10 @@ NIGHT: tuple[Step, ...] = (
          doc="One batch of province groups' Excel and CSV lists into the staging folder."),
     Step("stage", ("stage_lists", "resolve"),
          doc="Results, quarantine, rankings and manifest into the staging folder."),
-    Step("publish", ("check_results", "stage"),
+    Step("coverage", ("residents", "resolve", "gather_lists"),
+         doc="Residents linked to a registration per province and line; per province the "
+             "residents without health insurance, listed (DuckDB)."),
+    Step("publish", ("check_results", "stage", "breakdowns", "coverage"),
          doc="Swap the staged publication in and commit its rows to the database."),
 )
 STEPS = {s.name: s for s in NIGHT}

@@ -95,6 +95,13 @@ def chunk_table(frame: pd.DataFrame, first_row: int) -> pa.Table:
             .sort_by([(BAND_YEAR, "ascending"), (SOURCE_ROW, "ascending")]))
 
 
+def stated_year(registry: pd.DataFrame) -> pd.Series:
+    """The registry's birth year, else the year its 12-digit ID encodes (nullable Int16)."""
+    year = pc.coalesce(birth_year(pa.array(registry["birth_date"], pa.string())),
+                       id_year(pa.array(registry["national_id"], pa.string())))
+    return pd.Series(year.to_pandas(types_mapper=pd.ArrowDtype), index=registry.index)
+
+
 def id_year(ids) -> pa.Array | pa.ChunkedArray:
     """The birth year a 12-digit personal ID encodes (digit 4: century and gender, digits 5-6:
     the year) within the engine's range, else null, as Arrow int16."""

@@ -8,8 +8,8 @@ Order, and why it is safe:
 2. the database is checked to be reachable before any file moves;
 3. an existing folder of the same run date is renamed aside to ``.replaced-<date>-r<run>``, the
    staging folder renamed to ``publications/<date>``;
-4. one transaction replaces the run date's metrics, reason_counts and publications rows and
-   marks the run succeeded;
+4. one transaction replaces the run date's metrics, reason_counts, breakdowns, coverage and
+   publications rows and marks the run succeeded;
 5. on failure in 3-4 the renames are undone; after success the replaced folder is removed.
 A crash between 3 and 4 leaves a ``.replaced-`` folder: ``recover`` (run at the start of every
 run) compares the folder's manifest with the database and puts back whichever the database
@@ -99,15 +99,20 @@ def _commit(
     metrics: pd.DataFrame,
     reason_counts: pd.DataFrame,
     summary: dict,
+    groups: dict[str, pd.DataFrame],
 ) -> None:
     now = datetime.now(UTC)
     with engine.begin() as connection:
-        for table in (store.metrics, store.reason_counts, store.publications):
+        for table in (store.metrics, store.reason_counts, store.breakdowns, store.coverage,
+                      store.publications):
             connection.execute(sa.delete(table).where(table.c.run_date == run_date))
         if len(metrics):
             connection.execute(sa.insert(store.metrics), _records(metrics))
         if len(reason_counts):
             connection.execute(sa.insert(store.reason_counts), _records(reason_counts))
+        for name, frame in groups.items():
+            if len(frame):
+                connection.execute(sa.insert(store.metadata.tables[name]), _records(frame))
         connection.execute(
             sa.insert(store.publications),
             {"run_date": run_date, "run_id": run_id, "published_at": now, "path": path},
@@ -129,8 +134,10 @@ def publish(
     metrics: pd.DataFrame,
     reason_counts: pd.DataFrame,
     summary: dict,
+    groups: dict[str, pd.DataFrame] | None = None,
 ) -> Path:
-    """Make ``staging`` the publication of ``run_date``; returns its final folder."""
+    """Make ``staging`` the publication of ``run_date``; returns its final folder. ``groups``:
+    rows of the ``breakdowns`` and ``coverage`` tables, committed with the metrics."""
     try:
         with engine.connect() as connection:
             connection.execute(sa.text("SELECT 1"))
@@ -150,7 +157,8 @@ def publish(
             moved_previous = True
         os.rename(staging, final)
         moved_new = True
-        _commit(engine, run_id, run_date, relative, metrics, reason_counts, summary)
+        _commit(engine, run_id, run_date, relative, metrics, reason_counts, summary,
+                groups or {})
     except Exception as exc:
         if moved_new:
             os.rename(final, staging)

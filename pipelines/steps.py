@@ -71,6 +71,9 @@ log = logging.getLogger("popsync.run")
 KEYS = {"registry": "vss_code", "population": "personal_id"}
 LINE_FLAGS = ("scheme_si_compulsory", "scheme_si_voluntary", "scheme_hi", "scheme_ui")
 QUARANTINE_COLUMNS = ("source", "row", "key", "column", "reason", "value")
+# The registry's gender and birth year (else its ID's year) carried in the results, for the
+# breakdowns by gender and age band (pipelines/breakdowns.py).
+REGISTRY_GROUPS = ("gender", partition.BIRTH_YEAR)
 # Intermediate files: fast to write and read, a third of their uncompressed size.
 _PARQUET = {"compression": "zstd", "compression_level": 1}
 
@@ -672,20 +675,25 @@ def _results_schema() -> pa.Schema:
             return pa.float64()
         if name.endswith("_agrees") or name in LINE_FLAGS:
             return pa.bool_()
+        if name == partition.BIRTH_YEAR:
+            return pa.int16()
         return pa.string()
 
     return pa.schema([(name, kind(name)) for name in (*RESULT_COLUMNS, *LINE_FLAGS,
-                                                      "office_code")])
+                                                      "office_code", *REGISTRY_GROUPS)])
 
 
 def _with_registry_fields(results: pd.DataFrame, registry: pd.DataFrame) -> pd.DataFrame:
-    """The published results: the engine's columns, then the registry's line flags and office
-    (``link`` returns one result per registry row in the registry's order: no join needed)."""
+    """The published results: the engine's columns, then the registry's line flags, office,
+    gender and birth year (``link`` returns one result per registry row in the registry's
+    order: no join needed)."""
     if not np.array_equal(
         results["vss_code"].to_numpy(dtype=object), registry["vss_code"].to_numpy(dtype=object)
     ):
         raise RuntimeError("matching.link returned results out of the registry's row order")
-    fields = registry[list(LINE_FLAGS)].assign(office_code=metrics.office_code(registry))
+    fields = registry[list(LINE_FLAGS)].assign(
+        office_code=metrics.office_code(registry),
+        gender=registry["gender"], **{partition.BIRTH_YEAR: partition.stated_year(registry)})
     return pd.concat(
         [results[list(RESULT_COLUMNS)].reset_index(drop=True), fields.reset_index(drop=True)],
         axis=1,
@@ -696,10 +704,11 @@ def _with_registry_fields(results: pd.DataFrame, registry: pd.DataFrame) -> pd.D
 
 
 @step("split_results")
-def split_results(work_dir: str, match: list[list[str]]) -> list[str]:
+def split_results(work_dir: str, match: list[list[str]], residents: str) -> list[str]:
     """Every cohort matched: the person partitions its tasks wrote the results into (by hash of
     the linked personal ID; rows linked to nobody by their VSS code), so that one person, one
     registration is decided per partition; returns the partitions."""
+    del residents  # copied out of the population (pipelines/coverage.py) before it goes
     ctx = RunContext.load(work_dir)
     # what only matching read goes, to keep the work folder small
     _remove(ctx, "unlinkable.parquet", "quoted", "bands", "sources/population")
@@ -827,7 +836,8 @@ def gather_lists(work_dir: str, resolve: list[str]) -> list[str]:
         )
         rows = dict.fromkeys(groups.values(), 0) | dict(sql.execute(
             f"SELECT unit, count(*) FROM read_parquet('{folder}/*/*.parquet', "
-            "hive_partitioning=true) GROUP BY unit").fetchall())
+            # as text: units all without a leading zero ('79', '92') would be read as numbers
+            "hive_partitioning=true, hive_types={'unit': VARCHAR}) GROUP BY unit").fetchall())
     batches = _batches(rows, ctx.config.chunk_rows)
     write_json(folder / "batches.json", [
         {unit: [o for o, g in groups.items() if g == unit] for unit in batch}
@@ -958,6 +968,7 @@ def stage_publication(work_dir: str, stage_lists: list[int], resolve: list[str])
                 "rankings": "rankings.csv",
                 "validation_report": "validation_report.html",
                 "lists": "lists/<scheme>/<province_code>/unsynchronized.{xlsx,csv}",
+                "uninsured": "coverage/<scheme>/<province_code>/uninsured.{xlsx,csv}",
             },
         },
     )
@@ -988,7 +999,7 @@ def _write_validation_report(ctx: RunContext, staging: Path, summary: dict) -> N
 # The work folder's big intermediates, removed once the night is published (most go earlier,
 # as soon as no later step reads them).
 INTERMEDIATES = ("sources", "quarantine", "unlinkable.parquet", "quoted", "bands", "persons",
-                 "results", "listed", DECISIONS_FILE)
+                 "results", "listed", DECISIONS_FILE, "residents", "uninsured")
 
 
 def _remove(ctx: RunContext, *names: str) -> None:
@@ -1002,7 +1013,8 @@ def _remove(ctx: RunContext, *names: str) -> None:
 
 
 @step("publish")
-def publish_run(work_dir: str, check_results: str, stage: str) -> str:
+def publish_run(work_dir: str, check_results: str, stage: str, breakdowns: str,
+                coverage: str) -> str:
     """Swap the staged publication in and commit its rows; returns the publication folder."""
     del check_results, stage  # both must have succeeded: their files are in the work folder
     ctx = RunContext.load(work_dir)
@@ -1024,6 +1036,7 @@ def publish_run(work_dir: str, check_results: str, stage: str) -> str:
             "quarantined": summary["quarantined"]["registry"],
             "sync_rate": summary["sync_rate"],
         },
+        {"breakdowns": pd.read_parquet(breakdowns), "coverage": pd.read_parquet(coverage)},
     )
     log.info("publish %s: %s; %d participants, %d quarantined, sync rate %.2f%%",
              ctx.run_date, final, summary["rows"]["registry"], summary["quarantined"]["registry"],

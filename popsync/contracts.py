@@ -93,3 +93,18 @@ METRIC_COLUMNS = (
     "rank",
     "change",
 )
+
+# Breakdowns (pipelines/breakdowns.py, pipelines/coverage.py): age bands by age reached in the
+# run date's year (the state pays children under 6's health insurance: their band comes first),
+# and genders; ``unknown`` where the year or the gender is missing.
+AGE_BANDS = {"0-5": 5, "6-17": 17, "18-39": 39, "40-59": 59, "60+": None}
+UNKNOWN = "unknown"
+GENDERS = ("M", "F")
+BREAKDOWN_COLUMNS = (
+    "run_date", "scheme", "line", "province_code", "dimension", "value",
+    "participants", "synchronized", "needs_correction", "needs_review", "unmatched", "sync_rate",
+)
+COVERAGE_COLUMNS = (
+    "run_date", "scheme", "line", "province_code", "age_band",
+    "residents", "covered", "coverage_rate", "rank",
+)

@@ -50,6 +50,16 @@ publications = sa.Table(
     sa.Column("path", sa.Text, nullable=False),
 )
 
+
+def _status_counts() -> list[sa.Column]:
+    """Participants by status and the sync rate, of a metrics or a breakdowns row."""
+    return [
+        sa.Column(name, sa.Integer, nullable=False)
+        for name in ("participants", "synchronized", "needs_correction", "needs_review",
+                     "unmatched")
+    ] + [sa.Column("sync_rate", sa.Float, nullable=False)]
+
+
 # Per run date x scheme x line x province (design.md "Metrics").
 metrics = sa.Table(
     "metrics",
@@ -58,12 +68,7 @@ metrics = sa.Table(
     sa.Column("scheme", sa.String(2), primary_key=True),
     sa.Column("line", sa.String(16), primary_key=True),
     sa.Column("province_code", sa.String(2), primary_key=True),
-    sa.Column("participants", sa.Integer, nullable=False),
-    sa.Column("synchronized", sa.Integer, nullable=False),
-    sa.Column("needs_correction", sa.Integer, nullable=False),
-    sa.Column("needs_review", sa.Integer, nullable=False),
-    sa.Column("unmatched", sa.Integer, nullable=False),
-    sa.Column("sync_rate", sa.Float, nullable=False),
+    *_status_counts(),
     sa.Column("rank", sa.Integer, nullable=False),
     sa.Column("change", sa.Float),  # sync_rate minus the previous publication's; null if none
 )
@@ -99,6 +104,37 @@ review_decisions = sa.Table(
     sa.Column("revoked_at", sa.DateTime(timezone=True), index=True),
     sa.Column("revoked_by", sa.String(64)),
     sa.Column("revoke_note", sa.Text),
+)
+
+# Per run date x scheme x line x province x dimension (age_band | gender) x value: the status
+# counts of that group of participants (pipelines/breakdowns.py).
+breakdowns = sa.Table(
+    "breakdowns",
+    metadata,
+    sa.Column("run_date", sa.String(10), primary_key=True),
+    sa.Column("scheme", sa.String(2), primary_key=True),
+    sa.Column("line", sa.String(16), primary_key=True),
+    sa.Column("province_code", sa.String(2), primary_key=True),
+    sa.Column("dimension", sa.String(16), primary_key=True),
+    sa.Column("value", sa.String(16), primary_key=True),
+    *_status_counts(),
+)
+
+# Per run date x scheme x line x province of permanent residence x age band (``all`` too): the
+# living residents, those linked to a registration of the line, the rate and its rank among
+# provinces (pipelines/coverage.py).
+coverage = sa.Table(
+    "coverage",
+    metadata,
+    sa.Column("run_date", sa.String(10), primary_key=True),
+    sa.Column("scheme", sa.String(2), primary_key=True),
+    sa.Column("line", sa.String(16), primary_key=True),
+    sa.Column("province_code", sa.String(2), primary_key=True),
+    sa.Column("age_band", sa.String(16), primary_key=True),
+    sa.Column("residents", sa.Integer, nullable=False),
+    sa.Column("covered", sa.Integer, nullable=False),
+    sa.Column("coverage_rate", sa.Float, nullable=False),
+    sa.Column("rank", sa.Integer, nullable=False),
 )
 
 DB_FILE = "popsync.db"
@@ -150,3 +186,11 @@ def list_path(scheme: str, province_code: str, fmt: str) -> str:
     if fmt not in ("xlsx", "csv"):
         raise ValueError(f"unknown list format {fmt!r}: use 'xlsx' or 'csv'")
     return f"lists/{scheme}/{province_code}/unsynchronized.{fmt}"
+
+
+def uninsured_list_path(scheme: str, province_code: str, fmt: str) -> str:
+    """A province's list of living residents without health insurance, in a publication
+    folder: ``coverage/<scheme>/<code>/uninsured.<fmt>``."""
+    if fmt not in ("xlsx", "csv"):
+        raise ValueError(f"unknown list format {fmt!r}: use 'xlsx' or 'csv'")
+    return f"coverage/{scheme}/{province_code}/uninsured.{fmt}"

@@ -11,7 +11,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
@@ -39,11 +39,11 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from popsync import store
-from popsync.contracts import LINES, STATUSES
+from popsync.contracts import AGE_BANDS, LINES, STATUSES, UNKNOWN
 from popsync.errors import PopsyncError
 from popsync.reference import codes_63_of, province_name, to_34
 from popsync.text import folded_name
-from portal import audit, charts, i18n, publication, security
+from portal import audit, charts, i18n, leadership, publication, security
 from portal.security import LoginThrottled, Throttle, User
 from portal.tables import audit_log, ensure_tables
 
@@ -55,7 +55,11 @@ MEDIA_TYPES = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "csv": "text/csv; charset=utf-8",
 }
-SORT_KEYS = ("rank", "code", "name", "participants", "synchronized", "sync_rate", "change")
+SORT_KEYS = ("rank", "code", "name", "participants", "synchronized", "to_fix", "sync_rate",
+             "change")
+# A province's downloads: (where the publication keeps them, their route under /provinces/{code})
+LISTS = (publication.list_file, "lists/unsynchronized")
+UNINSURED = (publication.uninsured_file, "coverage/uninsured")
 RETRY_AFTER_SECONDS = 30  # told to clients while the publication database is unreachable
 
 log = logging.getLogger("popsync.portal")
@@ -67,6 +71,7 @@ Line = Annotated[
 ]
 Code = Annotated[str, PathParam(description="2-digit province code, meaningful with its scheme")]
 Lang = Annotated[Literal["vi", "en"] | None, Query(description="page language")]
+MapOf = Annotated[Literal["sync", "coverage"], Query(description="what the map colours")]
 
 
 @dataclass
@@ -76,6 +81,7 @@ class PortalSettings:
     secure_cookies: bool = False  # set behind HTTPS so cookies never travel in clear
     session_hours: float = 12.0
     trend_runs: int = 30
+    target_rate: float = 1.0  # the target line of the leadership view (share of participants)
     throttle: Throttle = field(default_factory=Throttle)
     # HTTP Basic: a password verified is not hashed again for this long (0: every request);
     # see security.VerifiedCredentials
@@ -183,6 +189,7 @@ def create_app(settings: PortalSettings) -> FastAPI:
     app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static")
     _install_handlers(app)
     _add_routes(app)
+    _add_leadership_routes(app)
     return app
 
 
@@ -385,6 +392,14 @@ def _safe_next(target: str | None) -> str | None:
     return target
 
 
+def _is_file(path_of) -> bool:
+    """Whether the path a function gives is a file (False when it refuses the path)."""
+    try:
+        return path_of().is_file()
+    except FileNotFoundError:
+        return False
+
+
 def _sorted_provinces(provinces: list[dict], column: str, descending: bool) -> list[dict]:
     """Provinces by ``column``; missing values (no previous night) go last whichever the order."""
     if column == "name":
@@ -525,6 +540,7 @@ def _add_routes(app: FastAPI) -> None:
         line: Line = "all",
         sort: Annotated[Literal[SORT_KEYS], Query()] = "rank",  # type: ignore[valid-type]
         order: Annotated[Literal["asc", "desc"], Query()] = "asc",
+        map: MapOf = "sync",
         lang: Lang = None,
     ):
         user = current_user(request)
@@ -533,31 +549,19 @@ def _add_routes(app: FastAPI) -> None:
         state = _run_state(request)
 
         def context() -> dict:
-            result, trend = _ranking_of(portal, state, scheme, line)
-            allowed = {p["code"]: security.may_access_province(user, scheme, p["code"])
-                       for p in result.provinces}
-            rows = [dict(p, allowed=allowed[p["code"]])
-                    for p in _sorted_provinces(result.provinces, sort, order == "desc")]
-            rate_fmt = lambda v: i18n.format_rate(v, lang, 1)  # noqa: E731
-            trend_chart = charts.line_chart(
-                [(p["run_date"], p["sync_rate"]) for p in trend if p["sync_rate"] is not None],
-                i18n.label("national_trend", lang), rate_fmt,
-            )
-            bars = charts.bar_chart(
-                [(f"{p['code']} {p['name']}", p["sync_rate"], allowed[p["code"]] and not (
-                    user and user.is_leadership)) for p in result.provinces],
-                i18n.label("province_bars", lang), rate_fmt,
-            )
-            return {"rows": rows, "trend": trend, "trend_chart": trend_chart, "bar_chart": bars}
+            shown = _leadership_page(portal, state, scheme, line, map, user, lang)
+            return dict(shown, rows=_sorted_provinces(shown["rows"], sort, order == "desc"))
 
         # the page of anonymous visitors, when the URL holds nothing but its own parameters
         shared = None
-        if set(request.query_params) <= {"scheme", "line", "sort", "order", "lang"}:
+        if set(request.query_params) <= {"scheme", "line", "sort", "order", "map", "lang"}:
             shared = (state, tuple(sorted(request.query_params.items())))
         return _render(
             request, "ranking.html", lang, shared=shared, context_of=context,
             scheme=scheme, line=line, sort=sort, order=order, lines=list(LINES),
-            sort_keys=SORT_KEYS, state=state,
+            sort_keys=SORT_KEYS, map_of=map, map_choices=leadership.MAP_OF,
+            map_param=None if map == "sync" else map,
+            export_url=_url("/exports/leadership.xlsx", scheme=scheme, lang=lang), state=state,
         )
 
     @app.get("/provinces/{code}", response_class=HTMLResponse, include_in_schema=False)
@@ -581,7 +585,10 @@ def _add_routes(app: FastAPI) -> None:
                     [(p["run_date"], p["sync_rate"]) for p in detail["trend"]],
                     i18n.label("trend", lang), lambda v: i18n.format_rate(v, lang, 1),
                 )))
-            files = _lists_of(portal, state, scheme, code)
+            files = _downloads_of(portal, state, scheme, code, LISTS)
+        extra = {}
+        if state.run_date:
+            extra = _province_extra_of(portal, state, scheme, code)
         if scheme == "63":
             unit = to_34(code)
             related = [("merged_into", "34", unit, province_name(unit, "34"))]
@@ -597,7 +604,7 @@ def _add_routes(app: FastAPI) -> None:
         return _render(
             request, "province.html", lang, shared_content=shared_content,
             code=code, scheme=scheme, name=name, detail=detail, files=files, trend_chart=chart,
-            related=related, statuses=STATUSES, lines=list(LINES), **context,
+            related=related, statuses=STATUSES, lines=list(LINES), **extra, **context,
         )
 
     @app.get(
@@ -620,29 +627,8 @@ def _add_routes(app: FastAPI) -> None:
         fmt: Annotated[Literal["xlsx", "csv"], PathParam(description="file format")],
         scheme: Scheme = "63",
     ):
-        _province_or_404(code, scheme)
-        user = current_user(request)
-        if user is None:
-            raise _unauthorized()
-        portal = _portal(request)
-        state = _run_state(request)
-        allowed = security.may_access_province(user, scheme, code)
-        _audit(request, user, scheme, code, fmt, state.run_date, allowed)
-        if not allowed:
-            raise HTTPException(403, "this account may not download this province's lists")
-        if state.run_date is None:
-            raise HTTPException(404, "nothing has been published yet")
-        try:
-            path = publication.list_file(portal.settings.data_dir, state.path, scheme, code, fmt)
-        except FileNotFoundError:
-            path = None
-        if path is None or not path.is_file():
-            raise HTTPException(404, "no list for this province in the latest publication")
-        return FileResponse(
-            path,
-            media_type=MEDIA_TYPES[fmt],
-            filename=f"popsync_{scheme}_{code}_{state.run_date}_unsynchronized.{fmt}",
-        )
+        return _province_file(request, code, scheme, fmt, "download_list",
+                              publication.list_file, "unsynchronized")
 
     @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
     def login_page(request: Request, next: str | None = None, lang: Lang = None):
@@ -756,10 +742,9 @@ def _add_routes(app: FastAPI) -> None:
         state = _run_state(request)
 
         def body():
-            result, trend = _ranking_of(portal, state, scheme, line)
-            return {"scheme": scheme, "line": line, "run_date": result.run_date,
-                    **_state_json(state), "national_trend": trend,
-                    "provinces": result.provinces}
+            figures = _figures(portal, state.run_date, scheme, line, "sync", None, "en")
+            return {"scheme": scheme, "line": line, "run_date": state.run_date,
+                    **_state_json(state), **leadership.api(portal.engine, figures)}
 
         return _json_of_state(request, state, ("rankings", scheme, line), body, private=False)
 
@@ -787,7 +772,8 @@ def _add_routes(app: FastAPI) -> None:
                         "lines": {}, "reasons": [], "trend": [], "lists": {},
                         **_state_json(state)}
             return {**_province_detail_of(portal, state, scheme, code),
-                    "lists": _lists_of(portal, state, scheme, code), **_state_json(state)}
+                    "lists": _downloads_of(portal, state, scheme, code, LISTS),
+                    **_state_json(state)}
 
         return _json_of_state(request, state, ("province", scheme, code), body, private=True)
 
@@ -804,15 +790,6 @@ def _add_routes(app: FastAPI) -> None:
         return {"entries": _audit_entries(_portal(request).engine, limit)}
 
 
-def _ranking_of(portal: Portal, state: publication.RunState, scheme: str, line: str
-                ) -> tuple[publication.Ranking, list[dict]]:
-    """The ranking and national trend shown in ``state`` (computed once per state)."""
-    return portal.of_state(state, ("ranking", scheme, line), lambda: (
-        publication.ranking(portal.engine, state.run_date, scheme, line),
-        publication.national_trend(portal.engine, state.run_date, scheme, line,
-                                   portal.settings.trend_runs)))
-
-
 def _province_detail_of(portal: Portal, state: publication.RunState, scheme: str, code: str
                         ) -> dict:
     return portal.of_state(state, ("province_detail", scheme, code), lambda: (
@@ -820,24 +797,35 @@ def _province_detail_of(portal: Portal, state: publication.RunState, scheme: str
                                     portal.settings.trend_runs)))
 
 
-def _lists_of(portal: Portal, state: publication.RunState, scheme: str, code: str
-              ) -> dict[str, str]:
-    """format -> download URL of the province's lists present in the publication shown."""
+def _province_extra_of(portal: Portal, state: publication.RunState, scheme: str, code: str
+                       ) -> dict:
+    """The province's breakdowns, coverage and residents' lists in the publication shown."""
+
+    def compute():
+        return {
+            "breakdowns": publication.breakdowns(portal.engine, state.run_date, scheme, "all",
+                                                 code),
+            "coverage": publication.province_coverage(portal.engine, state.run_date, scheme,
+                                                      code),
+            "uninsured_files": _downloads_of(portal, state, scheme, code, UNINSURED),
+            "age_bands": ["all", *AGE_BANDS, UNKNOWN],
+        }
+
+    return portal.of_state(state, ("province_extra", scheme, code), compute)
+
+
+def _downloads_of(portal: Portal, state: publication.RunState, scheme: str, code: str,
+                  files: tuple[Callable, str]) -> dict[str, str]:
+    """format -> download URL of the province's ``files`` (``LISTS`` or ``UNINSURED``) present
+    in the publication shown."""
+    locate, route = files
 
     def present():
-        found = {}
-        for fmt in MEDIA_TYPES:
-            try:
-                path = publication.list_file(portal.settings.data_dir, state.path, scheme, code,
-                                             fmt)
-            except FileNotFoundError:
-                continue
-            if path.is_file():
-                found[fmt] = _url(f"/provinces/{code}/lists/unsynchronized.{fmt}",
-                                  scheme=scheme)
-        return found
+        return {fmt: _url(f"/provinces/{code}/{route}.{fmt}", scheme=scheme)
+                for fmt in MEDIA_TYPES if _is_file(lambda fmt=fmt: locate(
+                    portal.settings.data_dir, state.path, scheme, code, fmt))}
 
-    return portal.of_state(state, ("lists", scheme, code), present)
+    return portal.of_state(state, ("downloads", route, scheme, code), present)
 
 
 def _json_of_state(request: Request, state: publication.RunState, key: tuple,
@@ -860,6 +848,129 @@ def _encoded(body: dict) -> tuple[bytes, str]:
     return content, f'"{hashlib.sha256(content).hexdigest()[:32]}"'
 
 
+def _figures(portal: Portal, run_date: str | None, scheme: str, line: str, map_of: str,
+             user: User | None, lang: str) -> leadership.Figures:
+    settings = portal.settings
+    return leadership.Figures(run_date, scheme, line, map_of, leadership.viewer_of(user, scheme),
+                              lang, settings.target_rate, settings.trend_runs)
+
+
+def _leadership_page(portal: Portal, state: publication.RunState, scheme: str, line: str,
+                     map_of: str, user: User | None, lang: str) -> dict:
+    """The ranking page's figures and charts: what is the same for everyone made once per run
+    state (``leadership.page``, kept without a viewer), the links, marks and own province of
+    the user added for each request (``leadership.for_viewer``)."""
+    figures = _figures(portal, state.run_date, scheme, line, map_of, user, lang)
+    anyone = replace(figures, viewer=leadership.Viewer())
+    shown = portal.of_state(state, ("leadership_page", anyone),
+                            lambda: leadership.page(portal.engine, anyone))
+    return leadership.for_viewer(shown, figures)
+
+
+def _add_leadership_routes(app: FastAPI) -> None:
+    """Breakdowns, coverage, the leadership workbook and the uninsured residents' lists."""
+
+    @app.get("/api/breakdowns", tags=["api"],
+             summary="Participants and sync rate by age band and gender, nation or a province")
+    def breakdowns_api(request: Request, scheme: Scheme = "63", line: Line = "all",
+                       code: Annotated[str | None, Query(description="a province, else the "
+                                                         "nation")] = None):
+        current_user(request)
+        if code is not None:
+            _province_or_404(code, scheme)
+        state = _run_state(request)
+
+        def body():
+            return {"scheme": scheme, "line": line, "code": code, "run_date": state.run_date,
+                    "groups": publication.breakdowns(_portal(request).engine, state.run_date,
+                                                     scheme, line, code)}
+
+        return _json_of_state(request, state, ("breakdowns", scheme, line, code), body,
+                              private=False)
+
+    @app.get("/api/coverage", tags=["api"],
+             summary="Residents linked to a registration, per province of residence, ranked")
+    def coverage_api(request: Request, scheme: Scheme = "63", line: Line = "all",
+                     age_band: Annotated[Literal["all", *AGE_BANDS, UNKNOWN],  # type: ignore
+                                         Query(description="age band")] = "all"):
+        current_user(request)
+        state = _run_state(request)
+
+        def body():
+            return {"scheme": scheme, "line": line, "age_band": age_band,
+                    "run_date": state.run_date,
+                    "provinces": publication.coverage(_portal(request).engine, state.run_date,
+                                                      scheme, line, age_band)}
+
+        return _json_of_state(request, state, ("coverage", scheme, line, age_band), body,
+                              private=False)
+
+    @app.get("/exports/leadership.xlsx", tags=["exports"],
+             summary="The ranking, breakdowns and coverage of every line as one workbook",
+             responses={200: {"content": {MEDIA_TYPES["xlsx"]: {}}}})
+    def leadership_workbook(request: Request, scheme: Scheme = "63", lang: Lang = None):
+        current_user(request)
+        portal = _portal(request)
+        state = _run_state(request)
+        if state.run_date is None:
+            raise HTTPException(404, "nothing has been published yet")
+        # the workbook holds public figures only: one per run state, scheme and language
+        figures = _figures(portal, state.run_date, scheme, "all", "sync", None,
+                           _lang(request, lang))
+        return Response(
+            portal.of_state(state, ("leadership_workbook", figures),
+                            lambda: leadership.workbook(portal.engine, figures)),
+            media_type=MEDIA_TYPES["xlsx"],
+            headers={"Content-Disposition": "attachment; filename="
+                     f'"popsync_{scheme}_{state.run_date}_leadership.xlsx"'})
+
+    @app.get(
+        "/provinces/{code}/coverage/uninsured.{fmt}",
+        summary="Download a province's living residents without health insurance",
+        description="By ward and age band, children under 6 first and flagged (the state pays "
+        "their health insurance). Same access as the province's lists: 401 without credentials, "
+        "403 for another office's province; audited.",
+        responses={200: {"content": {MEDIA_TYPES["xlsx"]: {}, MEDIA_TYPES["csv"]: {}}},
+                   401: {"description": "not authenticated"},
+                   403: {"description": "another office's province"},
+                   404: {"description": "unknown province, nothing published, or no list"}},
+        tags=["lists"],
+    )
+    def download_uninsured(
+        request: Request, code: Code,
+        fmt: Annotated[Literal["xlsx", "csv"], PathParam(description="file format")],
+        scheme: Scheme = "63",
+    ):
+        return _province_file(request, code, scheme, fmt, "download_uninsured",
+                              publication.uninsured_file, "uninsured")
+
+
+def _province_file(request: Request, code: str, scheme: str, fmt: str, action: str,
+                   locate, name: str) -> FileResponse:
+    """A province's file of the latest publication (``locate(data_dir, publication path, scheme,
+    code, fmt)``) for an account that may see the province; every call audited as ``action``."""
+    _province_or_404(code, scheme)
+    user = current_user(request)
+    if user is None:
+        raise _unauthorized()
+    portal = _portal(request)
+    state = _run_state(request)
+    allowed = security.may_access_province(user, scheme, code)
+    _audit(request, user, scheme, code, fmt, state.run_date, allowed, action)
+    if not allowed:
+        raise HTTPException(403, "this account may not download this province's lists")
+    if state.run_date is None:
+        raise HTTPException(404, "nothing has been published yet")
+    try:
+        path = locate(portal.settings.data_dir, state.path, scheme, code, fmt)
+    except FileNotFoundError:
+        path = None
+    if path is None or not path.is_file():
+        raise HTTPException(404, "no list for this province in the latest publication")
+    return FileResponse(path, media_type=MEDIA_TYPES[fmt],
+                        filename=f"popsync_{scheme}_{code}_{state.run_date}_{name}.{fmt}")
+
+
 def _state_json(state: publication.RunState) -> dict:
     latest = state.latest_run
     return {
@@ -880,9 +991,9 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _audit(request: Request, user: User | None, scheme: str, code: str, fmt: str,
-           run_date: str | None, granted: bool) -> None:
+           run_date: str | None, granted: bool, action: str = "download_list") -> None:
     audit.record(
-        _portal(request).engine, "download_list", "granted" if granted else "refused",
+        _portal(request).engine, action, "granted" if granted else "refused",
         user.username if user else None, _client(request),
         scheme=scheme, province_code=code, file_format=fmt, run_date=run_date,
     )

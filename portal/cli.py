@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", default=8000, type=int, help="port to listen on")
     parser.add_argument("--secure-cookies", action="store_true",
                         help="mark cookies Secure (when served behind HTTPS)")
+    parser.add_argument("--target", type=float, default=100.0, metavar="PERCENT",
+                        help="the target line of the leadership view, in percent of "
+                        "participants (default 100)")
     parser.add_argument("--trusted-proxy", action="append", default=[], metavar="ADDRESS",
                         help="a reverse proxy in front of the portal (address or network, "
                         "repeatable) whose X-Forwarded-For names the client; without it the "
@@ -27,6 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", default=1, type=int,
                         help="server processes sharing the port (default 1; one per CPU core "
                         "serves the most requests)")
+
+
+def target_rate(percent: float) -> float:
+    """``--target`` in percent -> the share the portal draws its target line at."""
+    if not 0 < percent <= 100:
+        raise PopsyncError(f"--target must be a percentage above 0 and at most 100, not {percent}")
+    return percent / 100
 
 
 def database_url(data: Path, db_url: str | None) -> str:
@@ -69,6 +79,7 @@ def main(args: argparse.Namespace) -> int:
     settings = PortalSettings(
         db_url=database_url(args.data, args.db_url), data_dir=args.data,
         secure_cookies=args.secure_cookies, trusted_proxies=tuple(args.trusted_proxy),
+        target_rate=target_rate(args.target),
     )
     app = create_app(settings)  # checks the settings before any worker starts
     print(f"popsync portal on http://{args.host}:{args.port}/  (data: {args.data.resolve()}, "

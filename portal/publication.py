@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from popsync import store
-from popsync.contracts import STATUSES
+from popsync.contracts import AGE_BANDS, GENDERS, STATUSES, UNKNOWN
 from popsync.reference import PROVINCES_34, PROVINCES_63, province_name
 
 PUBLIC_COLUMNS = ("participants", "synchronized", "sync_rate", "rank", "change")
@@ -225,3 +225,164 @@ def _inside(data_dir: Path, publication_path: str) -> Path:
     if not publication.is_relative_to(root):
         raise FileNotFoundError(publication)
     return publication
+
+
+# --- leadership: headline, province trends, breakdowns, coverage -------------------------------
+
+CHANGE_NIGHTS = (1, 7, 30)  # the headline's changes: since yesterday, a week, a month
+
+
+def headline(trend: list[dict], run_date: str | None) -> dict | None:
+    """The national figures of ``run_date`` from its trend (``national_trend``, oldest first):
+    rate, participants still to fix, and the change since the publication 1, 7 and 30 nights
+    before (the latest one on or before that date; None when there is none)."""
+    if not trend or run_date is None or trend[-1]["run_date"] != run_date:
+        return None
+    today = trend[-1]
+    day = datetime.fromisoformat(run_date).date()
+    changes = {}
+    for nights in CHANGE_NIGHTS:
+        cutoff = (day - timedelta(days=nights)).isoformat()
+        before = [p for p in trend[:-1] if p["run_date"] <= cutoff]
+        point = before[-1] if before else None
+        changes[nights] = None if point is None or point["sync_rate"] is None or \
+            today["sync_rate"] is None else {
+                "run_date": point["run_date"], "change": today["sync_rate"] - point["sync_rate"]}
+    return {
+        "run_date": run_date,
+        "participants": today["participants"],
+        "synchronized": today["synchronized"],
+        "to_fix": today["participants"] - today["synchronized"],
+        "sync_rate": today["sync_rate"],
+        "changes": changes,
+    }
+
+
+def province_trends(
+    engine: sa.Engine, run_date: str | None, scheme: str, line: str, limit: int
+) -> dict[str, list[tuple[str, float]]]:
+    """Each province's (run date, sync rate) over the last ``limit`` publications up to
+    ``run_date``, oldest first: one query for every province's sparkline."""
+    if run_date is None:
+        return {}
+    m, pubs = store.metrics, store.publications
+    query = (
+        sa.select(m.c.province_code, m.c.run_date, m.c.sync_rate)
+        .where(m.c.scheme == scheme, m.c.line == line, m.c.run_date.in_(
+            sa.select(pubs.c.run_date).where(pubs.c.run_date <= run_date)
+            .order_by(pubs.c.run_date.desc()).limit(limit)))
+        .order_by(m.c.province_code, m.c.run_date)
+    )
+    trends: dict[str, list[tuple[str, float]]] = {}
+    with engine.connect() as conn:
+        for row in conn.execute(query):
+            trends.setdefault(row.province_code, []).append((row.run_date, row.sync_rate))
+    return trends
+
+
+def breakdowns(
+    engine: sa.Engine, run_date: str | None, scheme: str, line: str | None,
+    province_code: str | None = None, by_province: bool = False,
+) -> dict:
+    """Participants and sync rate per age band and per gender, of one province or (None) the
+    nation (its provinces added up), as the night stored them: ``{dimension: [group]}``.
+    ``line`` None: every line, ``{line: {dimension: [group]}}``; ``by_province``: the nation's
+    and every province's, ``{line: {province or None: {dimension: [group]}}}`` (one query)."""
+    if run_date is None:
+        return {}
+    b = store.breakdowns
+    counts = [sa.func.sum(b.c[c]).label(c) for c in ("participants", *STATUS_COLUMNS)]
+    keys = [b.c.line, b.c.dimension, b.c.value]
+    if by_province:
+        keys.append(b.c.province_code)
+    query = (
+        sa.select(*keys, *counts)
+        .where(b.c.run_date == run_date, b.c.scheme == scheme)
+        .group_by(*keys)
+    )
+    if line is not None:
+        query = query.where(b.c.line == line)
+    if province_code is not None:
+        query = query.where(b.c.province_code == province_code)
+    result: dict = {}
+    with engine.connect() as conn:
+        for row in conn.execute(query).mappings():
+            group = {c: int(row[c]) for c in ("participants", *STATUS_COLUMNS)}
+            places = [None, row["province_code"]] if by_province else [None]
+            for place in places:
+                groups = result.setdefault(row["line"], {}).setdefault(place, {}).setdefault(
+                    row["dimension"], {})
+                total = groups.setdefault(row["value"], dict.fromkeys(group, 0))
+                for key, value in group.items():
+                    total[key] += value
+    for by_place in result.values():
+        for place, dimensions in by_place.items():
+            by_place[place] = {
+                dimension: [
+                    {"value": value, **group, "sync_rate": group["synchronized"] /
+                     group["participants"] if group["participants"] else None}
+                    for value, group in sorted(groups.items(),
+                                               key=lambda item: _GROUP_ORDER.get(item[0], 99))]
+                for dimension, groups in dimensions.items()}
+    if by_province:
+        return result
+    nation = {line_: by_place[None] for line_, by_place in result.items()}
+    return nation if line is None else nation.get(line, {})
+
+
+_GROUP_ORDER = {value: i for i, value in enumerate((*AGE_BANDS, *GENDERS, UNKNOWN))}
+
+
+def coverage(
+    engine: sa.Engine, run_date: str | None, scheme: str, line: str, age_band: str = "all"
+) -> list[dict]:
+    """Every province's coverage (residents, covered, rate, rank) for a line and age band,
+    best rank first."""
+    if run_date is None:
+        return []
+    c = store.coverage
+    query = (
+        sa.select(c.c.province_code, c.c.residents, c.c.covered, c.c.coverage_rate, c.c.rank)
+        .where(c.c.run_date == run_date, c.c.scheme == scheme, c.c.line == line,
+               c.c.age_band == age_band)
+        .order_by(c.c.rank, c.c.province_code)
+    )
+    table = provinces_of(scheme)
+    with engine.connect() as conn:
+        rows = conn.execute(query).mappings().all()
+    return [
+        {"code": row["province_code"],
+         "name": table[row["province_code"]].name if row["province_code"] in table
+         else row["province_code"],
+         "residents": row["residents"], "covered": row["covered"],
+         "uncovered": row["residents"] - row["covered"],
+         "coverage_rate": row["coverage_rate"], "rank": row["rank"]}
+        for row in rows
+    ]
+
+
+def province_coverage(
+    engine: sa.Engine, run_date: str, scheme: str, province_code: str
+) -> dict[str, dict[str, dict]]:
+    """A province's coverage per line and age band: ``{line: {age_band: figures}}``."""
+    c = store.coverage
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(c).where(c.c.run_date == run_date, c.c.scheme == scheme,
+                               c.c.province_code == province_code)
+        ).mappings().all()
+    result: dict[str, dict[str, dict]] = {}
+    for row in rows:
+        result.setdefault(row["line"], {})[row["age_band"]] = {
+            key: row[key] for key in ("residents", "covered", "coverage_rate", "rank")}
+    return result
+
+
+def uninsured_file(data_dir: Path, publication_path: str, scheme: str, code: str,
+                   fmt: str) -> Path:
+    """A province's list of residents without health insurance, inside the publication."""
+    publication = _inside(data_dir, publication_path)
+    path = (publication / store.uninsured_list_path(scheme, code, fmt)).resolve()
+    if not path.is_relative_to(publication):
+        raise FileNotFoundError(path)
+    return path

@@ -82,3 +82,11 @@ def convert(code: str, from_scheme: str, to_scheme: str) -> list[str]:
     if from_scheme == "63":
         return [to_34(code)]
     return codes_63_of(code)
+
+
+def tile_positions(scheme: str) -> dict[str, tuple[int, int]]:
+    """Each province's square on the tile map of a scheme: (row, column), north at row 0, west
+    at column 0; approximate positions drawn by hand so that neighbours stay neighbours."""
+    _table(scheme)
+    return {row["code"]: (int(row["row"]), int(row["col"]))
+            for row in _read(f"tiles_{scheme}.csv")}

@@ -48,15 +48,20 @@ class Lines:
 
 
 def draw_lines(rng: np.random.Generator, people: People) -> Lines:
-    """Health ≈ 92 % of people; compulsory SI for part of the working ages (more among
-    migrants, who moved for work), unemployment insurance within it; a few voluntary."""
+    """Health ≈ 92 % of people, uneven by age and province; compulsory SI for part of the
+    working ages (more among migrants, who moved for work), unemployment insurance within it; a
+    few voluntary."""
     count, age = len(people), people.age
     working = (age >= 18) & (age <= 60)
     compulsory = working & (rng.random(count) < np.where(people.migrant, 0.60, 0.24))
     civil_servant = compulsory & (rng.random(count) < 0.12)
     ui = compulsory & ~civil_servant & (rng.random(count) < 0.95)
     voluntary = ~compulsory & (age >= 18) & (age <= 65) & (rng.random(count) < 0.04)
-    hi_share = np.select([age < 6, age < 18, age < 60], [0.99, 0.95, 0.88], 0.97)
+    # Near-complete for children under 6 and pensioners (the state or the pension pays); lower
+    # for working-age people without a contract, the more so for migrants, who often work
+    # informally away from home: provinces drawing migrants (Bình Dương) are less covered.
+    adults = np.where(people.migrant, 0.40, 0.90)
+    hi_share = np.select([age < 6, age < 18, age < 60], [0.99, 0.95, adults], 0.97)
     hi = compulsory | (rng.random(count) < hi_share)
     # Compulsory contributions are paid where people work, which is not always where they live.
     works_elsewhere = compulsory & (rng.random(count) < 0.12)

@@ -28,12 +28,12 @@ def _task_log(output: str, task_id: str) -> str:
     return "\n".join(lines[start:end + 1])
 
 
-def _metrics(out):
+def _metrics(out, table=store.metrics):
     engine = sa.create_engine(store.default_db_url(out))
     with engine.connect() as connection:
-        frame = pd.read_sql(sa.select(store.metrics), connection)
+        frame = pd.read_sql(sa.select(table), connection)
     engine.dispose()
-    return frame.sort_values(["scheme", "line", "province_code"]).reset_index(drop=True)
+    return frame.sort_values([c.name for c in table.primary_key]).reset_index(drop=True)
 
 
 @pytest.mark.slow
@@ -91,7 +91,9 @@ def test_dag_test_publishes_the_same_as_popsync_run(tmp_path):
     out_cli = tmp_path / "out-cli"
     assert cli.main(["run", "--config", str(config_path), "--out", str(out_cli),
                      "--run-date", RUN_DATE]) == 0
-    pd.testing.assert_frame_equal(_metrics(out_dag), _metrics(out_cli))
+    for table in (store.metrics, store.breakdowns, store.coverage):
+        assert len(_metrics(out_cli, table)), table.name
+        pd.testing.assert_frame_equal(_metrics(out_dag, table), _metrics(out_cli, table))
     dag_lists = out_dag / store.publication_path(RUN_DATE) / "lists"
     cli_lists = out_cli / store.publication_path(RUN_DATE) / "lists"
     csv_files = sorted(p.relative_to(dag_lists) for p in dag_lists.rglob("*.csv"))

@@ -42,3 +42,8 @@ def copy_of(published: Path, out: Path) -> Path:
     """A private copy of a published output folder (files, SQLite database): cheaper than a run."""
     shutil.copytree(published, out, ignore=shutil.ignore_patterns("work"))
     return out
+
+
+def group_files(work_dir: str) -> tuple[str, str]:
+    """The breakdowns and coverage files a night run ``until="stage"`` left for publish_run."""
+    return str(Path(work_dir) / "breakdowns.parquet"), str(Path(work_dir) / "coverage.parquet")

@@ -11,7 +11,7 @@ import shutil
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from pipeline_helpers import copy_of, read_table, run
+from pipeline_helpers import copy_of, group_files, read_table, run
 
 from pipelines import night, publish, steps
 from pipelines.config import load_config
@@ -102,7 +102,7 @@ def test_database_down_at_publish_time(published, tmp_path, registry_path, popul
     database.rename(out / "db-away")
     database.mkdir()  # the database path now cannot be opened: the server is "down"
     with pytest.raises(PopsyncError, match="cannot be reached.*previous publication stays"):
-        steps.publish_run(work_dir, work_dir, "staged")
+        steps.publish_run(work_dir, work_dir, "staged", *group_files(work_dir))
     database.rmdir()
     (out / "db-away").rename(database)
     assert _fingerprint(folder) == files_before

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from pipeline_helpers import read_table, run
+from pipeline_helpers import group_files, read_table, run
 
 from pipelines import night, publish, runlock, steps
 from pipelines.config import load_config
@@ -34,7 +34,7 @@ def test_a_second_run_is_refused_while_the_first_is_alive_and_the_first_publishe
     assert run(out, registry_path, population_path, RUN_DATE) == 2
     message = capsys.readouterr().err
     assert "is being run by run 1" in message and "this run stops" in message
-    final = steps.publish_run(first, first, "staged")
+    final = steps.publish_run(first, first, "staged", *group_files(first))
     lists = list((out / store.publication_path(RUN_DATE) / "lists").rglob("*.xlsx"))
     assert str(final).endswith(RUN_DATE) and len(lists) > 50
     runs = read_table(out, store.runs)
@@ -55,7 +55,7 @@ def test_a_run_silent_for_hours_is_taken_over_and_cannot_publish(
             heartbeat_at=datetime.now(UTC) - runlock.STALE_AFTER - timedelta(minutes=1)))
     second = steps.start_run(config, RUN_DATE)
     with pytest.raises(PopsyncError, match="no longer holds run date .* run 2 took it over"):
-        steps.publish_run(first, first, "staged")
+        steps.publish_run(first, first, "staged", *group_files(first))
     assert not (out / store.publication_path(RUN_DATE)).exists()
     runs = read_table(out, store.runs).set_index("run_id")
     assert runs.loc[1, "status"] == "abandoned" and "by run 2" in runs.loc[1, "message"]

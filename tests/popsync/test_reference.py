@@ -89,3 +89,15 @@ def test_other_identifiers():
 def test_mask_hides_all_but_the_tail():
     assert mask("001090123456") == "*********456"
     assert mask(None) == "<none>"
+
+
+def test_tile_map_places_every_province_of_each_scheme_once():
+    from popsync.reference.provinces import PROVINCES_34, PROVINCES_63, tile_positions
+
+    for scheme, table in (("63", PROVINCES_63), ("34", PROVINCES_34)):
+        tiles = tile_positions(scheme)
+        assert set(tiles) == set(table), scheme
+        assert len(set(tiles.values())) == len(tiles), f"two provinces share a tile in {scheme}"
+    # north to south: Hà Giang above Hà Nội above Huế above HCMC above Cà Mau
+    rows = {code: row for code, (row, _) in tile_positions("63").items()}
+    assert rows["02"] < rows["01"] < rows["46"] < rows["79"] < rows["96"]

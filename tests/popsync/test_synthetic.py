@@ -110,6 +110,22 @@ def test_truth_one_row_per_registry_row(nation):
         set(nation.population["personal_id"])).any()
 
 
+def test_health_coverage_is_uneven_like_vss_reports_it():
+    """Near-complete under 6 and for pensioners; provinces drawing migrants lag (Bình Dương
+    ~85 %, Hà Tĩnh ~94 % in VSS's figures)."""
+    nation = generate_nation(60_000, seed=11)
+    rows = _joined(nation)
+    insured = set(rows.loc[rows["scheme_hi"] & rows["personal_id"].notna(), "personal_id"])
+    living = nation.population.loc[~nation.population["is_deceased"]]
+    covered = living["personal_id"].isin(insured)
+    age = 2026 - living["birth_date"].str.slice(0, 4).astype(int)
+    assert covered[age < 6].mean() > 0.97 and covered[age >= 60].mean() > 0.95
+    assert covered[(age >= 18) & (age < 60)].mean() < 0.92
+    by_province = covered.groupby(living["province_code"]).mean()
+    assert by_province["74"] < 0.89 < 0.92 < by_province["42"]
+    assert by_province.idxmin() in {"74", "79", "75", "27"}  # where the migrants go
+
+
 def test_insurance_lines_have_realistic_shares(nation):
     population, rows = nation.population, _joined(nation)
     living = population.loc[~population["is_deceased"], "personal_id"]

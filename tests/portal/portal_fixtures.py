@@ -44,13 +44,15 @@ REASON_OF = {NEEDS_CORRECTION: ("name_mismatch", "missing_id"), NEEDS_REVIEW: ("
              UNMATCHED: ("no_candidate",)}
 
 
-def _counts_63(night: int, seed: int) -> dict[str, dict[str, dict[str, int]]]:
-    """line -> province -> status counts (63 scheme); rates improve a little every night."""
+def _counts_63(night: int, seed: int, improvement: float = 0.85,
+               size: int = 1) -> dict[str, dict[str, dict[str, int]]]:
+    """line -> province -> status counts (63 scheme); rates improve a little every night (the
+    unsynchronized share times ``improvement``); ``size`` times the participants."""
     rng = random.Random(seed)
     result: dict[str, dict[str, dict[str, int]]] = {line: {} for line in LINES}
     for code in PROVINCES_63:
-        participants = rng.randint(30, 120)
-        unsynced_share = rng.uniform(0.04, 0.25) * (0.85 ** night)
+        participants = rng.randint(30, 120) * size
+        unsynced_share = rng.uniform(0.04, 0.25) * (improvement ** night)
         for line, share in LINE_SHARE.items():
             n = max(1, round(participants * share))
             unsynced = round(n * unsynced_share)
@@ -91,6 +93,52 @@ def _metric_rows(run_date: str, counts_by_scheme, previous: dict | None) -> list
     return rows
 
 
+AGE_SHARES = {"0-5": 0.08, "6-17": 0.2, "18-39": 0.34, "40-59": 0.26, "60+": 0.12}
+GENDER_SHARES = {"M": 0.49, "F": 0.51}
+COUNT_KEYS = ("participants", "synchronized", NEEDS_CORRECTION, NEEDS_REVIEW, UNMATCHED)
+
+
+def _split(counts: dict[str, int], shares: dict[str, float]) -> dict[str, dict[str, int]]:
+    """Counts cut into groups by shares, the remainders in the last group: they add up."""
+    groups, left = {}, dict(counts)
+    for i, (group, share) in enumerate(shares.items()):
+        last = i == len(shares) - 1
+        part = {k: left[k] if last else round(counts[k] * share) for k in
+                (NEEDS_CORRECTION, NEEDS_REVIEW, UNMATCHED, "synchronized")}
+        part = {k: min(v, left[k]) for k, v in part.items()}
+        part["participants"] = sum(part.values())
+        groups[group] = part
+        left = {k: left[k] - part.get(k, 0) for k in left}
+    return groups
+
+
+def _group_rows(run_date: str, counts_by_scheme) -> tuple[list[dict], list[dict]]:
+    """Breakdowns (age band, gender) that add up to the metrics, and coverage rows (residents a
+    little above the participants, covered a little below)."""
+    breakdowns, coverage = [], []
+    for scheme, by_line in counts_by_scheme.items():
+        for line, by_province in by_line.items():
+            for code, counts in by_province.items():
+                for dimension, shares in (("age_band", AGE_SHARES), ("gender", GENDER_SHARES)):
+                    for value, part in _split(counts, shares).items():
+                        if part["participants"]:
+                            breakdowns.append({
+                                "run_date": run_date, "scheme": scheme, "line": line,
+                                "province_code": code, "dimension": dimension, "value": value,
+                                **part, "sync_rate": part["synchronized"] / part["participants"]})
+            residents = {code: round(c["participants"] * 1.12) + 3
+                         for code, c in by_line["all"].items()}
+            covered = {code: min(residents[code], by_province[code]["participants"])
+                       for code in by_province}
+            rates = pd.Series({code: covered[code] / residents[code] for code in by_province})
+            ranks = rates.rank(ascending=False, method="min").astype(int)
+            coverage += [{"run_date": run_date, "scheme": scheme, "line": line,
+                          "province_code": code, "age_band": "all", "residents": residents[code],
+                          "covered": covered[code], "coverage_rate": float(rates[code]),
+                          "rank": int(ranks[code])} for code in by_province]
+    return breakdowns, coverage
+
+
 def _write_list(folder: Path, scheme: str, code: str, counts: dict[str, int]) -> None:
     """A province's xlsx (a sheet per status) and csv, one synthetic row per participant."""
     xlsx = folder / store.list_path(scheme, code, "xlsx")
@@ -117,14 +165,15 @@ def _write_list(folder: Path, scheme: str, code: str, counts: dict[str, int]) ->
 
 def publish_nights(data_dir: Path, db_url: str, run_dates: list[str], seed: int = 7,
                    lists_for_latest: bool = True,
-                   lists_of: set[tuple[str, str]] | None = None) -> sa.Engine:
+                   lists_of: set[tuple[str, str]] | None = None, improvement: float = 0.85,
+                   size: int = 1) -> sa.Engine:
     """Publish ``run_dates`` (oldest first) like the nightly run: runs, publications, metrics,
     reason counts, a publication folder holding its ``manifest.json``; list files for the latest
     night (only the (scheme, code) in ``lists_of`` when given, to keep a test quick)."""
     engine = store.engine_for(db_url)
     previous = None
     for night, run_date in enumerate(run_dates):
-        counts_63 = _counts_63(night, seed)
+        counts_63 = _counts_63(night, seed, improvement, size)
         by_scheme = {"63": counts_63, "34": {line: _in_34(c) for line, c in counts_63.items()}}
         metric_rows = _metric_rows(run_date, by_scheme, previous)
         previous = {(r["scheme"], r["line"], r["province_code"]): r["sync_rate"]
@@ -153,7 +202,11 @@ def publish_nights(data_dir: Path, db_url: str, run_dates: list[str], seed: int 
                 path=path,
             ))
             conn.execute(store.metrics.insert(), metric_rows)
-            conn.execute(store.reason_counts.insert(), reason_rows)
+            if reason_rows:
+                conn.execute(store.reason_counts.insert(), reason_rows)
+            breakdown_rows, coverage_rows = _group_rows(run_date, by_scheme)
+            conn.execute(store.breakdowns.insert(), breakdown_rows)
+            conn.execute(store.coverage.insert(), coverage_rows)
         folder = data_dir / path
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "manifest.json").write_text(
@@ -163,7 +216,19 @@ def publish_nights(data_dir: Path, db_url: str, run_dates: list[str], seed: int 
                 for code, counts in by_line["all"].items():
                     if lists_of is None or (scheme, code) in lists_of:
                         _write_list(folder, scheme, code, counts)
+                        _write_uninsured(folder, scheme, code)
     return engine
+
+
+def _write_uninsured(folder: Path, scheme: str, code: str) -> None:
+    """A province's list of residents without health insurance: two rows naming it."""
+    rows = pd.DataFrame({"Số định danh cá nhân": [f"0{code}2{i:08d}" for i in range(2)],
+                         "Mã tỉnh": [code, code], "Nhóm tuổi": ["0-5", "18-39"]})
+    target = folder / store.uninsured_list_path(scheme, code, "csv")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    rows.to_csv(target, index=False, encoding="utf-8-sig")
+    with pd.ExcelWriter(folder / store.uninsured_list_path(scheme, code, "xlsx")) as book:
+        rows.to_excel(book, index=False)
 
 
 def add_run(engine: sa.Engine, run_date: str, status: str, message: str = "") -> None:

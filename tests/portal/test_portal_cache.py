@@ -1,9 +1,11 @@
 """What the portal computes once per run state (issue 14's load target) stays right: a new
 night shows once the state is read again, an ETag spares an unchanged answer, the page shared
-by anonymous visitors never shows a logged-in user's links."""
+by anonymous visitors never shows a logged-in user's links, the leadership view (issue 13) made
+for one viewer is never shown to another."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import httpx
@@ -11,6 +13,7 @@ from fastapi.testclient import TestClient
 from portal_fixtures import PASSWORD, login, make_accounts, publish_nights
 
 from popsync import store
+from portal import leadership
 from portal.app import PortalSettings, create_app
 
 HTML = {"accept": "text/html"}
@@ -83,3 +86,50 @@ def test_a_province_page_shared_content_keeps_each_users_links_and_name(tmp_path
     assert "<strong>office79</strong>" in pages["office79"][1]
     assert "<strong>unit79</strong>" in pages["unit79"][0]
     assert 'id="by-status"' in pages["office79"][1]
+
+
+def test_breakdowns_and_coverage_answers_carry_an_etag(tmp_path):
+    _, client = _portal(tmp_path)
+    for path in ("/api/breakdowns", "/api/coverage"):
+        first = client.get(path, params={"scheme": "34"})
+        assert first.status_code == 200 and first.headers["cache-control"] == "public, no-cache"
+        assert client.get(path, params={"scheme": "34"},
+                          headers={"if-none-match": first.headers["etag"]}).status_code == 304
+        assert client.get(path, params={"scheme": "34", "line": "hi"},
+                          headers={"if-none-match": first.headers["etag"]}).status_code == 200
+
+
+def test_the_leadership_view_is_made_once_and_each_user_sees_only_their_own(
+        tmp_path, monkeypatch):
+    """The ranking page's figures and charts are made once per run state for everyone; the
+    links, the marked bars and the outlined own province are each user's own."""
+    made, workbooks = [], []
+    page, workbook = leadership.page, leadership.workbook
+    monkeypatch.setattr(leadership, "page", lambda engine, figures: (
+        made.append(figures), page(engine, figures))[1])
+    monkeypatch.setattr(leadership, "workbook", lambda engine, figures: (
+        workbooks.append(figures), workbook(engine, figures))[1])
+    _, client = _portal(tmp_path)
+    own_tile = r'<rect class="tile own"[^>]*data-code="(\d\d)"'
+    links = r'href="/provinces/(\d\d)\?scheme=63"'
+    marked = r'class="bar highlight"'
+    pages = {}
+    for username in ("office79", "office74", "office79", "lead"):
+        with httpx.Client(transport=client._transport, base_url="http://testserver") as user:
+            assert login(user, username).status_code == 303
+            pages[username] = user.get("/", headers=HTML).text
+            assert user.get("/", params={"sort": "name", "order": "desc"},
+                            headers=HTML).status_code == 200
+            assert user.get("/exports/leadership.xlsx").status_code == 200
+    anonymous = client.get("/", headers=HTML).text
+    assert client.get("/exports/leadership.xlsx").status_code == 200
+    assert len(made) == 1 and len(workbooks) == 1  # public figures: once for everyone
+    for username, code in (("office79", "79"), ("office74", "74")):
+        assert re.findall(own_tile, pages[username]) == [code]
+        assert set(re.findall(links, pages[username])) == {code}
+        assert 'id="my-rank"' in pages[username] and len(re.findall(marked, pages[username])) == 1
+    lead = pages["lead"]
+    assert not re.findall(own_tile, lead) and 'id="my-rank"' not in lead
+    assert len(set(re.findall(links, lead))) > 2 and not re.findall(marked, lead)
+    assert not re.findall(own_tile, anonymous) and not re.findall(links, anonymous)
+    assert 'id="my-rank"' not in anonymous and not re.findall(marked, anonymous)

@@ -174,3 +174,36 @@ def test_a_bad_province_names_the_province_table_of_its_scheme(tmp_path, monkeyp
     assert "unknown 34-scheme province code '74'" in error
     assert "see popsync/reference/data/provinces_34.csv" in error and "{scheme}" not in error
     assert (ROOT / "popsync/reference/data/provinces_34.csv").is_file()
+
+
+def test_serve_draws_the_target_line_it_is_given(tmp_path, monkeypatch):
+    import uvicorn
+
+    from portal import cli
+
+    served = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.update(app=app))
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    assert cli.main(parser.parse_args(["--data", str(tmp_path), "--target", "99.5"])) == 0
+    assert served["app"].state.portal.settings.target_rate == pytest.approx(0.995)
+    assert cli.main(parser.parse_args(["--data", str(tmp_path)])) == 0
+    assert served["app"].state.portal.settings.target_rate == 1.0
+    with pytest.raises(PopsyncError, match="--target must be a percentage"):
+        cli.main(parser.parse_args(["--data", str(tmp_path), "--target", "150"]))
+
+
+def test_every_worker_draws_the_target_line_it_is_given(tmp_path, monkeypatch):
+    import uvicorn
+
+    from portal import cli
+
+    served = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.update(app=app, **options))
+    monkeypatch.setenv(cli.SETTINGS_VARIABLE, "")  # restored after the test
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    arguments = ["--data", str(tmp_path), "--target", "95", "--workers", "2"]
+    assert cli.main(parser.parse_args(arguments)) == 0
+    assert served["app"] == "portal.cli:app_from_environment" and served["workers"] == 2
+    assert cli.app_from_environment().state.portal.settings.target_rate == pytest.approx(0.95)

@@ -114,7 +114,9 @@ def test_login_logout_and_csrf(client):
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie
     home = client.get("/").text
     assert 'id="whoami"' in home and 'id="nav-audit"' in home
-    assert home.count('href="/provinces/') == 63  # leadership opens every province
+    # leadership opens every province: from the ranking, the map and the coverage table
+    assert len(set(re.findall(r'href="/provinces/(\d\d)\?scheme=63"', home))) == 63
+    assert home.count('href="/provinces/') == 3 * 63
     session_csrf = home.split('name="csrf_token" value="')[1].split('"')[0]
     assert client.post("/logout", data={"csrf_token": "forged"},
                        headers={"accept": "text/html"}).status_code == 403

@@ -32,6 +32,14 @@ def test_portal_on_postgresql(tmp_path, pg_url):
         rankings = client.get("/api/rankings", params={"scheme": "34", "line": "ui"}).json()
         assert len(rankings["provinces"]) == 34
         assert all(p["change"] is not None for p in rankings["provinces"])
+        assert all(len(p["trend"]) == 2 and p["rank_of"] == 34 for p in rankings["provinces"])
+        assert rankings["headline"]["changes"]["1"]["run_date"] == "2026-11-20"
+        page = client.get("/", params={"scheme": "34", "map": "coverage"})
+        assert page.status_code == 200 and page.text.count('class="tile"') == 34
+        groups = client.get("/api/breakdowns", params={"scheme": "63", "code": "77"}).json()
+        assert groups["groups"]["age_band"][0]["value"] == "0-5"
+        assert len(client.get("/api/coverage").json()["provinces"]) == 63
+        assert client.get("/exports/leadership.xlsx").status_code == 200
         xlsx = client.get("/provinces/77/lists/unsynchronized.xlsx", params={"scheme": "63"},
                           auth=("unit79", PASSWORD))
         assert xlsx.status_code == 200
