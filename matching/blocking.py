@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from matching.arrays import sorted_distinct
+from matching.arrays import argsort_keys, sorted_distinct
 from matching.normalize import FULL, MONTH, YEAR
 from matching.tables import Table
 
@@ -124,7 +124,7 @@ def sorted_pass(table: Table, name: str) -> tuple[np.ndarray, np.ndarray]:
     a block does not matter (a pass yields the set of its pairs): no stable sort is needed."""
     key, valid = pass_key(table, PASSES[name])
     index = np.flatnonzero(valid)
-    order = index[np.argsort(key[index])]
+    order = index[argsort_keys(key[index])]
     return key[order], order
 
 

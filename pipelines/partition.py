@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 from expectations.nation import files_sql
 from matching.blocking import BIRTH_YEAR_MARGIN as YEAR_MARGIN
 from matching.normalize import BIRTH_YEAR_MAX, BIRTH_YEAR_MIN
-from popsync.contracts import POPULATION_REQUIRED, REGISTRY_REQUIRED
+from popsync.contracts import CONFIRMED, POPULATION_REQUIRED, REGISTRY_REQUIRED
 
 BIRTH_YEAR = "birth_year"  # helper columns of the work folder's source chunks
 ID_YEAR = "id_year"  # the year a 12-digit personal ID encodes
@@ -317,11 +317,13 @@ def read_cohort(cohort: dict, population: list[str], quoted: Path | None = None,
 
 
 def quoted_persons(sql, bands: list[dict], registry: list[str], population: list[str],
-                   out: Path, unlinkable: Path | None = None) -> None:
-    """Per band, the persons its rows quote by personal ID or old ID number who are born outside
-    the band's years and margin (a wrong birth date with a right ID is still found), under
-    ``out/band=N``: joins of the registry's IDs with the population for all bands at once,
-    leaving out the persons ``unlinkable`` lists.
+                   out: Path, unlinkable: Path | None = None,
+                   decisions: Path | None = None) -> None:
+    """Per band, the persons its rows quote by personal ID or old ID number, or that a reviewer
+    confirmed as a row's person (``decisions``, contracts.DECISION_COLUMNS), who are born outside
+    the band's years and margin (a wrong birth date with a right ID or a confirmation is still
+    found), under ``out/band=N``: joins of the registry's IDs with the population for all bands
+    at once, leaving out the persons ``unlinkable`` lists.
 
     A person's ID encodes their birth year, so a quoted 12-digit ID whose year lies in the band
     names a person already in its slice: only IDs encoding another year, persons whose birth
@@ -341,14 +343,14 @@ def quoted_persons(sql, bands: list[dict], registry: list[str], population: list
         return (f"(q.lo IS NULL OR {year} < q.lo - {YEAR_MARGIN} "
                 f"OR {year} > q.hi + {YEAR_MARGIN})")
 
-    # every registry row quoting an ID, with its band's years (a stream: never held whole)
-    quotes = (
-        f"(SELECT b.band, r.national_id, r.{ID_YEAR}, b.lo, b.hi FROM "
+    # every registry row with its band's years (a stream: never held whole)
+    banded = (
+        f"(SELECT b.band, r.vss_code, r.national_id, r.{ID_YEAR}, b.lo, b.hi FROM "
         f"read_parquet({files_sql(registry)}, filename = true) r "
         f"JOIN chunk_year_start s ON r.filename = s.filename "
         f"AND r.{BAND_YEAR} IS NOT DISTINCT FROM s.{BAND_YEAR} "
-        f"JOIN band_years b ON b.band = s.base_band + (s.start + r.{YEAR_RANK}) // {max_rows} "
-        f"WHERE r.national_id IS NOT NULL)")
+        f"JOIN band_years b ON b.band = s.base_band + (s.start + r.{YEAR_RANK}) // {max_rows})")
+    quotes = f"(SELECT * FROM {banded} WHERE national_id IS NOT NULL)"
     columns = ", ".join(f"p.{c}" for c in (*POPULATION_REQUIRED, BIRTH_YEAR, SOURCE_ROW))
     left_out = ("" if unlinkable is None else
                 f" AND p.{SOURCE_ROW} NOT IN (SELECT {SOURCE_ROW} FROM '{unlinkable}')")
@@ -371,5 +373,12 @@ def quoted_persons(sql, bands: list[dict], registry: list[str], population: list
         f"ON p.personal_id = q.national_id WHERE {found} "
         f"UNION ALL SELECT q.band, {columns} FROM old q JOIN {persons} p "
         f"ON p.old_id_number = q.national_id WHERE {found}")
+    if decisions is not None and sql.execute(
+            f"SELECT count(*) FROM '{decisions}' WHERE decision = '{CONFIRMED}'").fetchone()[0]:
+        # a confirmed person is the row's person whatever the row's birth date says
+        sql.execute(
+            f"INSERT INTO quoted SELECT q.band, {columns} FROM {banded} q "
+            f"JOIN '{decisions}' d ON d.vss_code = q.vss_code AND d.decision = '{CONFIRMED}' "
+            f"JOIN {persons} p ON p.personal_id = d.personal_id WHERE {found}")
     sql.execute(f"COPY (SELECT DISTINCT * FROM quoted) TO '{out}' "
                 "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (band))")

@@ -568,7 +568,7 @@ def prepare_population(work_dir: str, gate_inputs: str, plan_bands: list[str]) -
             f"AND reason IN ({reasons})) TO '{ctx.path('unlinkable.parquet')}' (FORMAT parquet)")
         partition.quoted_persons(sql, bands, _chunks(ctx, "registry"),
                                  _chunks(ctx, "population"), quoted,
-                                 ctx.path("unlinkable.parquet"))
+                                 ctx.path("unlinkable.parquet"), ctx.path(DECISIONS_FILE))
     return work_dir
 
 
@@ -649,14 +649,16 @@ def _write_by_person(results: pd.DataFrame, cohort: dict, writers: dict, folder:
     """A band's results into the person partitions, one row group per band in each partition's
     file of the cohort: the rows of one person (by linked personal ID, else VSS code) land in
     one partition whichever band linked them."""
-    table = pa.Table.from_pandas(results, schema=_results_schema(), preserve_index=False)
     part = partition.person_partition(results, cohort["partitions"])
     order = np.argsort(part, kind="stable")
     bounds = np.searchsorted(part[order], np.arange(cohort["partitions"] + 1))
+    # one gather in partition order; each partition's rows are then a zero-copy slice of it
+    table = pa.Table.from_pandas(results, schema=_results_schema(), preserve_index=False).take(
+        pa.array(order))
     for k in range(cohort["partitions"]):
         if bounds[k] == bounds[k + 1]:
             continue
-        rows = table.take(pa.array(order[bounds[k]:bounds[k + 1]]))
+        rows = table.slice(bounds[k], bounds[k + 1] - bounds[k])
         if k not in writers:
             path = _folder(folder / f"part={k}") / f"cohort-{cohort['index']:05d}.parquet"
             writers[k] = pq.ParquetWriter(path, rows.schema, compression="zstd",

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from matching.arrays import argsort_keys
 from matching.blocking import PASSES, block_pass, candidate_pairs
 from matching.population import Population
 from matching.settings import DEFAULT_PASSES
@@ -98,3 +99,17 @@ def test_candidate_search_survives_the_declared_birth_year_margin(make_registry,
     reg, pop = prepare(registry, make_population([PERSON]))
     codes = compare(reg, pop, np.array([0]), np.array([0]), Settings())
     assert comparisons(Settings())["birth_date"].level_names[codes["birth_date"][0]] == "year_off"
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 1000, 70_000])
+def test_argsort_keys_sorts_keys_that_differ_only_below_the_packed_row_bits(n):
+    """The fast key sort packs the row into the low bits: keys differing only there, placed in
+    descending order, must still come out sorted, and every row exactly once."""
+    rng = np.random.default_rng(n)
+    high = rng.integers(0, 50, n, dtype=np.uint64) << np.uint64(40)
+    low = np.arange(n, dtype=np.uint64)[::-1] % np.uint64(7)  # descending within the block
+    keys = high | low
+    order = argsort_keys(keys)
+    assert np.array_equal(np.sort(order), np.arange(n))
+    assert (np.diff(keys[order].astype(np.float64)) >= 0).all()
+    assert np.array_equal(keys[order], np.sort(keys))

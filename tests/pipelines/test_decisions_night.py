@@ -36,8 +36,9 @@ def nation(tmp_path_factory):
     return folder
 
 
-def _night(out, nation, run_date):
-    assert run(out, nation / "registry.parquet", nation / "population.parquet", run_date) == 0
+def _night(out, nation, run_date, *extra):
+    assert run(out, nation / "registry.parquet", nation / "population.parquet", run_date,
+               *extra) == 0
     folder = out / store.publication_path(run_date)
     manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
     return pd.read_parquet(folder / "results.parquet").set_index("vss_code"), manifest
@@ -101,4 +102,49 @@ def test_decisions_are_superseded_and_revoked_with_who_when_and_why(tmp_path):
     assert "03818000700X2" not in str(refused.value)  # personal data masked
     with pytest.raises(decisions.DecisionError, match="names a person"):
         decisions.record(engine, TWIN_ROW, None, "rejected", "e")
+    engine.dispose()
+
+
+FAR_ROW = "3800000002"
+FAR_ID = "038150007003"
+
+
+@pytest.fixture(scope="module")
+def far_nation(tmp_path_factory):
+    """A registration without a personal ID whose birth date is decades off its person's: no
+    birth-year band of the night reads that person for it unless something quotes them."""
+    generated = generate_nation(1500, seed=12)
+    person = {**generated.population.iloc[0].to_dict(), "personal_id": FAR_ID,
+              "full_name": "Đặng Thị Xuân", "birth_date": "1950-03-08", "gender": "F",
+              "province_code": "38", "is_deceased": False}
+    row = {**generated.registry.iloc[0].to_dict(), "vss_code": FAR_ROW,
+           "full_name": "Dang Thi Xuan", "birth_date": "1995-03-08", "gender": "F",
+           "national_id": None, "province_code": "38", "hi_card_number": None}
+    generated.population = pd.concat([generated.population, pd.DataFrame([person])],
+                                     ignore_index=True)
+    generated.registry = pd.concat([generated.registry, pd.DataFrame([row])], ignore_index=True)
+    folder = tmp_path_factory.mktemp("nation-far")
+    write_nation(generated, folder, force=True)
+    return folder
+
+
+def test_a_confirmed_person_born_outside_the_rows_band_is_linked_not_outdated(tmp_path,
+                                                                             far_nation):
+    """The reviewer confirmed the person although the registry's birth date is 45 years off:
+    the night quotes the person into the row's band, links them and asks to correct the date,
+    night after night (not ``decision_outdated`` because the band never read the person)."""
+    out = tmp_path / "out"
+    config = tmp_path / "bands.yaml"  # bands of a few birth years, each its own matching task
+    config.write_text("partition:\n  max_rows: 100\n  cohort_persons: 1\n", "utf-8")
+    first, _ = _night(out, far_nation, "2026-11-20", "--config", str(config))
+    assert first.loc[FAR_ROW, "personal_id"] != FAR_ID
+    engine = store.engine_for(store.default_db_url(out))
+    decisions.record(engine, FAR_ROW, FAR_ID, "confirmed", "reviewer38", "birth certificate")
+    for run_date in ("2026-11-21", "2026-11-22"):
+        night, manifest = _night(out, far_nation, run_date, "--config", str(config))
+        row = night.loc[FAR_ROW]
+        assert row["personal_id"] == FAR_ID and row["status"] == "needs_correction"
+        assert "decision_outdated" not in row["reasons"]
+        assert "birth_date_mismatch" in row["reasons"]
+        assert manifest["decisions"]["links_confirmed"] == 1
     engine.dispose()
