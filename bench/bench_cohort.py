@@ -3,13 +3,16 @@ bounds the national night's matching: a cohort whose slice holds as many persons
 national nation's largest (about 6.6 M).
 
     .venv/bin/python bench/bench_cohort.py --work WORK_DIR [--persons 6600000] [--band N]
+    .venv/bin/python bench/bench_cohort.py --work WORK_DIR --cohort N
 
 ``WORK_DIR``: a night's work folder with its source chunks, band specs and quoted persons, of a
 night stopped after ``prepare_population`` (or a copy of a running night's; never the running
 night's own: the task writes its results and report into it). The task is
 the night's own (``steps.match_cohort``) on a cohort of one band whose years are widened, around
 the band's, until its population slice holds ``--persons`` persons: a smaller nation then
-stands for a denser one. Runs the task in a child process and prints its peak resident memory
+stands for a denser one. ``--cohort N`` runs the night's own cohort N as planned instead (all
+its bands, one preparation of its slice): at the national size, the real per-task cost. Runs the
+task in a child process and prints its peak resident memory
 (``ru_maxrss``), wall and CPU seconds, and what it read.
 """
 
@@ -65,6 +68,12 @@ def widened(work: Path, band_index: int | None, persons: int) -> dict:
             "persons": slice_persons(lo, hi)}
 
 
+def planned(work: Path, index: int) -> dict:
+    """The night's cohort ``index`` as planned, renumbered so that what it writes is removed."""
+    cohort = json.loads((work / "bands" / f"cohort-{index:05d}.json").read_text())
+    return {**cohort, "index": 99999}
+
+
 def _children_cpu() -> float:
     """CPU seconds of the finished child processes (forked workers of the task)."""
     times = os.times()
@@ -87,12 +96,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--persons", type=int, default=6_600_000)
     parser.add_argument("--band", type=int, default=None)
+    parser.add_argument("--cohort", type=int, default=None, metavar="N",
+                        help="the night's cohort N as planned (bands/cohort-N.json)")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child(*args.child)
         return 0
-    cohort = widened(args.work, args.band, args.persons)
+    cohort = (widened(args.work, args.band, args.persons) if args.cohort is None else
+              planned(args.work, args.cohort))
     with tempfile.TemporaryDirectory(prefix="bench-cohort-", dir=args.work) as folder:
         spec = Path(folder) / "cohort-99999.json"
         spec.write_text(json.dumps(cohort))
@@ -107,6 +119,14 @@ def main(argv: list[str] | None = None) -> int:
         if json.loads(path.read_text()).get("cohort") == 99999:
             path.unlink()
     band = cohort["bands"][0]
+    if args.cohort is not None:
+        rows = sum(b["rows"] for b in cohort["bands"])
+        print(f"cohort {args.cohort}: {len(cohort['bands'])} bands ({rows:,} registry rows), "
+              f"years {cohort['year_min']}-{cohort['year_max']} (+/-1); match task "
+              f"{figures['wall_s']:.1f} s wall, {figures['cpu_s']:.1f} s CPU "
+              f"({figures['cpu_s'] / rows * 1e6:.1f} s per M rows), peak resident "
+              f"{figures['peak_rss_gib']:.2f} GiB")
+        return 0
     print(f"band {band['index']} ({band['rows']:,} registry rows), years {cohort['year_min']}-"
           f"{cohort['year_max']} (+/-1): {cohort['persons']:,} persons; match task "
           f"{figures['wall_s']:.1f} s wall, {figures['cpu_s']:.1f} s CPU, peak resident "

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from matching import decisions as reviewed
-from matching.arrays import counts_per_row, sorted_distinct
+from matching.arrays import sorted_distinct
 from matching.blocking import PASS_SURVIVES, PassOutcome, candidate_pairs
 from matching.compare import Comparison, compare, comparisons
 from matching.decide import Decision, ScoredPairs, assemble, decide, resolve_duplicates
@@ -89,12 +89,10 @@ def id_pairs(registry: Table, population: Population) -> tuple[np.ndarray, np.nd
     twelve = np.flatnonzero(registry.ids.twelve_digits)
     at = population.person_of(registry.ids.number[twelve])
     r, p = [twelve[at >= 0]], [at[at >= 0]]
-    holders = np.flatnonzero(population.table.old_id >= 0)
-    single = holders[counts_per_row(population.table.old_id[holders]) == 1]
     old_rows = np.flatnonzero(registry.ids.kind == ID_OLD)
-    at = pd.Index(population.table.old_id[single]).get_indexer(registry.ids.number[old_rows])
+    at = population.old_id_holder(registry.ids.number[old_rows])
     r.append(old_rows[at >= 0])
-    p.append(single[at[at >= 0]])
+    p.append(at[at >= 0])
     return np.concatenate(r).astype(np.int64), np.concatenate(p).astype(np.int64)
 
 

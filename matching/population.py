@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from matching.arrays import factorize
+from matching.arrays import argsort_keys, factorize
 from matching.blocking import sorted_pass
 from matching.normalize import FULL, NO_GENDER, mix64
 from matching.tables import Table, prepare_population, text_array
@@ -32,6 +32,7 @@ class Population:
         self._parent = parent
         self._passes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._ids: tuple[np.ndarray, np.ndarray] | None = None
+        self._old_ids: tuple[np.ndarray, np.ndarray] | None = None
         self._names: np.ndarray | None = None
         self._combinations: np.ndarray | None = None
 
@@ -91,6 +92,37 @@ class Population:
             return np.full(len(personal_ids), -1, np.int64)
         at = np.minimum(np.searchsorted(numbers, personal_ids), len(numbers) - 1)
         return np.where(numbers[at] == personal_ids, order[at], -1)
+
+    def old_id_holder(self, numbers: np.ndarray) -> np.ndarray:
+        """The row of the one person of this population holding each old 9-digit ID number,
+        -1 where nobody or several persons hold it (an old number was not unique)."""
+        keys, rows = self._old_id_holders()
+        if not len(keys):
+            return np.full(len(numbers), -1, np.int64)
+        repeated = np.zeros(len(keys), bool)
+        repeated[1:] = keys[1:] == keys[:-1]
+        repeated[:-1] |= repeated[1:]
+        keys, rows = keys[~repeated], rows[~repeated]
+        if not len(keys):
+            return np.full(len(numbers), -1, np.int64)
+        at = np.minimum(np.searchsorted(keys, numbers), len(keys) - 1)
+        return np.where(keys[at] == numbers, rows[at], -1).astype(np.int64)
+
+    def _old_id_holders(self) -> tuple[np.ndarray, np.ndarray]:
+        """The old ID numbers held, sorted, and their holders' rows; a taken population keeps
+        the order of the one it was taken from (no sort again)."""
+        if self._parent is not None:
+            parent, _, position = self._parent
+            keys, rows = parent._old_id_holders()
+            here = position[rows]
+            ours = here >= 0
+            return keys[ours], here[ours].astype(np.int64)
+        if self._old_ids is None:
+            old_id = self.table.old_id
+            holders = np.flatnonzero(old_id >= 0)
+            order = holders[argsort_keys(old_id[holders])]
+            self._old_ids = old_id[order], order
+        return self._old_ids
 
     def name_frequencies(self) -> np.ndarray:
         """Per row, the share of this population's persons with its folded full name."""
