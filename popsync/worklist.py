@@ -200,6 +200,14 @@ def set_status(engine: sa.Engine, run_id: int, vss_code: str, status: str, note:
                 None)
 
 
+def item(engine: sa.Engine, vss_code: str) -> dict | None:
+    """A row's current work status (None when it never had one)."""
+    with engine.connect() as connection:
+        found = connection.execute(sa.select(items).where(items.c.vss_code == vss_code)
+                                   ).mappings().first()
+    return dict(found) if found else None
+
+
 def history(engine: sa.Engine, vss_code: str) -> list[dict]:
     """Every change of a row's status, latest first."""
     with engine.connect() as connection:
@@ -363,41 +371,55 @@ def loaded(engine: sa.Engine, run_id: int | None) -> bool:
 # --- counts per province -----------------------------------------------------------------------
 
 
-def province_counts(engine: sa.Engine, run_id: int | None, run_date: str | None, scheme: str
-                    ) -> dict[str, dict[str, int]]:
-    """Per province of the scheme: rows to fix that no one works on (``open``, a correction
-    not effective included), being worked on (``in_progress``), corrections not effective, and
-    rows closed by the nights of the 7 days up to ``run_date`` (``closed_week``)."""
+def listed_counts(engine: sa.Engine, run_id: int | None) -> dict[str, int]:
+    """Rows to fix per province (63) in a run's list: what changes only with a new night."""
+    if run_id is None:
+        return {}
+    query = (sa.select(rows_table.c.province_code, sa.func.count())
+             .where(rows_table.c.run_id == run_id).group_by(rows_table.c.province_code))
+    with engine.connect() as connection:
+        return {code: n for code, n in connection.execute(query)}
+
+
+def work_counts(engine: sa.Engine, run_id: int | None, run_date: str | None
+                ) -> dict[str, dict[str, int]]:
+    """Per province (63): the run's listed rows being worked on (``in_progress``) and with a
+    correction not effective, and the rows the nights of the 7 days up to ``run_date`` closed
+    (``closed_week``). Reads the statuses, a small table, on every call: clerks change them."""
     if run_id is None or run_date is None:
         return {}
     week_from = (date.fromisoformat(run_date) - timedelta(days=6)).isoformat()
-    status = sa.func.coalesce(items.c.status, OPEN)
-    listed = (sa.select(rows_table.c.province_code, status.label("status"),
-                        sa.func.count().label("n"))
-              .select_from(rows_table.outerjoin(items, items.c.vss_code == rows_table.c.vss_code))
-              .where(rows_table.c.run_id == run_id)
-              .group_by(rows_table.c.province_code, status))
-    closed = (sa.select(items.c.province_code, sa.func.count().label("n"))
+    listed = (sa.select(rows_table.c.province_code, items.c.status, sa.func.count())
+              .select_from(items.join(rows_table, sa.and_(
+                  rows_table.c.run_id == run_id, rows_table.c.vss_code == items.c.vss_code)))
+              .where(items.c.status.in_([*BEING_WORKED, NOT_EFFECTIVE]))
+              .group_by(rows_table.c.province_code, items.c.status))
+    closed = (sa.select(items.c.province_code, sa.func.count())
               .where(items.c.status == CLOSED, items.c.run_date >= week_from,
                      items.c.run_date <= run_date)
               .group_by(items.c.province_code))
-    by_63: dict[str, dict[str, int]] = {}
+    counts: dict[str, dict[str, int]] = {}
 
-    def counts(code: str) -> dict[str, int]:
-        return by_63.setdefault(code, dict(open=0, in_progress=0, not_effective=0,
-                                           closed_week=0))
+    def of(code: str) -> dict[str, int]:
+        return counts.setdefault(code, dict(in_progress=0, not_effective=0, closed_week=0))
 
     with engine.connect() as connection:
-        for code, work, n in connection.execute(listed):
-            figures = counts(code)
-            if work in BEING_WORKED:
-                figures["in_progress"] += n
-            else:
-                figures["open"] += n
-                if work == NOT_EFFECTIVE:
-                    figures["not_effective"] += n
+        for code, status, n in connection.execute(listed):
+            of(code)["in_progress" if status in BEING_WORKED else "not_effective"] += n
         for code, n in connection.execute(closed):
-            counts(code)["closed_week"] += n
+            of(code)["closed_week"] += n
+    return counts
+
+
+def province_counts(listed: dict[str, int], work: dict[str, dict[str, int]], scheme: str
+                    ) -> dict[str, dict[str, int]]:
+    """Per province of the scheme: rows to fix no one works on (``open``, the corrections not
+    effective among them), being worked on (``in_progress``), corrections not effective, and
+    closed in the last 7 days; from ``listed_counts`` and ``work_counts``."""
+    by_63 = {}
+    for code in set(listed) | set(work):
+        figures = dict(in_progress=0, not_effective=0, closed_week=0) | work.get(code, {})
+        by_63[code] = {"open": listed.get(code, 0) - figures["in_progress"], **figures}
     if scheme == "63":
         return by_63
     by_34: dict[str, dict[str, int]] = {}
@@ -406,4 +428,3 @@ def province_counts(engine: sa.Engine, run_id: int | None, run_date: str | None,
         for key, value in figures.items():
             unit[key] += value
     return by_34
-
