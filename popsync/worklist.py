@@ -280,7 +280,7 @@ def _filters(query: ListQuery, run_id: int, scheme: str, code: str) -> list:
         where.append(rows_table.c.ward_code == query.ward)
     if query.work:
         item = sa.select(items.c.status).where(
-            items.c.vss_code == rows_table.c.vss_code).scalar_subquery()
+            items.c.vss_code == rows_table.c.vss_code).correlate_except(items).scalar_subquery()
         where.append(sa.func.coalesce(item, OPEN) == query.work)
     return where
 

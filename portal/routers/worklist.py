@@ -63,7 +63,7 @@ class ListParams(BaseModel):
     sort: Literal[tuple(worklist.SORTS)] = "vss_code"  # type: ignore[valid-type]
     order: Literal["asc", "desc"] = "asc"
     page: int = Field(1, ge=1, le=100_000)
-    per_page: Literal[worklist.PAGE_SIZES] = 50  # type: ignore[valid-type]
+    per_page: int = Field(50, ge=1, le=max(worklist.PAGE_SIZES))
 
     def query(self) -> worklist.ListQuery:
         values = self.model_dump()

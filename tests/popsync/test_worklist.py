@@ -130,6 +130,10 @@ def test_statuses_survive_nights_and_nights_close_and_flag_them(engine):
         worklist.set_status(engine, first, "7900000003", worklist.CLOSED, None, "office79")
     with pytest.raises(worklist.WorkStatusError):
         worklist.set_status(engine, first, "7900000042", worklist.IN_PROGRESS, None, "office79")
+    assert {r["vss_code"] for r in worklist.page(engine, first, "63", "79", worklist.ListQuery(
+        work=worklist.IN_PROGRESS))[0]} == {"7900000003"}
+    assert worklist.page(engine, first, "63", "79", worklist.ListQuery(
+        work=worklist.OPEN))[1] == 0
     counts = worklist.province_counts(worklist.listed_counts(engine, first),
                                       worklist.work_counts(engine, first, "2026-12-01"), "63")
     assert counts["79"] == {"open": 0, "in_progress": 3, "not_effective": 0, "closed_week": 0}

@@ -203,7 +203,7 @@ def test_another_province_can_be_neither_read_nor_changed(api, browser_session):
     page = client.get(f"/provinces/79/worklist/{theirs}")
     assert page.status_code == 404 and theirs not in page.text
     # anonymous: pages to the login form, API and downloads 401
-    assert httpx.get(f"{api.base_url}provinces/79/worklist").status_code == 303
+    assert api.get("/provinces/79/worklist").status_code == 303
     assert api.get("/api/provinces/79/worklist").status_code == 401
     assert api.get(f"/api/provinces/79/worklist/{mine}").status_code == 401
     assert api.get("/provinces/79/worklist.csv").status_code == 401
