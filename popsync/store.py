@@ -185,28 +185,31 @@ worklist_rows = sa.Table(
 # by VSS code, never by a night's row, so it survives reruns: the current status of each code
 # that was ever given one, and every change (a clerk's, or a night's closing or flagging) in
 # ``work_history``. ``province_code``: the office that listed the row when it last changed.
+def work_change_columns(indexed: bool) -> list[sa.Column]:
+    """A work status change: where, what, why, who, when, and the night that made it (null for
+    a clerk's); of ``work_items`` (indexed by province) and ``work_history`` (by night)."""
+    return [
+        sa.Column("province_code", sa.String(2), nullable=False, index=indexed),
+        sa.Column("status", sa.String(32), nullable=False),
+        sa.Column("note", sa.Text),
+        sa.Column("changed_by", sa.String(64), nullable=False),
+        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("run_date", sa.String(10), index=not indexed),
+    ]
+
+
 work_items = sa.Table(
     "work_items",
     metadata,
     sa.Column("vss_code", sa.String(10), primary_key=True),
-    sa.Column("province_code", sa.String(2), nullable=False, index=True),
-    sa.Column("status", sa.String(32), nullable=False),
-    sa.Column("note", sa.Text),
-    sa.Column("changed_by", sa.String(64), nullable=False),
-    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("run_date", sa.String(10)),  # the night that set it; null for a clerk's change
+    *work_change_columns(indexed=True),
 )
 work_history = sa.Table(
     "work_history",
     metadata,
     sa.Column("change_id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("vss_code", sa.String(10), nullable=False, index=True),
-    sa.Column("province_code", sa.String(2), nullable=False),
-    sa.Column("status", sa.String(32), nullable=False),
-    sa.Column("note", sa.Text),
-    sa.Column("changed_by", sa.String(64), nullable=False),
-    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("run_date", sa.String(10), index=True),
+    *work_change_columns(indexed=False),
 )
 
 DB_FILE = "popsync.db"

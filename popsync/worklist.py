@@ -150,10 +150,9 @@ def settle(connection: sa.Connection, run_id: int, run_date: str, started_at: da
     for status, condition in changes.items():
         found = connection.execute(
             sa.select(items.c.vss_code, items.c.province_code).where(condition)).all()
-        note = {CLOSED: "synchronized or no longer to fix", NOT_EFFECTIVE:
-                "still not synchronized after the correction", OPEN: "to fix again"}[status]
+        # no note: the status and the night say it all (the portal explains it in its language)
         for vss_code, province_code in found:
-            _change(connection, vss_code, province_code, status, note, NIGHT_USER, at,
+            _change(connection, vss_code, province_code, status, None, NIGHT_USER, at,
                     run_date)
         done[status] = len(found)
     return done

@@ -236,6 +236,11 @@ LABELS: dict[str, tuple[str, str]] = {
                        "này (đã đồng bộ hoặc không còn phải điều chỉnh).",
                        "This participant is no longer in this publication's list of rows to "
                        "fix (synchronized, or nothing left to correct)."),
+    "night_note_closed": ("Đã đồng bộ hoặc không còn phải điều chỉnh",
+                          "Synchronized, or nothing left to correct"),
+    "night_note_correction_not_effective": ("Vẫn chưa đồng bộ sau khi điều chỉnh tại nguồn",
+                                            "Still not synchronized after the correction"),
+    "night_note_open": ("Lại có trong danh sách cần xử lý", "To fix again"),
     "row_history": ("Lịch sử xử lý", "History"),
     "row_no_history": ("Chưa có thay đổi nào.", "No change yet."),
     "row_night_of": ("đêm chạy {run_date}", "night of {run_date}"),

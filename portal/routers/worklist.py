@@ -54,12 +54,12 @@ class ListParams(BaseModel):
 
     q: str = Field("", max_length=100, description="VSS code, personal ID, or the start of a "
                    "name (case and diacritics ignored)")
-    status: Literal[LISTED] | None = None  # type: ignore[valid-type]
-    reason: Literal[reasons.CODES] | None = None  # type: ignore[valid-type]
-    line: Literal[worklist.LINES] | None = None  # type: ignore[valid-type]
+    status: Literal["", *LISTED] | None = None  # type: ignore[valid-type]
+    reason: Literal["", *reasons.CODES] | None = None  # type: ignore[valid-type]
+    line: Literal["", *worklist.LINES] | None = None  # type: ignore[valid-type]
     employer: str | None = Field(None, max_length=32)
     ward: str | None = Field(None, max_length=16)
-    work: Literal[worklist.WORK_STATUSES] | None = None  # type: ignore[valid-type]
+    work: Literal["", *worklist.WORK_STATUSES] | None = None  # type: ignore[valid-type]
     sort: Literal[tuple(worklist.SORTS)] = "vss_code"  # type: ignore[valid-type]
     order: Literal["asc", "desc"] = "asc"
     page: int = Field(1, ge=1, le=100_000)
@@ -67,7 +67,7 @@ class ListParams(BaseModel):
 
     def query(self) -> worklist.ListQuery:
         values = self.model_dump()
-        # an empty select of the filter form means "any"
+        # an empty select of the filter form ("") means "any"
         return worklist.ListQuery(**{k: (v or None) if k in (
             "status", "reason", "line", "employer", "ward", "work") else v
             for k, v in values.items()})

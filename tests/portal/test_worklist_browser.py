@@ -86,6 +86,8 @@ def test_clerk_corrects_rows_and_the_next_night_closes_or_flags_them(
                                   {fixed["vss_code"]: fixed["suggested_full_name"]})
     run_night(nation, data, NIGHTS[1], registry)
     with _serve(data) as server:
+        # cookies are per host, not per port: the first server's session would still be sent
+        browser.delete_all_cookies()
         log_in(browser, server, "office79")
         browser.get(f"{server}/provinces/79/worklist/{fixed['vss_code']}")
         wait_for(lambda: browser.find_elements(By.ID, "history-table"), "the closed row")
@@ -99,6 +101,7 @@ def test_clerk_corrects_rows_and_the_next_night_closes_or_flags_them(
             "data-work") == "correction_not_effective"
         history = browser.find_element(By.ID, "history-table").text
         assert "Điều chỉnh chưa có hiệu lực" in history and "Đã điều chỉnh tại nguồn" in history
+        assert "Vẫn chưa đồng bộ sau khi điều chỉnh tại nguồn" in history
         full_screenshot(browser, "worklist_not_effective.png")
         browser.get(f"{server}/provinces/79")
         assert browser.find_element(By.ID, "work-closed-week").text == "1"

@@ -85,6 +85,11 @@ def test_list_search_filters_sort_and_pages(api):
         r["vss_code"] for r in first["rows"]} & {r["vss_code"] for r in second["rows"]}
     assert api.get("/api/provinces/79/worklist", params={"status": "synchronized"},
                    auth=OFFICE).status_code == 422
+    # the filter form sends its empty selects: "any"
+    form = api.get("/provinces/79/worklist", auth=OFFICE, params={
+        "q": "", "status": "", "reason": "", "line": "", "employer": "", "ward": "", "work": "",
+        "per_page": "50", "sort": "vss_code", "order": "asc"})
+    assert form.status_code == 200 and everything["rows"][0]["vss_code"] in form.text
     # the unit of the 34 scheme sees its offices' rows together
     unit = _rows(api, code="79", auth=UNIT, scheme="34", per_page=200)
     assert {r["province_code"] for r in unit["rows"]} >= {"79", "74"}

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from pipelines import cli
 from popsync import store
 from popsync.synthetic import generate_nation, write_nation
+from popsync.text import folded_name
 
 PEOPLE, SEED = 3000, 1  # province 79 then lists ~37 rows, 11 of them a name to correct only
 NIGHTS = ("2026-12-01", "2026-12-02")
@@ -37,8 +38,9 @@ def copy_published(published: Path, target: Path) -> Path:
 
 
 def name_fixes(out: Path, office: str, count: int) -> list[dict]:
-    """Listed rows of an office whose only reason is the name, linked by their exact ID: the
-    clerk's correction at source (the population's spelling) makes them synchronized."""
+    """Listed rows of an office whose only reason is the name, linked by their exact ID, and
+    registered with diacritics (a clerk finds them typing none): the correction at source (the
+    population's spelling) makes them synchronized."""
     engine = sa.create_engine(store.default_db_url(out))
     rows = store.worklist_rows
     with engine.connect() as connection:
@@ -47,8 +49,9 @@ def name_fixes(out: Path, office: str, count: int) -> list[dict]:
             .where(rows.c.province_code == office, rows.c.reasons == "name_mismatch",
                    rows.c.national_id == rows.c.personal_id,
                    rows.c.suggested_full_name.is_not(None))
-            .order_by(rows.c.vss_code).limit(count)).mappings().all()
+            .order_by(rows.c.vss_code)).mappings().all()
     engine.dispose()
+    found = [r for r in found if folded_name(r["full_name"]) != r["full_name"].lower()][:count]
     assert len(found) == count, "the generated nation has too few names to correct"
     return [dict(r) for r in found]
 

@@ -57,27 +57,30 @@ def upgrade() -> None:
     op.create_table(
         "work_items",
         sa.Column("vss_code", sa.String(10), primary_key=True),
-        sa.Column("province_code", sa.String(2), nullable=False),
-        sa.Column("status", sa.String(32), nullable=False),
-        sa.Column("note", sa.Text),
-        sa.Column("changed_by", sa.String(64), nullable=False),
-        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("run_date", sa.String(10)),
+        *_change_columns(),
     )
     op.create_index("ix_work_items_province_code", "work_items", ["province_code"])
     op.create_table(
         "work_history",
         sa.Column("change_id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("vss_code", sa.String(10), nullable=False),
+        *_change_columns(),
+    )
+    op.create_index("ix_work_history_vss_code", "work_history", ["vss_code"])
+    op.create_index("ix_work_history_run_date", "work_history", ["run_date"])
+
+
+def _change_columns() -> list[sa.Column]:
+    """The columns of a work status change, in both tables (as of this revision: a migration
+    does not follow later changes of store.py)."""
+    return [
         sa.Column("province_code", sa.String(2), nullable=False),
         sa.Column("status", sa.String(32), nullable=False),
         sa.Column("note", sa.Text),
         sa.Column("changed_by", sa.String(64), nullable=False),
         sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("run_date", sa.String(10)),
-    )
-    op.create_index("ix_work_history_vss_code", "work_history", ["vss_code"])
-    op.create_index("ix_work_history_run_date", "work_history", ["run_date"])
+    ]
 
 
 def downgrade() -> None:
