@@ -41,6 +41,7 @@ KEEP_NIGHTS = 3
 LINES = ("si_compulsory", "si_voluntary", "hi", "ui")
 SORTS = {"vss_code": "vss_code", "name": "folded_name"}  # both indexed per province
 PAGE_SIZES = (25, 50, 100, 200)
+COUNT_CAP = 10_000  # a search or filter's matches are counted up to this many
 # the columns a night loads (``load``), in this order
 LOADED = tuple(c.name for c in rows_table.columns if c.name not in (
     "run_id", "unit_34", "folded_name"))
@@ -105,6 +106,10 @@ def load(engine: sa.Engine, run_id: int, batches: Iterable[pa.RecordBatch]) -> i
         with engine.begin() as connection:
             connection.execute(rows_table.insert(), records)
         loaded += len(records)
+    # fresh statistics, so the planner takes the ID indexes for an ID and the province's for
+    # the rest (SQLite has none until asked; PostgreSQL's autovacuum may come later)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"ANALYZE {rows_table.name}")
     return loaded
 
 
@@ -290,22 +295,40 @@ _PAGE_COLUMNS = (rows_table.c.vss_code, rows_table.c.full_name, rows_table.c.bir
                  rows_table.c.employer_code, rows_table.c.employer_name)
 
 
-def page(engine: sa.Engine, run_id: int, scheme: str, code: str, query: ListQuery
-         ) -> tuple[list[dict], int]:
-    """One page of a province's rows with their work status, and how many rows match."""
-    where = _filters(query, run_id, scheme, code)
+def _ordered(columns, query: ListQuery, where: list) -> sa.Select:
+    """The rows ``where`` selects with their work status, in the query's order."""
     key = rows_table.c[SORTS.get(query.sort, "vss_code")]
     order = [key.desc(), rows_table.c.vss_code.desc()] if query.order == "desc" else [
         key, rows_table.c.vss_code]
     work = sa.func.coalesce(items.c.status, OPEN).label("work_status")
-    select = (sa.select(*_PAGE_COLUMNS, work)
-              .select_from(rows_table.outerjoin(items, items.c.vss_code == rows_table.c.vss_code))
-              .where(*where).order_by(*order)
-              .limit(query.per_page).offset((query.page - 1) * query.per_page))
+    return (sa.select(*columns, work)
+            .select_from(rows_table.outerjoin(items, items.c.vss_code == rows_table.c.vss_code))
+            .where(*where).order_by(*order))
+
+
+def narrowed(query: ListQuery) -> bool:
+    """Whether a search or a filter narrows the province's list."""
+    return any((query.q.strip(), query.status, query.reason, query.line, query.employer,
+                query.ward, query.work))
+
+
+def page(engine: sa.Engine, run_id: int, scheme: str, code: str, query: ListQuery,
+         listed: int | None = None) -> tuple[list[dict], int]:
+    """One page of a province's rows with their work status, and how many rows match: the
+    province's ``listed`` rows (``listed_counts``, read once a night) when nothing narrows the
+    list, else counted, up to ``COUNT_CAP + 1`` (more than ``COUNT_CAP``: a count must not
+    read a whole province's rows on every page)."""
+    where = _filters(query, run_id, scheme, code)
+    select = _ordered(_PAGE_COLUMNS, query, where).limit(query.per_page).offset(
+        (query.page - 1) * query.per_page)
     with engine.connect() as connection:
         rows = [dict(r) for r in connection.execute(select).mappings()]
-        total = connection.execute(
-            sa.select(sa.func.count()).select_from(rows_table).where(*where)).scalar_one()
+        if listed is not None and not narrowed(query):
+            total = listed
+        else:
+            matching = sa.select(rows_table.c.vss_code).where(*where).limit(COUNT_CAP + 1)
+            total = connection.execute(
+                sa.select(sa.func.count()).select_from(matching.subquery())).scalar_one()
     for row in rows:
         row["reasons"] = row["reasons"].split(",") if row["reasons"] else []
     return rows, total
@@ -314,14 +337,7 @@ def page(engine: sa.Engine, run_id: int, scheme: str, code: str, query: ListQuer
 def stream(engine: sa.Engine, run_id: int, scheme: str, code: str, query: ListQuery,
            batch_rows: int = 5000) -> Iterable[list[dict]]:
     """Every row a query matches, in its order, a batch at a time (for downloads)."""
-    where = _filters(query, run_id, scheme, code)
-    key = rows_table.c[SORTS.get(query.sort, "vss_code")]
-    order = [key.desc(), rows_table.c.vss_code.desc()] if query.order == "desc" else [
-        key, rows_table.c.vss_code]
-    work = sa.func.coalesce(items.c.status, OPEN).label("work_status")
-    select = (sa.select(rows_table, work)
-              .select_from(rows_table.outerjoin(items, items.c.vss_code == rows_table.c.vss_code))
-              .where(*where).order_by(*order))
+    select = _ordered(rows_table.columns, query, _filters(query, run_id, scheme, code))
     with engine.connect() as connection:
         result = connection.execution_options(yield_per=batch_rows).execute(select)
         for part in result.mappings().partitions():
@@ -388,11 +404,12 @@ def work_counts(engine: sa.Engine, run_id: int | None, run_date: str | None
     if run_id is None or run_date is None:
         return {}
     week_from = (date.fromisoformat(run_date) - timedelta(days=6)).isoformat()
-    listed = (sa.select(rows_table.c.province_code, items.c.status, sa.func.count())
-              .select_from(items.join(rows_table, sa.and_(
-                  rows_table.c.run_id == run_id, rows_table.c.vss_code == items.c.vss_code)))
-              .where(items.c.status.in_([*BEING_WORKED, NOT_EFFECTIVE]))
-              .group_by(rows_table.c.province_code, items.c.status))
+    # driven by the statuses (few), each looked up in the run's rows by its key
+    in_list = sa.exists().where(rows_table.c.run_id == run_id,
+                                rows_table.c.vss_code == items.c.vss_code)
+    listed = (sa.select(items.c.province_code, items.c.status, sa.func.count())
+              .where(items.c.status.in_([*BEING_WORKED, NOT_EFFECTIVE]), in_list)
+              .group_by(items.c.province_code, items.c.status))
     closed = (sa.select(items.c.province_code, sa.func.count())
               .where(items.c.status == CLOSED, items.c.run_date >= week_from,
                      items.c.run_date <= run_date)

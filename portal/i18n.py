@@ -177,6 +177,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "worklist_search_hint": ("vd. nguyen van a", "e.g. nguyen van a"),
     "worklist_apply": ("Lọc", "Apply"),
     "worklist_found": ("{n} người", "{n} participants"),
+    "worklist_found_more": ("hơn {n} người", "more than {n} participants"),
     "worklist_empty": ("Không có người nào khớp điều kiện lọc.", "No participant matches."),
     "worklist_not_loaded": ("Lần công bố này chưa có danh sách cần xử lý (công bố trước khi có "
                             "chức năng này); danh sách có từ đêm chạy tiếp theo.",
@@ -187,6 +188,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "page_prev": ("Trang trước", "Previous"),
     "page_next": ("Trang sau", "Next"),
     "page_of": ("Trang {page} / {pages}", "Page {page} of {pages}"),
+    "page_of_more": ("Trang {page} / hơn {pages}", "Page {page} of more than {pages}"),
     "col_vss_code": ("Mã số BHXH", "VSS code"),
     "col_full_name": ("Họ và tên", "Full name"),
     "col_birth_date": ("Ngày sinh", "Birth date"),

@@ -470,10 +470,15 @@ def work_counts_of(portal: Portal, state: publication.RunState, scheme: str
                    ) -> dict[str, dict[str, int]]:
     """Each province's work list counts in the publication shown (``worklist.province_counts``):
     its rows per province read once per run state, the statuses on every call."""
-    listed = portal.of_state(state, ("worklist_listed",), lambda: worklist.listed_counts(
-        portal.engine, state.run_id))
     return worklist.province_counts(
-        listed, worklist.work_counts(portal.engine, state.run_id, state.run_date), scheme)
+        listed_of(portal, state), worklist.work_counts(portal.engine, state.run_id,
+                                                       state.run_date), scheme)
+
+
+def listed_of(portal: Portal, state: publication.RunState) -> dict[str, int]:
+    """Rows to fix per province (63) of the publication shown, read once per run state."""
+    return portal.of_state(state, ("worklist_listed",), lambda: worklist.listed_counts(
+        portal.engine, state.run_id))
 
 
 def state_json(state: publication.RunState) -> dict:

@@ -29,7 +29,16 @@ from portal.dependencies import (
     province_api,
     province_page,
 )
-from portal.web import Lang, page_lang, portal_of, render, run_state, url, work_counts_of
+from portal.web import (
+    Lang,
+    listed_of,
+    page_lang,
+    portal_of,
+    render,
+    run_state,
+    url,
+    work_counts_of,
+)
 
 pages = APIRouter(dependencies=[Depends(province_page)], include_in_schema=False)
 api = APIRouter(tags=["worklist"], dependencies=[Depends(province_api)],
@@ -116,9 +125,14 @@ def _page_of(request: Request, province: Province, params: ListParams) -> dict:
     query = params.query()
     rows, total = ([], 0)
     if run_id is not None:
-        rows, total = worklist.page(portal.engine, run_id, province.scheme, province.code, query)
-    return {"run_date": state.run_date, "rows": rows, "total": total, "page": query.page,
-            "pages": max(1, math.ceil(total / query.per_page)), "per_page": query.per_page}
+        listed = worklist.province_counts(listed_of(portal, state), {}, province.scheme).get(
+            province.code, {}).get("open", 0)
+        rows, total = worklist.page(portal.engine, run_id, province.scheme, province.code,
+                                    query, listed)
+    more = total > worklist.COUNT_CAP  # counted up to the cap: "more than"
+    return {"run_date": state.run_date, "rows": rows, "total": min(total, worklist.COUNT_CAP),
+            "more": more, "page": query.page, "per_page": query.per_page,
+            "pages": max(1, math.ceil(min(total, worklist.COUNT_CAP) / query.per_page))}
 
 
 def explained(found: dict, lang: str) -> list[dict]:
@@ -167,9 +181,12 @@ def worklist_page(request: Request, province: PageProvince, params: Params,
     portal = portal_of(request)
     state, run_id = _run_id(request)
     shown = _page_of(request, province, params)
-    choices = {column: worklist.choices(portal.engine, run_id, province.scheme, province.code,
-                                        column) if run_id else []
-               for column in ("ward_code", "employer_code")}
+    # the wards and employers of the night's list: once per publication
+    choices = {column: portal.of_state(state, ("worklist_choices", province.scheme,
+                                               province.code, column), lambda column=column: (
+        worklist.choices(portal.engine, run_id, province.scheme, province.code, column)
+        if run_id else []))
+        for column in ("ward_code", "employer_code")}
     base = f"/provinces/{province.code}/worklist"
     scheme = province.scheme
     return render(

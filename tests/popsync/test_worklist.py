@@ -83,10 +83,10 @@ def test_folded_names_fold_a_column_as_folded_name_folds_one():
     assert folded_names(pa.array(names)).to_pylist()[:3] == ["nguyen van a", "", "dang thi hoa"]
 
 
-def test_search_filters_order_and_pages(engine):
+def test_search_filters_order_and_pages(engine, monkeypatch):
     run_id = _night(engine, "2026-12-01", ROWS, T0)
-    page = lambda scheme="63", code="79", **q: worklist.page(  # noqa: E731
-        engine, run_id, scheme, code, worklist.ListQuery(**q))
+    page = lambda scheme="63", code="79", listed=None, **q: worklist.page(  # noqa: E731
+        engine, run_id, scheme, code, worklist.ListQuery(**q), listed)
     rows, total = page()
     assert total == 3 and [r["vss_code"] for r in rows] == ["7900000001", "7900000002",
                                                              "7900000003"]
@@ -113,6 +113,10 @@ def test_search_filters_order_and_pages(engine):
     found = worklist.row(engine, run_id, "7400000004")
     assert found["other_vss_codes"] == ["7400000099"] and found["unit_34"] == "79"
     assert worklist.row(engine, run_id, "7900000099") is None
+    # unnarrowed, the count read once a night is the total; a search's count stops at the cap
+    assert page(listed=3)[1] == 3 and page(q="nguyen", listed=3)[1] == 2
+    monkeypatch.setattr(worklist, "COUNT_CAP", 1)
+    assert page(q="nguyen")[1] == 2  # more than 1
     streamed = [r["vss_code"] for batch in worklist.stream(
         engine, run_id, "63", "79", worklist.ListQuery(q="nguyen"), batch_rows=1) for r in batch]
     assert streamed == ["7900000001", "7900000002"]
