@@ -144,6 +144,8 @@ coverage = sa.Table(
 # the latest few publications' rows are kept. ``folded_name``: the name lower-cased without
 # diacritics (đ -> d) for the search; byte order (collation C on PostgreSQL) so that a prefix is
 # a range of the index.
+FILTERED = ("status", "si_compulsory", "si_voluntary", "hi", "ui", "ward_code", "employer_code",
+            "reasons")
 FOLDED = sa.String(160).with_variant(sa.String(160, collation="C"), "postgresql")
 worklist_rows = sa.Table(
     "worklist_rows",
@@ -173,10 +175,16 @@ worklist_rows = sa.Table(
     sa.Column("employer_code", sa.String(32)),
     sa.Column("employer_name", sa.Text),
     sa.Column("other_vss_codes", sa.Text),  # the same person's other registrations, comma-sep.
-    sa.Index("ix_worklist_rows_province_vss", "run_id", "province_code", "vss_code"),
-    sa.Index("ix_worklist_rows_province_name", "run_id", "province_code", "folded_name"),
-    sa.Index("ix_worklist_rows_unit_vss", "run_id", "unit_34", "vss_code"),
-    sa.Index("ix_worklist_rows_unit_name", "run_id", "unit_34", "folded_name"),
+    # by VSS code, with the filters' columns after it: a filtered page and its count read the
+    # index alone, not a row per entry
+    sa.Index("ix_worklist_rows_province_vss", "run_id", "province_code", "vss_code",
+             *FILTERED),
+    # the name's indexes end with the VSS code, the order's tie-break: a page's keys are read
+    # from the index alone
+    sa.Index("ix_worklist_rows_province_name", "run_id", "province_code", "folded_name",
+             "vss_code"),
+    sa.Index("ix_worklist_rows_unit_vss", "run_id", "unit_34", "vss_code", *FILTERED),
+    sa.Index("ix_worklist_rows_unit_name", "run_id", "unit_34", "folded_name", "vss_code"),
     sa.Index("ix_worklist_rows_national_id", "run_id", "national_id"),
     sa.Index("ix_worklist_rows_personal_id", "run_id", "personal_id"),
 )

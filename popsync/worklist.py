@@ -41,7 +41,7 @@ KEEP_NIGHTS = 3
 LINES = ("si_compulsory", "si_voluntary", "hi", "ui")
 SORTS = {"vss_code": "vss_code", "name": "folded_name"}  # both indexed per province
 PAGE_SIZES = (25, 50, 100, 200)
-COUNT_CAP = 10_000  # a search or filter's matches are counted up to this many
+COUNT_CAP = 1_000  # a search or filter's matches are counted up to this many
 # the columns a night loads (``load``), in this order
 LOADED = tuple(c.name for c in rows_table.columns if c.name not in (
     "run_id", "unit_34", "folded_name"))
@@ -295,15 +295,18 @@ _PAGE_COLUMNS = (rows_table.c.vss_code, rows_table.c.full_name, rows_table.c.bir
                  rows_table.c.employer_code, rows_table.c.employer_name)
 
 
+def _order(query: ListQuery) -> list:
+    key = rows_table.c[SORTS.get(query.sort, "vss_code")]
+    return [key.desc(), rows_table.c.vss_code.desc()] if query.order == "desc" else [
+        key, rows_table.c.vss_code]
+
+
 def _ordered(columns, query: ListQuery, where: list) -> sa.Select:
     """The rows ``where`` selects with their work status, in the query's order."""
-    key = rows_table.c[SORTS.get(query.sort, "vss_code")]
-    order = [key.desc(), rows_table.c.vss_code.desc()] if query.order == "desc" else [
-        key, rows_table.c.vss_code]
     work = sa.func.coalesce(items.c.status, OPEN).label("work_status")
     return (sa.select(*columns, work)
             .select_from(rows_table.outerjoin(items, items.c.vss_code == rows_table.c.vss_code))
-            .where(*where).order_by(*order))
+            .where(*where).order_by(*_order(query)))
 
 
 def narrowed(query: ListQuery) -> bool:
@@ -317,10 +320,13 @@ def page(engine: sa.Engine, run_id: int, scheme: str, code: str, query: ListQuer
     """One page of a province's rows with their work status, and how many rows match: the
     province's ``listed`` rows (``listed_counts``, read once a night) when nothing narrows the
     list, else counted, up to ``COUNT_CAP + 1`` (more than ``COUNT_CAP``: a count must not
-    read a whole province's rows on every page)."""
+    read a whole province's rows on every page). The page's keys are found first in the
+    index of its order (a deep page skips index entries, not rows), then its rows read."""
     where = _filters(query, run_id, scheme, code)
-    select = _ordered(_PAGE_COLUMNS, query, where).limit(query.per_page).offset(
-        (query.page - 1) * query.per_page)
+    keys = (sa.select(rows_table.c.vss_code).where(*where).order_by(*_order(query))
+            .limit(query.per_page).offset((query.page - 1) * query.per_page))
+    select = _ordered(_PAGE_COLUMNS, query, [
+        rows_table.c.run_id == run_id, rows_table.c.vss_code.in_(keys.scalar_subquery())])
     with engine.connect() as connection:
         rows = [dict(r) for r in connection.execute(select).mappings()]
         if listed is not None and not narrowed(query):

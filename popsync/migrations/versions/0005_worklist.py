@@ -13,6 +13,8 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 
+FILTERED = ("status", "si_compulsory", "si_voluntary", "hi", "ui", "ward_code", "employer_code",
+            "reasons")
 FOLDED = sa.String(160).with_variant(sa.String(160, collation="C"), "postgresql")
 
 
@@ -46,10 +48,10 @@ def upgrade() -> None:
         sa.Column("other_vss_codes", sa.Text),
     )
     for name, columns in (
-        ("province_vss", ["province_code", "vss_code"]),
-        ("province_name", ["province_code", "folded_name"]),
-        ("unit_vss", ["unit_34", "vss_code"]),
-        ("unit_name", ["unit_34", "folded_name"]),
+        ("province_vss", ["province_code", "vss_code", *FILTERED]),
+        ("province_name", ["province_code", "folded_name", "vss_code"]),
+        ("unit_vss", ["unit_34", "vss_code", *FILTERED]),
+        ("unit_name", ["unit_34", "folded_name", "vss_code"]),
         ("national_id", ["national_id"]),
         ("personal_id", ["personal_id"]),
     ):
