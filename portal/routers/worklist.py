@@ -125,14 +125,16 @@ def _page_of(request: Request, province: Province, params: ListParams) -> dict:
     query = params.query()
     rows, total = ([], 0)
     if run_id is not None:
-        listed = worklist.province_counts(listed_of(portal, state), {}, province.scheme).get(
-            province.code, {}).get("open", 0)
+        listed = sum(n for office, n in listed_of(portal, state).items()
+                     if _in_scope(province, office))
         rows, total = worklist.page(portal.engine, run_id, province.scheme, province.code,
                                     query, listed)
-    more = total > worklist.COUNT_CAP  # counted up to the cap: "more than"
-    return {"run_date": state.run_date, "rows": rows, "total": min(total, worklist.COUNT_CAP),
-            "more": more, "page": query.page, "per_page": query.per_page,
-            "pages": max(1, math.ceil(min(total, worklist.COUNT_CAP) / query.per_page))}
+    # a search's or filter's matches are counted up to the cap: "more than"
+    more = worklist.narrowed(query) and total > worklist.COUNT_CAP
+    total = min(total, worklist.COUNT_CAP) if more else total
+    return {"run_date": state.run_date, "rows": rows, "total": total, "more": more,
+            "page": query.page, "per_page": query.per_page,
+            "pages": max(1, math.ceil(total / query.per_page))}
 
 
 def explained(found: dict, lang: str) -> list[dict]:
