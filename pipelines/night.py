@@ -57,6 +57,7 @@ FUNCTIONS = {
     "check_results": "check_results",
     "gather_lists": "gather_lists",
     "stage_lists": "stage_lists",
+    "worklist": "worklist.load_worklist",
     "stage": "stage_publication",
     "publish": "publish_run",
 }
@@ -105,7 +106,10 @@ NIGHT: tuple[Step, ...] = (
     Step("coverage", ("residents", "resolve", "gather_lists"),
          doc="Residents linked to a registration per province and line; per province the "
              "residents without health insurance, listed (DuckDB)."),
-    Step("publish", ("check_results", "stage", "breakdowns", "coverage"),
+    Step("worklist", ("resolve",),
+         doc="The rows to fix into the database for the clerks' work list, unseen until "
+             "publish (DuckDB, streamed in batches)."),
+    Step("publish", ("check_results", "stage", "breakdowns", "coverage", "worklist"),
          doc="Swap the staged publication in and commit its rows to the database."),
 )
 STEPS = {s.name: s for s in NIGHT}

@@ -9,7 +9,8 @@ Order, and why it is safe:
 3. an existing folder of the same run date is renamed aside to ``.replaced-<date>-r<run>``, the
    staging folder renamed to ``publications/<date>``;
 4. one transaction replaces the run date's metrics, reason_counts, breakdowns, coverage and
-   publications rows and marks the run succeeded;
+   publications rows, settles the work list's statuses (``popsync.worklist.settle``: the rows
+   the run loaded before are seen from now on) and marks the run succeeded;
 5. on failure in 3-4 the renames are undone; after success the replaced folder is removed.
 A crash between 3 and 4 leaves a ``.replaced-`` folder: ``recover`` (run at the start of every
 run) compares the folder's manifest with the database and puts back whichever the database
@@ -28,7 +29,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from pipelines import runlock
-from popsync import store
+from popsync import store, worklist
 from popsync.errors import PopsyncError
 
 MANIFEST = "manifest.json"
@@ -122,6 +123,9 @@ def _commit(
             .where(store.runs.c.run_id == run_id)
             .values(status="succeeded", finished_at=now, message=None, **summary)
         )
+        started_at = connection.execute(
+            sa.select(store.runs.c.started_at).where(store.runs.c.run_id == run_id)).scalar()
+        worklist.settle(connection, run_id, run_date, started_at or now, now)
         runlock.release(connection, run_date, run_id)
 
 

@@ -1016,9 +1016,11 @@ def _remove(ctx: RunContext, *names: str) -> None:
 
 @step("publish")
 def publish_run(work_dir: str, check_results: str, stage: str, breakdowns: str,
-                coverage: str) -> str:
+                coverage: str, worklist: str | None = None) -> str:
     """Swap the staged publication in and commit its rows; returns the publication folder."""
-    del check_results, stage  # both must have succeeded: their files are in the work folder
+    # all must have succeeded: their files are in the work folder, the work list's rows in the
+    # database under this run
+    del check_results, stage, worklist
     ctx = RunContext.load(work_dir)
     staging = publish.staging_folder(ctx.out_dir, ctx.run_date, ctx.run_id)
     summary = publish.manifest_of(staging)

@@ -62,8 +62,10 @@ def _id_not_found(e: Evidence) -> np.ndarray:
 RULES: tuple[Reason, ...] = (
     Reason("missing_id",
            ("Thiếu số định danh cá nhân", "Missing personal ID"),
-           ("Bổ sung số định danh cá nhân theo CSDL dân cư",
-            "Enter the personal ID from the population database"),
+           ("Thu thập số CCCD (số định danh cá nhân 12 chữ số) của người tham gia, đối chiếu "
+            "với CSDL dân cư và cập nhật vào hồ sơ",
+            "Collect the CCCD (12-digit personal ID) from the participant, check it against the "
+            "population database and enter it"),
            lambda e: e.id_missing),
     Reason("old_id_number",
            ("Dùng số CMND cũ", "Old 9-digit ID number"),
@@ -84,8 +86,8 @@ RULES: tuple[Reason, ...] = (
            _id_not_found),
     Reason("name_mismatch",
            ("Họ tên không khớp", "Name differs"),
-           ("Sửa họ tên theo CSDL dân cư (đủ dấu)",
-            "Correct the name to the population database's (with diacritics)"),
+           ("Cập nhật họ tên theo đúng cách viết trong CSDL dân cư (đủ dấu)",
+            "Update the name to the population database's spelling (with diacritics)"),
            lambda e: (e.shown & ~e.name_equal) | (~e.shown & e.name_empty)),
     Reason("birth_date_mismatch",
            ("Ngày sinh không khớp", "Birth date differs"),
@@ -105,13 +107,17 @@ RULES: tuple[Reason, ...] = (
            lambda e: (e.shown & ~e.gender_equal) | (~e.shown & e.gender_unknown)),
     Reason("duplicate_registration",
            ("Một người có nhiều mã số BHXH", "Same person registered twice"),
-           ("Gộp các mã số BHXH của cùng một người, giữ một mã",
-            "Merge the person's social-insurance codes into one"),
+           ("Gộp các mã số BHXH của cùng một người thành một mã (các mã khác của người này "
+            "được ghi kèm)",
+            "Merge the person's social-insurance codes into one (the person's other codes are "
+            "named with it)"),
            None),
     Reason("deceased",
            ("Đã qua đời theo CSDL dân cư", "Deceased in the population database"),
-           ("Xác minh và báo giảm người tham gia đã qua đời",
-            "Verify the death and end the participant's registration"),
+           ("Xác minh việc qua đời, báo giảm, dừng chi trả các chế độ và kiểm tra trợ cấp mai "
+            "táng",
+            "Verify the death, end the registration, stop the benefits and check the funeral "
+            "allowance"),
            lambda e: e.deceased),
     Reason("ambiguous",
            ("Nhiều người gần giống, cần xác minh", "Several close candidates"),

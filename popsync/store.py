@@ -137,6 +137,89 @@ coverage = sa.Table(
     sa.Column("rank", sa.Integer, nullable=False),
 )
 
+# The night's rows to fix, one per registry row not synchronized, loaded by the run that
+# computed them (``run_id``) before it publishes: the portal reads the rows of the run its shown
+# publication names, so a run that fails leaves the published rows as they were, and a rerun's
+# rows replace them in the same commit that replaces the publication (popsync.worklist). Only
+# the latest few publications' rows are kept. ``folded_name``: the name lower-cased without
+# diacritics (đ -> d) for the search; byte order (collation C on PostgreSQL) so that a prefix is
+# a range of the index.
+FILTERED = ("status", "si_compulsory", "si_voluntary", "hi", "ui", "ward_code", "employer_code",
+            "reasons")
+FOLDED = sa.String(160).with_variant(sa.String(160, collation="C"), "postgresql")
+worklist_rows = sa.Table(
+    "worklist_rows",
+    metadata,
+    sa.Column("run_id", sa.Integer, primary_key=True),
+    sa.Column("vss_code", sa.String(10), primary_key=True),
+    sa.Column("province_code", sa.String(2), nullable=False),  # the registering office (63)
+    sa.Column("unit_34", sa.String(2), nullable=False),  # its 34-scheme unit
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("reasons", sa.Text, nullable=False),  # reason codes, comma-separated
+    sa.Column("full_name", sa.Text),
+    sa.Column("folded_name", FOLDED, nullable=False),
+    sa.Column("birth_date", sa.String(10)),
+    sa.Column("gender", sa.String(1)),
+    sa.Column("national_id", sa.String(32)),
+    sa.Column("personal_id", sa.String(12)),  # the linked (or best candidate) person
+    sa.Column("match_probability", sa.Float),
+    sa.Column("suggested_full_name", sa.Text),
+    sa.Column("suggested_birth_date", sa.String(10)),
+    sa.Column("suggested_gender", sa.String(1)),
+    sa.Column("suggested_national_id", sa.String(12)),
+    sa.Column("si_compulsory", sa.Boolean, nullable=False),
+    sa.Column("si_voluntary", sa.Boolean, nullable=False),
+    sa.Column("hi", sa.Boolean, nullable=False),
+    sa.Column("ui", sa.Boolean, nullable=False),
+    sa.Column("ward_code", sa.String(16)),
+    sa.Column("employer_code", sa.String(32)),
+    sa.Column("employer_name", sa.Text),
+    sa.Column("other_vss_codes", sa.Text),  # the same person's other registrations, comma-sep.
+    # by VSS code, with the filters' columns after it: a filtered page and its count read the
+    # index alone, not a row per entry
+    sa.Index("ix_worklist_rows_province_vss", "run_id", "province_code", "vss_code",
+             *FILTERED),
+    # the name's indexes end with the VSS code, the order's tie-break: a page's keys are read
+    # from the index alone
+    sa.Index("ix_worklist_rows_province_name", "run_id", "province_code", "folded_name",
+             "vss_code"),
+    sa.Index("ix_worklist_rows_unit_vss", "run_id", "unit_34", "vss_code", *FILTERED),
+    sa.Index("ix_worklist_rows_unit_name", "run_id", "unit_34", "folded_name", "vss_code"),
+    sa.Index("ix_worklist_rows_national_id", "run_id", "national_id"),
+    sa.Index("ix_worklist_rows_personal_id", "run_id", "personal_id"),
+)
+
+# A list row's work status as the clerks set it (design.md "People and their decisions"), keyed
+# by VSS code, never by a night's row, so it survives reruns: the current status of each code
+# that was ever given one, and every change (a clerk's, or a night's closing or flagging) in
+# ``work_history``. ``province_code``: the office that listed the row when it last changed.
+def work_change_columns(indexed: bool) -> list[sa.Column]:
+    """A work status change: where, what, why, who, when, and the night that made it (null for
+    a clerk's); of ``work_items`` (indexed by province) and ``work_history`` (by night)."""
+    return [
+        sa.Column("province_code", sa.String(2), nullable=False, index=indexed),
+        sa.Column("status", sa.String(32), nullable=False),
+        sa.Column("note", sa.Text),
+        sa.Column("changed_by", sa.String(64), nullable=False),
+        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("run_date", sa.String(10), index=not indexed),
+    ]
+
+
+work_items = sa.Table(
+    "work_items",
+    metadata,
+    sa.Column("vss_code", sa.String(10), primary_key=True),
+    *work_change_columns(indexed=True),
+)
+work_history = sa.Table(
+    "work_history",
+    metadata,
+    sa.Column("change_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("vss_code", sa.String(10), nullable=False, index=True),
+    *work_change_columns(indexed=False),
+)
+
 DB_FILE = "popsync.db"
 
 

@@ -50,3 +50,24 @@ def canonical_name(full_name: str | None) -> str:
 def folded_name(full_name: str | None) -> str:
     """The folded form of one name: canonical, then without diacritics."""
     return " ".join(fold_syllable(s) for s in canonical_name(full_name).split())
+
+
+
+def folded_names(full_names):
+    """``folded_name`` over an Arrow array of names (null -> ""): each distinct syllable is
+    folded once, so a night's millions of names cost a vocabulary, not a loop over rows."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(full_names, pa.ChunkedArray):
+        full_names = full_names.combine_chunks()
+    names = pc.fill_null(pa.array(full_names).cast(pa.large_string()), "")
+    # split_pattern_regex keeps empty pieces at the ends: trim first, "" stays [""]
+    syllables = pc.split_pattern_regex(pc.utf8_trim_whitespace(names), r"\s+")
+    flat = pc.list_flatten(syllables)
+    vocabulary = pc.unique(flat)
+    folded = pa.array([fold_syllable(canonical_syllable(s)) for s in vocabulary.to_pylist()],
+                      pa.large_string())
+    rows = pa.LargeListArray.from_arrays(syllables.offsets.cast(pa.int64()),
+                                         pc.take(folded, pc.index_in(flat, vocabulary)))
+    return pc.binary_join(rows, pa.scalar(" ", pa.large_string()))

@@ -44,6 +44,7 @@ class RunState:
     # How many publications there are and the latest time one was made: changes with any
     # publication (a rerun of an earlier date changes the trends without changing the latest).
     publications_version: tuple = ()
+    run_id: int | None = None  # the run that made the publication shown (its work list rows)
 
     @property
     def latest_failed(self) -> bool:
@@ -91,6 +92,7 @@ def run_state(engine: sa.Engine, data_dir: Path) -> RunState:
         dict(latest) if latest else None,
         tuple(incomplete),
         tuple(version),
+        pub["run_id"] if pub else None,
     )
 
 

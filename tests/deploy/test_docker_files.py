@@ -254,4 +254,6 @@ def test_health_checks_probe_real_endpoints(compose):
     assert "/api/v2/monitor/health" in api_check  # the harness waits on the same endpoint
     portal_check = " ".join(services["portal"]["healthcheck"]["test"])
     route = re.search(r"localhost:8000(/\S+?)'", portal_check).group(1)
-    assert f'"{route}"' in (REPO / "portal" / "app.py").read_text(encoding="utf-8")
+    routes = "".join(path.read_text(encoding="utf-8")
+                     for path in (REPO / "portal" / "routers").glob("*.py"))
+    assert f'"{route}"' in routes

@@ -111,7 +111,7 @@ def test_a_successful_login_forgets_the_failures(tmp_path):
 
 
 def test_ranking_sort_puts_missing_changes_last_in_both_orders():
-    from portal.app import _sorted_provinces
+    from portal.routers.pages import sorted_provinces as _sorted_provinces
 
     provinces = [
         {"name": "Đà Nẵng", "change": None},

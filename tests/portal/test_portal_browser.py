@@ -5,87 +5,19 @@ tests/screenshots/ (git-ignored) for review."""
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
 import openpyxl
 import pytest
+from browser_helpers import CHROMEDRIVER, CHROMIUM, SCREENSHOTS, full_screenshot, log_in, wait_for
 from portal_fixtures import PASSWORD, live_server, make_accounts, publish_nights
-
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "screenshots"
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
                        reason="Debian's chromium and chromium-driver are not installed"),
 ]
-
-
-@pytest.fixture
-def browser(tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="popsync-chromium-")
-    downloads = tmp_path / "downloads"
-    downloads.mkdir()
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                 f"--user-data-dir={profile}", "--window-size=1280,1900", "--lang=vi"):
-        options.add_argument(flag)
-    options.add_experimental_option("prefs", {
-        "download.default_directory": str(downloads),
-        "download.prompt_for_download": False,
-        "download.directory_upgrade": True,
-    })
-    # An explicit driver path: selenium-manager never runs, so nothing is downloaded.
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)),
-                              options=options)
-    driver.set_page_load_timeout(30)
-    driver.downloads = downloads
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-
-
-def log_in(driver, server: str, username: str) -> None:
-    from selenium.webdriver.common.by import By
-
-    driver.get(server + "/login")
-    driver.find_element(By.ID, "username").send_keys(username)
-    driver.find_element(By.ID, "password").send_keys(PASSWORD)
-    driver.find_element(By.ID, "login-submit").click()
-    wait_for(lambda: driver.find_elements(By.ID, "whoami"), "the logged-in header")
-
-
-def full_screenshot(driver, name: str) -> None:
-    """The whole page, not just the window: grow the window to the document's height."""
-    SCREENSHOTS.mkdir(exist_ok=True)
-    size = driver.get_window_size()
-    width, height = size["width"], size["height"]
-    page_height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(width, page_height + 140)
-    driver.save_screenshot(str(SCREENSHOTS / name))
-    driver.set_window_size(width, height)
-
-
-def wait_for(condition, what: str, timeout: float = 20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_leadership_sees_ranking_and_switches_to_34(browser, server):
