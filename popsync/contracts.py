@@ -16,7 +16,9 @@ REGISTRY_REQUIRED = (
     "scheme_hi",
     "scheme_ui",
 )
-REGISTRY_OPTIONAL = ("ward_code", "address", "hi_card_number")
+# The employer (đơn vị) pays for the participant; voluntary and household participants are
+# grouped under their ward's collection agent. Not matching fields.
+REGISTRY_OPTIONAL = ("ward_code", "address", "hi_card_number", "employer_code", "employer_name")
 
 POPULATION_REQUIRED = (
     "personal_id",
