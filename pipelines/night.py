@@ -55,6 +55,7 @@ FUNCTIONS = {
     "breakdowns": "breakdowns.merge_groups",
     "coverage": "coverage.count_coverage",
     "check_results": "check_results",
+    "corrections": "corrections.write_corrections",
     "gather_lists": "gather_lists",
     "stage_lists": "stage_lists",
     "stage": "stage_publication",
@@ -95,12 +96,15 @@ NIGHT: tuple[Step, ...] = (
     Step("check_results", ("resolve",),
          doc="Metrics from the counts; result checks across partitions: a failure stops "
              "publication."),
+    Step("corrections", ("resolve",),
+         doc="The corrections feed: fixes of certain links the core system applies without a "
+             "clerk (DuckDB, streamed)."),
     Step("gather_lists", ("resolve",),
          doc="Rows to fix with their registry fields, per province group (DuckDB), dealt "
              "into batches of about chunk_rows rows."),
     Step("stage_lists", over="gather_lists",
          doc="One batch of province groups' Excel and CSV lists into the staging folder."),
-    Step("stage", ("stage_lists", "resolve"),
+    Step("stage", ("stage_lists", "resolve", "corrections"),
          doc="Results, quarantine, rankings and manifest into the staging folder."),
     Step("coverage", ("residents", "resolve", "gather_lists"),
          doc="Residents linked to a registration per province and line; per province the "

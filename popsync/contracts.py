@@ -81,6 +81,12 @@ RESULT_COLUMNS = (
     "explanation",
 )
 
+# The corrections feed (pipelines/corrections.py): a row per (vss_code, field) whose registry
+# value the core system can set to the population database's, and why the link is certain
+# (``exact_id`` or ``reviewer_confirmation``).
+CORRECTION_COLUMNS = ("vss_code", "province_code", "field", "registry_value", "population_value",
+                      "evidence")
+
 METRIC_COLUMNS = (
     "run_date",
     "scheme",

@@ -44,7 +44,8 @@ def test_example_config_maps_the_vss_layout(population_path):
     assert registry["employer_code"].tolist()[:3] == ["TA0101A", "TB7901B", "DL25747"]
     assert registry["employer_name"].iloc[0] == "Công ty TNHH An Phát"
     assert registry["ward_code"].tolist()[:2] == ["00004", "26734"]
-    assert registry["address"].iloc[0] == "12 Tổ 3, Phường 4" and pd.isna(registry["address"].iloc[3])
+    assert registry["address"].iloc[0] == "12 Tổ 3, Phường 4"
+    assert pd.isna(registry["address"].iloc[3])
 
 
 def _vss_config(tmp_path, population_path, **changes) -> Path:
