@@ -341,45 +341,66 @@ def _workbook_parts(names: Sequence[str], last_cells: Sequence[str], creator: st
     }
 
 
+MAX_SHEET_ROWS = 1_048_576  # Excel's rows per sheet, the header row included
+
+
+def _parts(name: str, count: int, rows: int) -> list[tuple[str, int]]:
+    """A sheet of ``count`` rows as sheets of at most ``rows`` rows each (the header apart):
+    the first keeps the name, the next are named "name (2)", "name (3)", ... (cut to fit)."""
+    counts = [min(rows, count - start) for start in range(0, count, rows)] or [0]
+    names = [name] + [f"{name[:MAX_SHEET_NAME - 3 - len(str(k))]} ({k})"
+                      for k in range(2, len(counts) + 1)]
+    return list(zip(names, counts, strict=True))
+
+
 class Workbook:
     """A workbook written sheet after sheet, each sheet's rows streamed in slices, so memory is
     bounded by a slice, not by the sheet.
 
-    ``sheets``: each sheet's name and row count, in order. Per sheet: ``begin_sheet`` with the
-    longest cell of each column over its rows (for the widths), ``write_rows`` any number of
-    times until the count is reached, ``end_sheet``; then ``close``.
+    ``sheets``: each sheet's name and row count, in order, and its headers when they are not
+    ``headers``. Per sheet: ``begin_sheet`` with the longest cell of each column over its rows
+    (for the widths), ``write_rows`` any number of times until the count is reached,
+    ``end_sheet``; then ``close``. A sheet longer than Excel's 1,048,576 rows goes on over
+    sheets of its own ("name (2)", ...), each with the header row.
 
-    ``header_fill``: the header row's background, as RGB hex. ``level``: zlib compression level
-    of the zip (measured on the 1M-people lists: level 1 compresses in a third of the CPU time
-    of zlib's default 6, for files ~20 % bigger).
+    ``path``: a file name or a binary file. ``header_fill``: the header row's background, as RGB
+    hex. ``level``: zlib compression level of the zip (measured on the 1M-people lists: level 1
+    compresses in a third of the CPU time of zlib's default 6, for files ~20 % bigger).
     """
 
     def __init__(
         self,
-        path: Path,
+        path,
         headers: Sequence[str],
-        sheets: Sequence[tuple[str, int]],
+        sheets: Sequence[tuple],
         *,
         header_fill: str = "DDEBF7",
         max_width: float = 60,
         creator: str = "",
         level: int = 1,
     ):
-        names = [name for name, _ in sheets]
-        if not names:
+        if not sheets:
             raise ValueError("a workbook needs at least one sheet")
+        _check_sheet_names([sheet[0] for sheet in sheets])
+        # per sheet as asked, its parts as written (a part per Excel sheet)
+        self.sheets = [(list(sheet[2]) if len(sheet) > 2 else list(headers),
+                        _parts(sheet[0], sheet[1], MAX_SHEET_ROWS - 1)) for sheet in sheets]
+        names = [name for _, parts in self.sheets for name, _ in parts]
         _check_sheet_names(names)
-        self.headers, self.counts = list(headers), [count for _, count in sheets]
+        self.counts = [count for _, count in sheets]
         self.max_width, self.level = max_width, level
-        letter = column_letters(len(self.headers))[-1]
-        parts = _workbook_parts(names, [f"{letter}${count + 1}" for count in self.counts], creator)
+        last_cells = [f"{column_letters(len(heads))[-1]}${count + 1}"
+                      for heads, parts in self.sheets for _, count in parts]
+        parts = _workbook_parts(names, last_cells, creator)
         parts["xl/styles.xml"] = _STYLES.replace("{fill}", header_fill.upper())
         self.archive = zipfile.ZipFile(path, "w")
         for name, content in parts.items():
             self.archive.writestr(self._entry(name), content.encode())
         self.sheet = 0  # sheets begun
+        self.part = 0  # Excel sheets begun
         self.out = None
         self.written = 0  # rows of the open sheet
+        self.in_part = 0  # rows of the open Excel sheet
 
     def _entry(self, name: str) -> zipfile.ZipInfo:
         info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
@@ -392,37 +413,63 @@ class Workbook:
         """The next sheet; ``longest``: the longest cell (characters) of each column over its
         rows; ``size``: about how many bytes its rows take (``Cells.sizes``), so that a sheet
         over 2 GiB is written in ZIP64."""
-        if self.out is not None or self.sheet == len(self.counts):
+        if self.out is not None or self.sheet == len(self.sheets):
             raise ValueError("begin_sheet: a sheet is open, or every sheet is written")
         self.sheet += 1
-        count = self.counts[self.sheet - 1]
-        numbers = (len(self.headers) + 1) * len(str(count + 1)) * count  # row number per cell
-        zip64 = (size + numbers) * 1.05 > zipfile.ZIP64_LIMIT
+        headers, parts = self.sheets[self.sheet - 1]
+        self.widths = _widths(headers, np.asarray(longest), self.max_width)
+        self.size, self.next_part, self.written = size, 0, 0
+        self._begin_part()
+
+    def _begin_part(self) -> None:
+        headers, parts = self.sheets[self.sheet - 1]
+        count = parts[self.next_part][1]
+        share = count / max(1, self.counts[self.sheet - 1])
+        numbers = (len(headers) + 1) * len(str(count + 1)) * count  # row number per cell
+        zip64 = (self.size * share + numbers) * 1.05 > zipfile.ZIP64_LIMIT
+        self.part += 1
         self.out = self.archive.open(
-            self._entry(f"xl/worksheets/sheet{self.sheet}.xml"), "w", force_zip64=zip64)
-        widths = _widths(self.headers, np.asarray(longest), self.max_width)
-        self.out.write(_sheet_head(self.headers, count, self.sheet == 1, widths).encode())
-        self.written = 0
+            self._entry(f"xl/worksheets/sheet{self.part}.xml"), "w", force_zip64=zip64)
+        self.out.write(_sheet_head(headers, count, self.part == 1, self.widths).encode())
+        self.next_part += 1
+        self.in_part = 0
+
+    def _end_part(self) -> None:
+        headers, parts = self.sheets[self.sheet - 1]
+        count = parts[self.next_part - 1][1]
+        if self.in_part != count:
+            raise ValueError(f"sheet {self.sheet}: {self.written} rows written of "
+                             f"{self.counts[self.sheet - 1]}")
+        self.out.write(_sheet_tail(headers, count).encode())
+        self.out.close()
+        self.out = None
 
     def write_rows(self, rows: pa.Array) -> None:
         """The next rows of the open sheet: ``Cells.rows`` pieces (``cells.rows.take(...)``)."""
         if self.written + len(rows) > self.counts[self.sheet - 1]:
             raise ValueError(f"sheet {self.sheet}: more rows than its count")
-        self.out.write(numbered_rows(rows, self.written + 2))  # row 1 is the header
-        self.written += len(rows)
+        parts = self.sheets[self.sheet - 1][1]
+        while len(rows):
+            if self.in_part == parts[self.next_part - 1][1]:  # full: the sheet goes on
+                self._end_part()
+                self._begin_part()
+            room = parts[self.next_part - 1][1] - self.in_part
+            here = rows.slice(0, room)
+            self.out.write(numbered_rows(here, self.in_part + 2))  # row 1 is the header
+            self.in_part += len(here)
+            self.written += len(here)
+            rows = rows.slice(len(here))
 
     def end_sheet(self) -> None:
         count = self.counts[self.sheet - 1]
         if self.written != count:
             raise ValueError(f"sheet {self.sheet}: {self.written} rows written of {count}")
-        self.out.write(_sheet_tail(self.headers, count).encode())
-        self.out.close()
-        self.out = None
+        self._end_part()
 
     def close(self) -> None:
-        if self.out is not None or self.sheet != len(self.counts):
+        if self.out is not None or self.sheet != len(self.sheets):
             self.archive.close()
-            raise ValueError(f"workbook closed with {self.sheet} of {len(self.counts)} sheets")
+            raise ValueError(f"workbook closed with {self.sheet} of {len(self.sheets)} sheets")
         self.archive.close()
 
 
