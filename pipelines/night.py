@@ -58,6 +58,8 @@ FUNCTIONS = {
     "corrections": "corrections.write_corrections",
     "gather_lists": "gather_lists",
     "stage_lists": "stage_lists",
+    "gather_employers": "employers.gather_employers",
+    "stage_employers": "employers.stage_employers",
     "stage": "stage_publication",
     "publish": "publish_run",
 }
@@ -104,7 +106,13 @@ NIGHT: tuple[Step, ...] = (
              "into batches of about chunk_rows rows."),
     Step("stage_lists", over="gather_lists",
          doc="One batch of province groups' Excel and CSV lists into the staging folder."),
-    Step("stage", ("stage_lists", "resolve", "corrections"),
+    Step("gather_employers", ("resolve", "corrections", "gather_lists"),
+         doc="Every row with its registry fields, its person's other VSS codes and whether the "
+             "feed fixes it, per office (DuckDB), dealt into batches."),
+    Step("stage_employers", over="gather_employers",
+         doc="One batch of provinces' employer workbooks (Mẫu 02, Mẫu 01, metadata), a zip "
+             "per province, into the staging folder."),
+    Step("stage", ("stage_lists", "resolve", "corrections", "stage_employers"),
          doc="Results, quarantine, rankings and manifest into the staging folder."),
     Step("coverage", ("residents", "resolve", "gather_lists"),
          doc="Residents linked to a registration per province and line; per province the "

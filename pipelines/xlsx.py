@@ -10,6 +10,7 @@ numbers; empty cells are left out.
 
 from __future__ import annotations
 
+import functools
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,6 +43,7 @@ _DECLARATION = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 
 _STYLES = (
     f'{_DECLARATION}<styleSheet xmlns="{_MAIN}">'
+    '<numFmts count="1"><numFmt numFmtId="164" formatCode="dd/mm/yyyy"/></numFmts>'
     '<fonts count="2">'
     '<font><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
     '<font><b/><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
@@ -59,13 +61,20 @@ _STYLES = (
     "</bottom><diagonal/></border>"
     "</borders>"
     '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-    '<cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    '<cellXfs count="3"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
     '<xf numFmtId="0" fontId="1" fillId="2" borderId="1" xfId="0" applyFont="1" applyFill="1" '
-    'applyBorder="1"/></cellXfs>'
+    'applyBorder="1"/>'
+    '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '</cellXfs>'
     '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
     "</styleSheet>"
 )
 _HEADER_STYLE = 1  # index in cellXfs above
+_DATE_STYLE = 2  # dd/mm/yyyy
+# Excel's day 0 is 1899-12-30 for dates from 1 March 1900 on (it counts a 29 February 1900 that
+# never was); earlier dates are written as text.
+_EXCEL_EPOCH = np.datetime64("1899-12-30", "D")
+_FIRST_EXCEL_DATE = np.datetime64("1900-03-01", "D")
 
 
 def column_letters(count: int) -> list[str]:
@@ -170,11 +179,38 @@ def _number_cells(numbers: pa.Array, reference: str) -> tuple[pa.Array, np.ndarr
     return joined(reference, '"><v>', shown, "</v></c>"), length
 
 
+class Dates:
+    """A column of dates shown as real Excel dates (dd/mm/yyyy) where ``days`` has one (a
+    date32 array, null elsewhere) and as ``text`` where it has none (partial dates)."""
+
+    def __init__(self, days: pa.Array, text: pa.Array):
+        if len(days) != len(text):
+            raise ValueError("dates and their text of different lengths")
+        self.days, self.text = days.cast(pa.date32()), text.cast(pa.large_string())
+
+    def __len__(self) -> int:
+        return len(self.days)
+
+
+def _date_cells(dates: Dates, reference: str) -> tuple[pa.Array, np.ndarray]:
+    """Dates -> date cells, or text cells where a value has no date."""
+    days = dates.days.to_numpy(zero_copy_only=False).astype("datetime64[D]")
+    usable = ~np.isnat(days) & (days >= _FIRST_EXCEL_DATE)
+    serial = np.where(usable, (days - _EXCEL_EPOCH).astype(np.int64), 0)
+    shown = pa.array(serial, pa.int64()).cast(pa.large_string())
+    cell = joined(reference, f'" s="{_DATE_STYLE}"><v>', shown, "</v></c>")
+    cell = pc.if_else(pa.array(usable), cell, pa.scalar(None, pa.large_string()))
+    text, length = _text_cells(pc.if_else(pa.array(usable), pa.scalar(None, pa.large_string()),
+                                          dates.text), reference)
+    return pc.coalesce(cell, text), np.where(usable, 10, length)
+
+
 class Cells:
     """A table's cells rendered to worksheet XML once, for any number of sheets to take rows of.
 
     ``columns``: Arrow arrays of one length; string columns become text cells (an empty or null
-    string is an empty cell), numeric columns become numbers (null or NaN is an empty cell).
+    string is an empty cell), numeric columns become numbers (null or NaN is an empty cell),
+    ``Dates`` become date cells.
     Each table row is kept as its ``<row>`` XML cut where the row number goes (in the row and
     in every cell reference): a sheet joins the pieces with the row's number in that sheet.
     ``lengths``: characters shown per cell, a row per column (for column widths); ``sizes``:
@@ -193,7 +229,9 @@ class Cells:
             if len(column) != len(columns[0]):
                 raise ValueError("columns of different lengths")
             reference = f'<c r="{letter}{_ROW_NUMBER}'
-            if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            if isinstance(column, Dates):
+                cell, length = _date_cells(column, reference)
+            elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
                 cell, length = _text_cells(column, reference)
             elif pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
                 cell, length = _number_cells(column, reference)
@@ -221,6 +259,17 @@ def _widths(headers: Sequence[str], longest: np.ndarray, max_width: float) -> li
             for header, most in zip(headers, longest, strict=True)]
 
 
+@functools.lru_cache(maxsize=64)
+def _header_row(headers: tuple[str, ...]) -> str:
+    """The header row's XML (the same few headers open many small workbooks' sheets)."""
+    texts = xml_text(pa.array(list(headers), pa.large_string())).to_pylist()
+    return '<row r="1">' + "".join(
+        f'<c r="{letter}1" s="{_HEADER_STYLE}" t="inlineStr"><is><t xml:space="preserve">'
+        f"{text}</t></is></c>"
+        for letter, text in zip(column_letters(len(headers)), texts, strict=True)
+    ) + "</row>"
+
+
 def _sheet_head(headers: Sequence[str], count: int, first: bool, widths: list[float]) -> str:
     letters = column_letters(len(headers))
     last = f"{letters[-1]}{count + 1}"
@@ -229,12 +278,7 @@ def _sheet_head(headers: Sequence[str], count: int, first: bool, widths: list[fl
         f'<col min="{index}" max="{index}" width="{width}" customWidth="1"/>'
         for index, width in enumerate(widths, start=1)
     )
-    texts = xml_text(pa.array(list(headers), pa.large_string())).to_pylist()
-    header_row = '<row r="1">' + "".join(
-        f'<c r="{letter}1" s="{_HEADER_STYLE}" t="inlineStr"><is><t xml:space="preserve">'
-        f"{text}</t></is></c>"
-        for letter, text in zip(letters, texts, strict=True)
-    ) + "</row>"
+    header_row = _header_row(tuple(headers))
     return (
         f'{_DECLARATION}<worksheet xmlns="{_MAIN}" xmlns:r="{_RELATIONSHIPS}">'
         f'<dimension ref="A1:{last}"/>'
@@ -387,7 +431,7 @@ class Workbook:
                         _parts(sheet[0], sheet[1], MAX_SHEET_ROWS - 1)) for sheet in sheets]
         names = [name for _, parts in self.sheets for name, _ in parts]
         _check_sheet_names(names)
-        self.counts = [count for _, count in sheets]
+        self.counts = [sheet[1] for sheet in sheets]
         self.max_width, self.level = max_width, level
         last_cells = [f"{column_letters(len(heads))[-1]}${count + 1}"
                       for heads, parts in self.sheets for _, count in parts]

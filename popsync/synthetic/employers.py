@@ -17,9 +17,10 @@ import pyarrow.compute as pc
 from popsync.reference.provinces import wards
 from popsync.synthetic.strings import digits
 
-# Employer sizes: a Pareto tail (shape 1.1) over a floor of one employee, capped: most units
-# have a handful of employees, a few have thousands (national shares of enterprises by size).
-SIZE_SHAPE = 1.1
+# Employer sizes: a Pareto tail (shape 1.1) from 3 employees, capped: most units have a handful
+# of employees, a few have thousands; about 20 on average (some 900,000 units for the nation's
+# 18 million compulsory participants; the last unit of a province's chunk may be smaller).
+SIZE_SHAPE, SIZE_FLOOR = 1.1, 3
 MAX_EMPLOYEES = 20_000
 # Collection agents' codes are the ward's, behind this prefix; employers' are province, chunk,
 # serial behind theirs.
@@ -64,9 +65,9 @@ def employer_sizes(rng: np.random.Generator, employees: int) -> np.ndarray:
     """Sizes of the employers that ``employees`` people work for (summing to it exactly)."""
     sizes = []
     left = employees
-    while left > 0:  # a few rounds: the mean size is about 10
-        draw = np.minimum(np.floor(rng.random(max(16, left // 5)) ** (-1 / SIZE_SHAPE)),
-                          MAX_EMPLOYEES).astype(np.int64)
+    while left > 0:  # a few rounds: the mean size is about 20
+        draw = np.minimum(np.floor(SIZE_FLOOR * rng.random(max(16, left // 20))
+                                   ** (-1 / SIZE_SHAPE)), MAX_EMPLOYEES).astype(np.int64)
         ends = np.cumsum(draw)
         kept = draw[: np.searchsorted(ends, left) + 1]
         kept[-1] -= max(0, int(kept.sum()) - left)
