@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The tests start their own throwaway PostgreSQL cluster and Redis server (tests/services.py) from
-# Debian's binaries, open workbooks in LibreOffice headless, and rely on no server of this machine: install the packages when missing
-# (root for apt-get, or the packages already installed by someone who is).
+# Debian's binaries, read workbooks back with LibreOffice headless, and rely on no server of this
+# machine: install the packages when missing (root for apt-get, or the packages already installed
+# by someone who is).
 set -euo pipefail
 
 missing=()
