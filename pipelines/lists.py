@@ -78,12 +78,13 @@ def _labelled(codes: pa.Array, table: dict[str, str]) -> pa.Array:
     return pc.take(named, pc.index_in(codes, pa.array(list(table), codes.type)))
 
 
-def _reasons(reasons: pd.Series) -> pa.Array:
-    """Reason code lists -> ``"label; label"`` text ("" for none); unknown codes stay codes."""
+def _reasons(reasons: pd.Series, table: dict[str, str] = REASON_LABELS) -> pa.Array:
+    """Reason code lists -> ``"label; label"`` text ("" for none), labels of ``table`` (the
+    reasons' own, or their actions); unknown codes stay codes."""
     lists = pa.array(reasons, type=pa.list_(pa.string()), from_pandas=True)
     codes = lists.values  # every list's codes, with the lists' offsets still pointing at them
     named = pa.ListArray.from_arrays(
-        lists.offsets, pc.coalesce(_labelled(codes, REASON_LABELS), codes), mask=lists.is_null()
+        lists.offsets, pc.coalesce(_labelled(codes, table), codes), mask=lists.is_null()
     )
     return pc.fill_null(pc.binary_join(named, "; "), "")
 

@@ -55,9 +55,12 @@ FUNCTIONS = {
     "breakdowns": "breakdowns.merge_groups",
     "coverage": "coverage.count_coverage",
     "check_results": "check_results",
+    "corrections": "corrections.write_corrections",
     "gather_lists": "gather_lists",
     "stage_lists": "stage_lists",
     "worklist": "worklist.load_worklist",
+    "gather_employers": "employers.gather_employers",
+    "stage_employers": "employers.stage_employers",
     "stage": "stage_publication",
     "publish": "publish_run",
 }
@@ -96,12 +99,21 @@ NIGHT: tuple[Step, ...] = (
     Step("check_results", ("resolve",),
          doc="Metrics from the counts; result checks across partitions: a failure stops "
              "publication."),
+    Step("corrections", ("resolve",),
+         doc="The corrections feed: fixes of certain links the core system applies without a "
+             "clerk (DuckDB, streamed)."),
     Step("gather_lists", ("resolve",),
          doc="Rows to fix with their registry fields, per province group (DuckDB), dealt "
              "into batches of about chunk_rows rows."),
     Step("stage_lists", over="gather_lists",
          doc="One batch of province groups' Excel and CSV lists into the staging folder."),
-    Step("stage", ("stage_lists", "resolve"),
+    Step("gather_employers", ("resolve", "corrections", "gather_lists"),
+         doc="Every row with its registry fields, its person's other VSS codes and whether the "
+             "feed fixes it, per office (DuckDB), dealt into batches."),
+    Step("stage_employers", over="gather_employers",
+         doc="One batch of provinces' employer workbooks (Mẫu 02, Mẫu 01, metadata), a zip "
+             "per province, into the staging folder."),
+    Step("stage", ("stage_lists", "resolve", "corrections", "stage_employers"),
          doc="Results, quarantine, rankings and manifest into the staging folder."),
     Step("coverage", ("residents", "resolve", "gather_lists"),
          doc="Residents linked to a registration per province and line; per province the "

@@ -946,11 +946,14 @@ def _write_quarantine_csv(source: Path, target: Path) -> None:
 
 
 @step("stage")
-def stage_publication(work_dir: str, stage_lists: list[int], resolve: list[str]) -> str:
+def stage_publication(work_dir: str, stage_lists: list[int], resolve: list[str],
+                      corrections: str, stage_employers: list[int]) -> str:
     """Every file of the publication but the validation report into the staging folder the
-    lists went to (results as one file, quarantine, rankings, manifest)."""
+    lists went to (results as one file, quarantine, rankings, corrections feed, manifest)."""
     ctx = RunContext.load(work_dir)
     staging = publish.staging_folder(ctx.out_dir, ctx.run_date, ctx.run_id)
+    for name in ("corrections.parquet", "corrections.csv"):
+        shutil.copyfile(Path(corrections) / name, staging / name)
     _write_tablefiles_sql(sorted(str(p) for p in resolve), staging / "results.parquet")
     shutil.copyfile(ctx.path("quarantine.parquet"), staging / "quarantine.parquet")
     _write_quarantine_csv(ctx.path("quarantine.parquet"), staging / "quarantine.csv")
@@ -964,10 +967,14 @@ def stage_publication(work_dir: str, stage_lists: list[int], resolve: list[str])
             "run_date": ctx.run_date,
             **_summary(ctx),
             "list_files": int(sum(stage_lists)),
+            "corrections": pq.ParquetFile(staging / "corrections.parquet").metadata.num_rows,
+            "employer_workbooks": int(sum(stage_employers)),
             "files": {
                 "results": "results.parquet",
                 "quarantine": "quarantine.parquet",
                 "rankings": "rankings.csv",
+                "corrections": "corrections.{parquet,csv}",
+                "employers": "employers/<scheme>/<province_code>/employers.{zip,csv}",
                 "validation_report": "validation_report.html",
                 "lists": "lists/<scheme>/<province_code>/unsynchronized.{xlsx,csv}",
                 "uninsured": "coverage/<scheme>/<province_code>/uninsured.{xlsx,csv}",
@@ -1001,7 +1008,8 @@ def _write_validation_report(ctx: RunContext, staging: Path, summary: dict) -> N
 # The work folder's big intermediates, removed once the night is published (most go earlier,
 # as soon as no later step reads them).
 INTERMEDIATES = ("sources", "quarantine", "unlinkable.parquet", "quoted", "bands", "persons",
-                 "results", "listed", DECISIONS_FILE, "residents", "uninsured")
+                 "results", "listed", DECISIONS_FILE, "residents", "uninsured", "corrections",
+                 "employers")
 
 
 def _remove(ctx: RunContext, *names: str) -> None:

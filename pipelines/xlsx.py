@@ -10,6 +10,7 @@ numbers; empty cells are left out.
 
 from __future__ import annotations
 
+import functools
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,6 +43,7 @@ _DECLARATION = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 
 _STYLES = (
     f'{_DECLARATION}<styleSheet xmlns="{_MAIN}">'
+    '<numFmts count="1"><numFmt numFmtId="164" formatCode="dd/mm/yyyy"/></numFmts>'
     '<fonts count="2">'
     '<font><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
     '<font><b/><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
@@ -59,13 +61,20 @@ _STYLES = (
     "</bottom><diagonal/></border>"
     "</borders>"
     '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-    '<cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    '<cellXfs count="3"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
     '<xf numFmtId="0" fontId="1" fillId="2" borderId="1" xfId="0" applyFont="1" applyFill="1" '
-    'applyBorder="1"/></cellXfs>'
+    'applyBorder="1"/>'
+    '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '</cellXfs>'
     '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
     "</styleSheet>"
 )
 _HEADER_STYLE = 1  # index in cellXfs above
+_DATE_STYLE = 2  # dd/mm/yyyy
+# Excel's day 0 is 1899-12-30 for dates from 1 March 1900 on (it counts a 29 February 1900 that
+# never was); earlier dates are written as text.
+_EXCEL_EPOCH = np.datetime64("1899-12-30", "D")
+_FIRST_EXCEL_DATE = np.datetime64("1900-03-01", "D")
 
 
 def column_letters(count: int) -> list[str]:
@@ -170,11 +179,38 @@ def _number_cells(numbers: pa.Array, reference: str) -> tuple[pa.Array, np.ndarr
     return joined(reference, '"><v>', shown, "</v></c>"), length
 
 
+class Dates:
+    """A column of dates shown as real Excel dates (dd/mm/yyyy) where ``days`` has one (a
+    date32 array, null elsewhere) and as ``text`` where it has none (partial dates)."""
+
+    def __init__(self, days: pa.Array, text: pa.Array):
+        if len(days) != len(text):
+            raise ValueError("dates and their text of different lengths")
+        self.days, self.text = days.cast(pa.date32()), text.cast(pa.large_string())
+
+    def __len__(self) -> int:
+        return len(self.days)
+
+
+def _date_cells(dates: Dates, reference: str) -> tuple[pa.Array, np.ndarray]:
+    """Dates -> date cells, or text cells where a value has no date."""
+    days = dates.days.to_numpy(zero_copy_only=False).astype("datetime64[D]")
+    usable = ~np.isnat(days) & (days >= _FIRST_EXCEL_DATE)
+    serial = np.where(usable, (days - _EXCEL_EPOCH).astype(np.int64), 0)
+    shown = pa.array(serial, pa.int64()).cast(pa.large_string())
+    cell = joined(reference, f'" s="{_DATE_STYLE}"><v>', shown, "</v></c>")
+    cell = pc.if_else(pa.array(usable), cell, pa.scalar(None, pa.large_string()))
+    text, length = _text_cells(pc.if_else(pa.array(usable), pa.scalar(None, pa.large_string()),
+                                          dates.text), reference)
+    return pc.coalesce(cell, text), np.where(usable, 10, length)
+
+
 class Cells:
     """A table's cells rendered to worksheet XML once, for any number of sheets to take rows of.
 
     ``columns``: Arrow arrays of one length; string columns become text cells (an empty or null
-    string is an empty cell), numeric columns become numbers (null or NaN is an empty cell).
+    string is an empty cell), numeric columns become numbers (null or NaN is an empty cell),
+    ``Dates`` become date cells.
     Each table row is kept as its ``<row>`` XML cut where the row number goes (in the row and
     in every cell reference): a sheet joins the pieces with the row's number in that sheet.
     ``lengths``: characters shown per cell, a row per column (for column widths); ``sizes``:
@@ -193,7 +229,9 @@ class Cells:
             if len(column) != len(columns[0]):
                 raise ValueError("columns of different lengths")
             reference = f'<c r="{letter}{_ROW_NUMBER}'
-            if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            if isinstance(column, Dates):
+                cell, length = _date_cells(column, reference)
+            elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
                 cell, length = _text_cells(column, reference)
             elif pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
                 cell, length = _number_cells(column, reference)
@@ -221,6 +259,17 @@ def _widths(headers: Sequence[str], longest: np.ndarray, max_width: float) -> li
             for header, most in zip(headers, longest, strict=True)]
 
 
+@functools.lru_cache(maxsize=64)
+def _header_row(headers: tuple[str, ...]) -> str:
+    """The header row's XML (the same few headers open many small workbooks' sheets)."""
+    texts = xml_text(pa.array(list(headers), pa.large_string())).to_pylist()
+    return '<row r="1">' + "".join(
+        f'<c r="{letter}1" s="{_HEADER_STYLE}" t="inlineStr"><is><t xml:space="preserve">'
+        f"{text}</t></is></c>"
+        for letter, text in zip(column_letters(len(headers)), texts, strict=True)
+    ) + "</row>"
+
+
 def _sheet_head(headers: Sequence[str], count: int, first: bool, widths: list[float]) -> str:
     letters = column_letters(len(headers))
     last = f"{letters[-1]}{count + 1}"
@@ -229,12 +278,7 @@ def _sheet_head(headers: Sequence[str], count: int, first: bool, widths: list[fl
         f'<col min="{index}" max="{index}" width="{width}" customWidth="1"/>'
         for index, width in enumerate(widths, start=1)
     )
-    texts = xml_text(pa.array(list(headers), pa.large_string())).to_pylist()
-    header_row = '<row r="1">' + "".join(
-        f'<c r="{letter}1" s="{_HEADER_STYLE}" t="inlineStr"><is><t xml:space="preserve">'
-        f"{text}</t></is></c>"
-        for letter, text in zip(letters, texts, strict=True)
-    ) + "</row>"
+    header_row = _header_row(tuple(headers))
     return (
         f'{_DECLARATION}<worksheet xmlns="{_MAIN}" xmlns:r="{_RELATIONSHIPS}">'
         f'<dimension ref="A1:{last}"/>'
@@ -341,45 +385,66 @@ def _workbook_parts(names: Sequence[str], last_cells: Sequence[str], creator: st
     }
 
 
+MAX_SHEET_ROWS = 1_048_576  # Excel's rows per sheet, the header row included
+
+
+def _parts(name: str, count: int, rows: int) -> list[tuple[str, int]]:
+    """A sheet of ``count`` rows as sheets of at most ``rows`` rows each (the header apart):
+    the first keeps the name, the next are named "name (2)", "name (3)", ... (cut to fit)."""
+    counts = [min(rows, count - start) for start in range(0, count, rows)] or [0]
+    names = [name] + [f"{name[:MAX_SHEET_NAME - 3 - len(str(k))]} ({k})"
+                      for k in range(2, len(counts) + 1)]
+    return list(zip(names, counts, strict=True))
+
+
 class Workbook:
     """A workbook written sheet after sheet, each sheet's rows streamed in slices, so memory is
     bounded by a slice, not by the sheet.
 
-    ``sheets``: each sheet's name and row count, in order. Per sheet: ``begin_sheet`` with the
-    longest cell of each column over its rows (for the widths), ``write_rows`` any number of
-    times until the count is reached, ``end_sheet``; then ``close``.
+    ``sheets``: each sheet's name and row count, in order, and its headers when they are not
+    ``headers``. Per sheet: ``begin_sheet`` with the longest cell of each column over its rows
+    (for the widths), ``write_rows`` any number of times until the count is reached,
+    ``end_sheet``; then ``close``. A sheet longer than Excel's 1,048,576 rows goes on over
+    sheets of its own ("name (2)", ...), each with the header row.
 
-    ``header_fill``: the header row's background, as RGB hex. ``level``: zlib compression level
-    of the zip (measured on the 1M-people lists: level 1 compresses in a third of the CPU time
-    of zlib's default 6, for files ~20 % bigger).
+    ``path``: a file name or a binary file. ``header_fill``: the header row's background, as RGB
+    hex. ``level``: zlib compression level of the zip (measured on the 1M-people lists: level 1
+    compresses in a third of the CPU time of zlib's default 6, for files ~20 % bigger).
     """
 
     def __init__(
         self,
-        path: Path,
+        path,
         headers: Sequence[str],
-        sheets: Sequence[tuple[str, int]],
+        sheets: Sequence[tuple],
         *,
         header_fill: str = "DDEBF7",
         max_width: float = 60,
         creator: str = "",
         level: int = 1,
     ):
-        names = [name for name, _ in sheets]
-        if not names:
+        if not sheets:
             raise ValueError("a workbook needs at least one sheet")
+        _check_sheet_names([sheet[0] for sheet in sheets])
+        # per sheet as asked, its parts as written (a part per Excel sheet)
+        self.sheets = [(list(sheet[2]) if len(sheet) > 2 else list(headers),
+                        _parts(sheet[0], sheet[1], MAX_SHEET_ROWS - 1)) for sheet in sheets]
+        names = [name for _, parts in self.sheets for name, _ in parts]
         _check_sheet_names(names)
-        self.headers, self.counts = list(headers), [count for _, count in sheets]
+        self.counts = [sheet[1] for sheet in sheets]
         self.max_width, self.level = max_width, level
-        letter = column_letters(len(self.headers))[-1]
-        parts = _workbook_parts(names, [f"{letter}${count + 1}" for count in self.counts], creator)
+        last_cells = [f"{column_letters(len(heads))[-1]}${count + 1}"
+                      for heads, parts in self.sheets for _, count in parts]
+        parts = _workbook_parts(names, last_cells, creator)
         parts["xl/styles.xml"] = _STYLES.replace("{fill}", header_fill.upper())
         self.archive = zipfile.ZipFile(path, "w")
         for name, content in parts.items():
             self.archive.writestr(self._entry(name), content.encode())
         self.sheet = 0  # sheets begun
+        self.part = 0  # Excel sheets begun
         self.out = None
         self.written = 0  # rows of the open sheet
+        self.in_part = 0  # rows of the open Excel sheet
 
     def _entry(self, name: str) -> zipfile.ZipInfo:
         info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
@@ -392,37 +457,63 @@ class Workbook:
         """The next sheet; ``longest``: the longest cell (characters) of each column over its
         rows; ``size``: about how many bytes its rows take (``Cells.sizes``), so that a sheet
         over 2 GiB is written in ZIP64."""
-        if self.out is not None or self.sheet == len(self.counts):
+        if self.out is not None or self.sheet == len(self.sheets):
             raise ValueError("begin_sheet: a sheet is open, or every sheet is written")
         self.sheet += 1
-        count = self.counts[self.sheet - 1]
-        numbers = (len(self.headers) + 1) * len(str(count + 1)) * count  # row number per cell
-        zip64 = (size + numbers) * 1.05 > zipfile.ZIP64_LIMIT
+        headers, parts = self.sheets[self.sheet - 1]
+        self.widths = _widths(headers, np.asarray(longest), self.max_width)
+        self.size, self.next_part, self.written = size, 0, 0
+        self._begin_part()
+
+    def _begin_part(self) -> None:
+        headers, parts = self.sheets[self.sheet - 1]
+        count = parts[self.next_part][1]
+        share = count / max(1, self.counts[self.sheet - 1])
+        numbers = (len(headers) + 1) * len(str(count + 1)) * count  # row number per cell
+        zip64 = (self.size * share + numbers) * 1.05 > zipfile.ZIP64_LIMIT
+        self.part += 1
         self.out = self.archive.open(
-            self._entry(f"xl/worksheets/sheet{self.sheet}.xml"), "w", force_zip64=zip64)
-        widths = _widths(self.headers, np.asarray(longest), self.max_width)
-        self.out.write(_sheet_head(self.headers, count, self.sheet == 1, widths).encode())
-        self.written = 0
+            self._entry(f"xl/worksheets/sheet{self.part}.xml"), "w", force_zip64=zip64)
+        self.out.write(_sheet_head(headers, count, self.part == 1, self.widths).encode())
+        self.next_part += 1
+        self.in_part = 0
+
+    def _end_part(self) -> None:
+        headers, parts = self.sheets[self.sheet - 1]
+        count = parts[self.next_part - 1][1]
+        if self.in_part != count:
+            raise ValueError(f"sheet {self.sheet}: {self.written} rows written of "
+                             f"{self.counts[self.sheet - 1]}")
+        self.out.write(_sheet_tail(headers, count).encode())
+        self.out.close()
+        self.out = None
 
     def write_rows(self, rows: pa.Array) -> None:
         """The next rows of the open sheet: ``Cells.rows`` pieces (``cells.rows.take(...)``)."""
         if self.written + len(rows) > self.counts[self.sheet - 1]:
             raise ValueError(f"sheet {self.sheet}: more rows than its count")
-        self.out.write(numbered_rows(rows, self.written + 2))  # row 1 is the header
-        self.written += len(rows)
+        parts = self.sheets[self.sheet - 1][1]
+        while len(rows):
+            if self.in_part == parts[self.next_part - 1][1]:  # full: the sheet goes on
+                self._end_part()
+                self._begin_part()
+            room = parts[self.next_part - 1][1] - self.in_part
+            here = rows.slice(0, room)
+            self.out.write(numbered_rows(here, self.in_part + 2))  # row 1 is the header
+            self.in_part += len(here)
+            self.written += len(here)
+            rows = rows.slice(len(here))
 
     def end_sheet(self) -> None:
         count = self.counts[self.sheet - 1]
         if self.written != count:
             raise ValueError(f"sheet {self.sheet}: {self.written} rows written of {count}")
-        self.out.write(_sheet_tail(self.headers, count).encode())
-        self.out.close()
-        self.out = None
+        self._end_part()
 
     def close(self) -> None:
-        if self.out is not None or self.sheet != len(self.counts):
+        if self.out is not None or self.sheet != len(self.sheets):
             self.archive.close()
-            raise ValueError(f"workbook closed with {self.sheet} of {len(self.counts)} sheets")
+            raise ValueError(f"workbook closed with {self.sheet} of {len(self.sheets)} sheets")
         self.archive.close()
 
 

@@ -16,7 +16,9 @@ REGISTRY_REQUIRED = (
     "scheme_hi",
     "scheme_ui",
 )
-REGISTRY_OPTIONAL = ("ward_code", "address", "hi_card_number")
+# The employer (đơn vị) pays for the participant; voluntary and household participants are
+# grouped under their ward's collection agent. Not matching fields.
+REGISTRY_OPTIONAL = ("ward_code", "address", "hi_card_number", "employer_code", "employer_name")
 
 POPULATION_REQUIRED = (
     "personal_id",
@@ -78,6 +80,12 @@ RESULT_COLUMNS = (
     "suggested_national_id",
     "explanation",
 )
+
+# The corrections feed (pipelines/corrections.py): a row per (vss_code, field) whose registry
+# value the core system can set to the population database's, and why the link is certain
+# (``exact_id`` or ``reviewer_confirmation``).
+CORRECTION_COLUMNS = ("vss_code", "province_code", "field", "registry_value", "population_value",
+                      "evidence")
 
 METRIC_COLUMNS = (
     "run_date",

@@ -17,3 +17,6 @@ REASON_LABELS: dict[str, tuple[str, str]] = {reason.code: reason.label for reaso
 
 def vietnamese(table: dict[str, tuple[str, str]]) -> dict[str, str]:
     return {code: pair[0] for code, pair in table.items()}
+# what the office does about each reason, (Vietnamese, English): the lists' action column, and
+# the portal's
+ACTION_LABELS: dict[str, tuple[str, str]] = {reason.code: reason.action for reason in RULES}

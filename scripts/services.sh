@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The tests start their own throwaway PostgreSQL cluster and Redis server (tests/services.py) from
-# Debian's binaries, and rely on no server of this machine: install the packages when missing
-# (root for apt-get, or the packages already installed by someone who is).
+# Debian's binaries, read workbooks back with LibreOffice headless, and rely on no server of this
+# machine: install the packages when missing (root for apt-get, or the packages already installed
+# by someone who is).
 set -euo pipefail
 
 missing=()
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 command -v redis-server >/dev/null || missing+=(redis-server)
+# the employer workbooks' round trip through a real spreadsheet application (tests/pipelines)
+command -v soffice >/dev/null || missing+=(libreoffice-calc-nogui)
 if ((${#missing[@]})); then
   if [ "$(id -u)" -ne 0 ]; then
     echo "the tests need Debian's ${missing[*]}: run 'sudo apt-get install ${missing[*]}'" >&2

@@ -90,3 +90,24 @@ def tile_positions(scheme: str) -> dict[str, tuple[int, int]]:
     _table(scheme)
     return {row["code"]: (int(row["row"]), int(row["col"]))
             for row in _read(f"tiles_{scheme}.csv")}
+
+
+@dataclass(frozen=True)
+class Wards:
+    """The wards and communes of the 63 provinces (``data/wards_63.csv``), in table order.
+
+    Synthetic: 10,602 codes, about the 10,599 communes Vietnam had before the 2025 merger, dealt
+    to each province in proportion to the square root of its population (which puts Hà Nội near
+    its real 579 and Bắc Kạn near its 108); names are "Phường N" / "Xã N". Real codes of the
+    national statistics office can replace the file: the generator reads only these columns.
+    """
+
+    province_code: tuple[str, ...]
+    ward_code: tuple[str, ...]
+    ward_name: tuple[str, ...]
+
+
+def wards() -> Wards:
+    rows = _read("wards_63.csv")
+    return Wards(*(tuple(row[c] for row in rows) for c in ("province_code", "ward_code",
+                                                           "ward_name")))

@@ -13,8 +13,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from popsync.contracts import POPULATION_REQUIRED, REGISTRY_REQUIRED, TRUTH_COLUMNS
+from popsync.contracts import (
+    POPULATION_REQUIRED,
+    REGISTRY_OPTIONAL,
+    REGISTRY_REQUIRED,
+    TRUTH_COLUMNS,
+)
 from popsync.errors import PopsyncError
+from popsync.synthetic.employers import place
 from popsync.synthetic.people import IdAllocator, People, draw_people
 from popsync.synthetic.profiles import ERROR_PROFILES
 from popsync.synthetic.registry import build_registry
@@ -29,7 +35,7 @@ SCHEMAS = {
     "population": pa.schema([(c, pa.bool_() if c in _BOOLEAN else pa.string())
                              for c in POPULATION_REQUIRED]),
     "registry": pa.schema([(c, pa.bool_() if c in _BOOLEAN else pa.string())
-                           for c in (*REGISTRY_REQUIRED, "hi_card_number")]),
+                           for c in (*REGISTRY_REQUIRED, *REGISTRY_OPTIONAL)]),
     "truth": pa.schema([(c, pa.string()) for c in TRUTH_COLUMNS]),
 }
 FILES = ("population", "registry", "truth")
@@ -71,6 +77,13 @@ def generate_chunks(people: int, seed: int, profile: str = "default"
         # People missing from the extract who register anyway (a pool, not all of them used).
         absent = draw_people(rng, int(count * rates["not_in_population"]) + 10, ids)
         registry, truth = build_registry(rng, population, absent, rates, ids)
+        # ward, address, employer: a stream of their own, so the other columns stay the seed's
+        places = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, index, 1])))
+        compulsory = registry["scheme_si_compulsory"].to_numpy(zero_copy_only=False)
+        for column, values in place(places, registry["province_code"], compulsory,
+                                    index).items():
+            registry = registry.append_column(column, values)
+        registry = registry.select(SCHEMAS["registry"].names)
         yield {"population": population_table(population), "registry": registry,
                "truth": truth}
 

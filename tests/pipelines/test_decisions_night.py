@@ -62,6 +62,12 @@ def test_decisions_recorded_after_a_night_are_honoured_by_the_next(tmp_path, nat
     assert "missing_id" in row["reasons"]
     assert second.loc[disputed, "personal_id"] != disputed_person
     assert manifest["decisions"]["links_confirmed"] == 1
+    # the confirmed link's fixes go in the corrections feed, the personal ID first of all
+    feed = pd.read_parquet(out / store.publication_path("2026-11-21") / "corrections.parquet")
+    mine = feed[feed["vss_code"] == TWIN_ROW].set_index("field")
+    assert mine.loc["national_id", "population_value"] == TWIN_IDS[1]
+    assert mine.loc["full_name", "population_value"] == "Phạm Văn Tùng"
+    assert set(mine["evidence"]) == {"reviewer_confirmation"}
     # the engine on its own sent the twin to review and linked the disputed pair
     labels = manifest["decisions"]["labels"]
     assert labels["confirmed_pairs"] == 1 and labels["rejected_pairs"] == 1

@@ -40,6 +40,12 @@ def test_example_config_maps_the_vss_layout(population_path):
     assert pd.isna(registry["national_id"].iloc[2])
     assert registry["scheme_si_compulsory"].tolist() == [True, True, False, False, True]
     assert registry["scheme_hi"].dtype == "boolean"
+    # the optional columns, employer (mã đơn vị) and ward included, as text
+    assert registry["employer_code"].tolist()[:3] == ["TA0101A", "TB7901B", "DL25747"]
+    assert registry["employer_name"].iloc[0] == "Công ty TNHH An Phát"
+    assert registry["ward_code"].tolist()[:2] == ["00004", "26734"]
+    assert registry["address"].iloc[0] == "12 Tổ 3, Phường 4"
+    assert pd.isna(registry["address"].iloc[3])
 
 
 def _vss_config(tmp_path, population_path, **changes) -> Path:

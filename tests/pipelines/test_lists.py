@@ -343,3 +343,28 @@ def test_csv_drops_control_characters_as_the_workbook_does(tmp_path):
     workbook = openpyxl.load_workbook(folder / store.list_path("63", "79", "xlsx"))
     in_workbook = [row[1] for row in workbook[SHEETS[0]].iter_rows(min_row=2, values_only=True)]
     assert in_workbook[:4] == written[:4]  # tab, LF and CR kept on both sides
+
+
+def test_a_sheet_longer_than_excel_allows_goes_on_on_a_second_sheet(tmp_path):
+    """1,048,576 rows per Excel sheet, the header included: 1,048,580 rows make a full sheet
+    and a second of 5 rows, each with the header, filter and frozen pane, the rows in order."""
+    rows = xlsx.MAX_SHEET_ROWS + 4
+    cells = xlsx.Cells(["n"], [pa.array(range(rows), pa.int64())])
+    book = xlsx.Workbook(tmp_path / "long.xlsx", ["n"], [("Dài", rows), ("Sau", 0)])
+    book.begin_sheet([7])
+    for start in range(0, rows, lists.SLICE_ROWS):  # slices that straddle the sheet's end
+        book.write_rows(cells.rows.slice(start, lists.SLICE_ROWS))
+    book.end_sheet()
+    book.begin_sheet([0])
+    book.end_sheet()
+    book.close()
+    with zipfile.ZipFile(tmp_path / "long.xlsx") as archive:
+        workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+        names = [s.get("name") for s in workbook.iter(f"{{{xlsx._MAIN}}}sheet")]
+        assert names == ["Dài", "Dài (2)", "Sau"]
+        first = archive.read("xl/worksheets/sheet1.xml")
+        assert b'<dimension ref="A1:A1048576"/>' in first
+        assert first.count(b"<row ") == xlsx.MAX_SHEET_ROWS
+        assert b'<row r="1048576"><c r="A1048576"><v>1048574</v>' in first
+    second = openpyxl.load_workbook(tmp_path / "long.xlsx", read_only=True)["Dài (2)"]
+    assert [r[0] for r in second.iter_rows(values_only=True)] == ["n", *range(rows - 5, rows)]

@@ -10,7 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from popsync.contracts import POPULATION_REQUIRED, REGISTRY_REQUIRED, TRUTH_COLUMNS
+from popsync.contracts import (
+    POPULATION_REQUIRED,
+    REGISTRY_OPTIONAL,
+    REGISTRY_REQUIRED,
+    TRUTH_COLUMNS,
+)
 from popsync.reference import PROVINCES_63, personal_id_consistent
 from popsync.synthetic import ERROR_PROFILES, ERROR_TAGS, generate_nation
 
@@ -40,7 +45,7 @@ def _tagged(rows: pd.DataFrame, tag: str) -> pd.Series:
 
 def test_contract_columns_and_types(nation):
     assert tuple(nation.population.columns) == POPULATION_REQUIRED
-    assert tuple(nation.registry.columns) == (*REGISTRY_REQUIRED, "hi_card_number")
+    assert tuple(nation.registry.columns) == (*REGISTRY_REQUIRED, *REGISTRY_OPTIONAL)
     assert tuple(nation.truth.columns) == TRUTH_COLUMNS
     for frame in (nation.population, nation.registry, nation.truth):
         for column in frame.columns:
@@ -322,4 +327,40 @@ def test_tiny_nations(people, profile):
     tiny = generate_nation(people, seed=3, profile=profile)
     assert len(tiny.population) == people
     assert len(tiny.registry) == len(tiny.truth)
-    assert tuple(tiny.registry.columns) == (*REGISTRY_REQUIRED, "hi_card_number")
+    assert tuple(tiny.registry.columns) == (*REGISTRY_REQUIRED, *REGISTRY_OPTIONAL)
+
+
+def test_employers_wards_and_addresses(nation):
+    """Every participant has a ward of its office's province, an address in it and a unit:
+    compulsory participants an employer of that province (many small, a few big), everyone else
+    their ward's collection agent."""
+    from popsync.reference.provinces import wards
+    from popsync.synthetic.employers import AGENT_PREFIX, EMPLOYER_PREFIX
+
+    registry = nation.registry
+    table = wards()
+    ward_province = dict(zip(table.ward_code, table.province_code, strict=True))
+    assert registry["ward_code"].map(ward_province).eq(registry["province_code"]).all()
+    ward_name = dict(zip(table.ward_code, table.ward_name, strict=True))
+    assert all(address.endswith(", " + ward_name[ward])
+               for address, ward in zip(registry["address"], registry["ward_code"], strict=True))
+    compulsory = registry["scheme_si_compulsory"]
+    employer = registry.loc[compulsory, "employer_code"]
+    assert employer.str.startswith(EMPLOYER_PREFIX).all()
+    assert employer.str[2:4].eq(registry.loc[compulsory, "province_code"]).all()
+    agent = registry.loc[~compulsory]
+    assert agent["employer_code"].eq(AGENT_PREFIX + agent["ward_code"]).all()
+    assert agent["employer_name"].eq("Đại lý thu " + agent["ward_code"].map(ward_name)).all()
+    assert registry.groupby("employer_code")["employer_name"].nunique().eq(1).all()
+    sizes = employer.value_counts()
+    assert sizes.median() <= 8  # many small units...
+    assert sizes.max() >= 30 * sizes.median()  # ...and a few big ones
+
+
+def test_employer_sizes_reach_thousands_in_a_full_chunk():
+    from popsync.synthetic.employers import MAX_EMPLOYEES, employer_sizes
+
+    sizes = employer_sizes(np.random.default_rng(5), 100_000)
+    assert sizes.sum() == 100_000 and sizes.min() >= 1 and sizes.max() <= MAX_EMPLOYEES
+    assert np.median(sizes) <= 8 and sizes.max() >= 1_000
+    assert 10 <= sizes.mean() <= 40

@@ -16,7 +16,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.cli import main as popsync
-from popsync.contracts import POPULATION_REQUIRED, REGISTRY_REQUIRED, TRUTH_COLUMNS
+from popsync.contracts import (
+    POPULATION_REQUIRED,
+    REGISTRY_OPTIONAL,
+    REGISTRY_REQUIRED,
+    TRUTH_COLUMNS,
+)
 from popsync.errors import PopsyncError
 from popsync.reference import PROVINCES_63
 from popsync.synthetic import ERROR_PROFILES, ERROR_TAGS, generate_nation, write_nation
@@ -42,7 +47,7 @@ def test_same_seed_same_bytes(tmp_path):
     assert _digest(tmp_path / "a")["population.parquet"] != \
         _digest(tmp_path / "c")["population.parquet"]
     assert pq.read_schema(tmp_path / "a" / "registry.parquet").names == \
-        [*REGISTRY_REQUIRED, "hi_card_number"]
+        [*REGISTRY_REQUIRED, *REGISTRY_OPTIONAL]
 
 
 def test_same_seed_same_bytes_over_many_chunks(tmp_path, monkeypatch):
