@@ -39,10 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     nation = folder / "nation"
     if not (nation / "registry.parquet").exists():
         write_chunks(generate_chunks(args.people, args.seed), nation, force=True)
+    config = folder / "employers.yaml"  # employer workbooks are off by default
+    config.write_text("output:\n  employer_workbooks: true\n", "utf-8")
     started = time.perf_counter()
     code = cli.main(["run", "--registry", str(nation / "registry.parquet"), "--population",
                      str(nation / "population.parquet"), "--out", str(folder / "out"),
-                     "--run-date", "2026-12-02"])
+                     "--run-date", "2026-12-02", "--config", str(config)])
     night = time.perf_counter() - started
     if code != 0:
         print(f"the night failed ({code})", file=sys.stderr)

@@ -379,6 +379,9 @@ def gather_employers(work_dir: str, resolve: list[str], corrections: str,
     ctx = RunContext.load(work_dir)
     schemes = ctx.config.province_schemes
     folder = _fresh(ctx.path("employers"))
+    if not ctx.config.employer_workbooks:
+        log.info("employer workbooks: off (output.employer_workbooks)")
+        return _write_batches(folder, [])
     results = files_sql(resolve)
     chunks = _chunks(ctx, "registry")
     present = set(pq.read_schema(chunks[0]).names) if chunks else set()
@@ -410,7 +413,14 @@ def gather_employers(work_dir: str, resolve: list[str], corrections: str,
         groups.setdefault(_group_of(office, schemes), []).append(office)
     sizes = {g: sum(rows[o] for o in offices) for g, offices in groups.items()}
     batches = _batches(sizes, ctx.config.chunk_rows) if sizes else []
-    write_json(folder / "batches.json", [{g: groups[g] for g in b} for b in batches])
+    return _write_batches(folder, [{g: groups[g] for g in b} for b in batches])
+
+
+def _write_batches(folder: Path, batches: list[dict[str, list[str]]]) -> list[str]:
+    """The batches' pieces; one empty batch when there is nothing to write, so that the mapped
+    step runs (an empty mapping would skip it, and with it the publication after it)."""
+    batches = batches or [{}]
+    write_json(folder / "batches.json", batches)
     return [str(i) for i in range(len(batches))]
 
 

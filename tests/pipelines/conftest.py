@@ -31,7 +31,9 @@ def population_path(nation_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def published(tmp_path_factory, registry_path, population_path) -> Path:
-    """One successful run (2026-11-20) shared by read-only tests."""
+    """One successful run (2026-11-20) shared by read-only tests, employer workbooks on."""
     out = tmp_path_factory.mktemp("published")
-    assert run(out, registry_path, population_path, "2026-11-20") == 0
+    config = out / "employers.yaml"
+    config.write_text("output:\n  employer_workbooks: true\n", "utf-8")
+    assert run(out, registry_path, population_path, "2026-11-20", "--config", str(config)) == 0
     return out
