@@ -138,12 +138,13 @@ def test_a_full_disk_is_said_plainly_and_the_failed_runs_files_are_removed(
 ):
     out = tmp_path / "out"
     config = _config(out, registry_path, population_path)
-    work_dir = night.run_night(config, RUN_DATE, until="stage_lists", quiet=True)
+    work_dir = night.run_night(config, RUN_DATE, until="stage_employers", quiet=True)
     staging = publish.staging_folder(out, RUN_DATE, 1)
     (staging / "results.parquet").symlink_to("/dev/full")  # writes there: ENOSPC
     resolved = sorted(str(p) for p in (steps.RunContext.load(work_dir).path("results")).glob("*"))
     with pytest.raises(PopsyncError, match="stage: no space left on the disk .* removed"):
-        steps.stage_publication(work_dir, [1], resolved)
+        steps.stage_publication(work_dir, [1], resolved,
+                                str(steps.RunContext.load(work_dir).path("corrections")), [0])
     assert not staging.exists()
     left = {p.name for p in (out / "work" / f"{RUN_DATE}-r1").iterdir()}
     assert not left & set(steps.INTERMEDIATES) and "run.json" in left
