@@ -54,15 +54,34 @@ def _create(connection: sa.Connection) -> None:
     command.stamp(_config(connection), "head")
 
 
+CREATE_LOCK = 0x706F7073  # PostgreSQL advisory lock key ("pops") taken while creating tables
+
+
+def _lock_for_creation(connection: sa.Connection) -> None:
+    """Hold the database's write lock until the transaction ends, so that two processes seeing
+    one new empty database at once create it once: the second waits, then sees it made. Without
+    it, SQLite's driver commits each CREATE TABLE on its own and the second process would find
+    tables without a version and refuse them as an old release."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    elif connection.dialect.name == "postgresql":
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(CREATE_LOCK)))
+
+
 def prepare(engine: sa.Engine) -> None:
     """Create the tables of a new empty database; refuse one at another schema version."""
-    with engine.begin() as connection:
+    with engine.connect() as connection:
         revision = current(connection)
-        if revision == head():
-            return
-        if revision is None and _is_empty(connection):
-            _create(connection)
-            return
+    if revision != head():
+        with engine.connect() as connection:
+            _lock_for_creation(connection)
+            revision = current(connection)
+            if revision is None and _is_empty(connection):
+                _create(connection)
+                revision = head()
+            connection.commit()
+    if revision == head():
+        return
     shown = engine.url.render_as_string(hide_password=True)
     raise PopsyncError(
         f"publication database {shown} is at schema version "

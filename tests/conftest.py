@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-sys.path.insert(0, str(Path(__file__).parent))
+# the helpers beside the tests import by name; the project root goes before them, or a bare
+# `pytest` (no `python -m`, so no current folder on the path) takes tests/matching/ for the
+# `matching` package
+sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parents[1])]
 import services  # noqa: E402
 
 

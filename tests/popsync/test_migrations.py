@@ -123,3 +123,37 @@ def test_the_migrations_build_the_schema_store_declares(postgres_url):
             or name in store.metadata.tables})
         assert compare_metadata(context, store.metadata) == []
     engine.dispose()
+
+
+def _open(url: str, start, errors) -> None:
+    start.wait()
+    try:
+        store.engine_for(url).dispose()
+    except Exception as exc:  # noqa: BLE001 - the parent reports what the child met
+        errors.put(str(exc))
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+def test_processes_opening_one_new_database_at_once_all_get_it_at_the_latest_version(
+    database_url
+):
+    """Two nights started together on a new output (CI saw it): the second must not find the
+    first's half-made tables and refuse them as a release before versioning."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    start, errors = context.Barrier(4), context.Queue()
+    workers = [context.Process(target=_open, args=(database_url, start, errors))
+               for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    found = []
+    while not errors.empty():
+        found.append(errors.get())
+    assert found == [] and [w.exitcode for w in workers] == [0] * 4
+    engine = sa.create_engine(database_url)
+    with engine.connect() as connection:
+        assert migrate.current(connection) == migrate.head()
+    engine.dispose()
