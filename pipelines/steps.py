@@ -53,7 +53,7 @@ from expectations import report as validation_report
 from expectations import results as result_suites
 from expectations.nation import files_sql
 from expectations.runner import HARD, ROW, SuiteOutcome
-from pipelines import lists, metrics, partition, publish, runlock
+from pipelines import lists, metrics, partition, publish, runlock, runrecord
 from pipelines.config import RunConfig
 from pipelines.context import CONFIG_FILE, RunContext, read_json, write_json
 from pipelines.extract import describe, extract_batches
@@ -93,12 +93,21 @@ def step(name: str):
         def wrapper(work_dir, *args, will_retry: bool = False, **kwargs):
             started, wall = time.time(), time.perf_counter()
             cpu = _cpu_seconds()
+            piece = kwargs.get("piece")
+            where = Path(str(piece)) if piece is not None else None
+            # a chunk's folder names its source: registry and population chunks share names
+            label = name if where is None else "-".join(
+                p for p in (name, where.parent.name, where.stem) if p)
+            ctx = None
             try:
                 ctx = RunContext.load(work_dir)
                 runlock.renew(ctx.db_url, ctx.run_date, ctx.run_id)
                 result = function(work_dir, *args, **kwargs)
             except Exception as exc:
                 failure = _explained(work_dir, name, exc, will_retry)
+                if ctx is not None:
+                    runrecord.task(ctx.db_url, ctx.run_id, name, label, started, time.time(),
+                                   _cpu_seconds() - cpu, _first_line(failure))
                 # final: the same data would stop a gate again; a stopped run stays stopped
                 final = isinstance(exc, (GateStop, RunStopped))
                 _record_failure(work_dir, name, failure, will_retry and not final)
@@ -111,22 +120,17 @@ def step(name: str):
                 # Arrow's allocator keeps what was freed until asked to give it back.
                 gc.collect()
                 pa.default_memory_pool().release_unused()
-            piece = kwargs.get("piece")
-            where = Path(str(piece)) if piece is not None else None
-            # a chunk's folder names its source: registry and population chunks share names
-            label = name if where is None else "-".join(
-                p for p in (name, where.parent.name, where.stem) if p)
-            write_json(
-                Path(work_dir) / "timings" / f"{label}.json",
-                {
-                    "step": name,
-                    "label": label,
-                    "seconds": time.perf_counter() - wall,
-                    "cpu_seconds": _cpu_seconds() - cpu,
-                    "started": started,
-                    "finished": time.time(),
-                },
-            )
+            timing = {
+                "step": name,
+                "label": label,
+                "seconds": time.perf_counter() - wall,
+                "cpu_seconds": _cpu_seconds() - cpu,
+                "started": started,
+                "finished": time.time(),
+            }
+            write_json(Path(work_dir) / "timings" / f"{label}.json", timing)
+            runrecord.task(ctx.db_url, ctx.run_id, name, label, started, timing["finished"],
+                           timing["cpu_seconds"], None)
             return result
 
         return wrapper
@@ -186,8 +190,12 @@ def _explained(work_dir, name: str, exc: Exception, will_retry: bool) -> Excepti
 UNRECORDED_FAILURE = "failed.json"
 
 
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 def _record_failure(work_dir, name: str, exc: Exception, will_retry: bool) -> None:
-    message = f"{name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+    message = f"{name}: {_first_line(exc)}"
     if will_retry:
         values = {"message": f"{message[:1900]} (Airflow retries the task)"}
     else:
@@ -218,7 +226,7 @@ def _record_unrecorded_failures(connection: sa.Connection, out_dir: Path) -> Non
     runs = store.runs
     for run_id, run_date in connection.execute(
             sa.select(runs.c.run_id, runs.c.run_date).where(runs.c.status == "running")).all():
-        note = out_dir / "work" / f"{run_date}-r{run_id}" / UNRECORDED_FAILURE
+        note = out_dir / store.work_path(run_date, run_id) / UNRECORDED_FAILURE
         if not note.is_file():
             continue
         failure = read_json(note)
@@ -296,7 +304,7 @@ def start_run(config: RunConfig, run_date: str) -> str:
         log.warning("runs %s abandoned: still 'running' without a live lock", abandoned)
     for line in publish.recover(config.out_dir, engine):
         log.warning("recovery: %s", line)
-    work_dir = config.out_dir / "work" / f"{run_date}-r{run_id}"
+    work_dir = config.out_dir / store.work_path(run_date, run_id)
     work_dir.mkdir(parents=True)
     config.dump(work_dir / CONFIG_FILE)
     RunContext(work_dir, run_id, run_date, config.out_dir, config.db_url).save(
@@ -406,16 +414,19 @@ def _quarantine_causes(outcome: dict, source: str) -> str:
 
 
 def _gate(ctx: RunContext, name: str, stopped: str, outcomes: list[dict],
-          other: list[str] = (), suites: list[dict] | None = None) -> None:
+          other: list[str] = (), suites: list[dict] | None = None,
+          extra: dict | None = None) -> None:
     """Pass, or stop the night (GateStop) when an outcome failed or ``other`` failures are
     given, with its HTML report written in the work folder (a failed night publishes nothing,
-    and its report is what tells why) over ``suites`` (default: ``outcomes``)."""
+    and its report is what tells why) over ``suites`` (default: ``outcomes``). Either way the
+    outcome goes to the run's record, with ``extra`` figures."""
     failed = [o for o in outcomes if not o["success"]]
+    figures = [*(_hard_failure_message(o, samples=False) for o in failed), *other]
+    runrecord.gate(ctx.db_url, ctx.run_id, name, not figures, outcomes, figures, extra)
     if not failed and not other:
         log.info("%s: gate passed (%s)", name, ", ".join(
             f"{o['suite']} {o['rows']:,} rows" for o in outcomes))
         return
-    figures = [*(_hard_failure_message(o, samples=False) for o in failed), *other]
     log.error("%s: gate stopped the night: %s", name, " | ".join(figures))
     failures = [*(_hard_failure_message(o) for o in failed), *other]
     report = ctx.path("validation_report.html")
@@ -531,6 +542,7 @@ def gate_inputs(work_dir: str, validate_chunk: list[str]) -> str:
                 f"validation.quarantine_max = {ctx.config.quarantine_max:.0%}; most for "
                 + _quarantine_causes(outcome, source)
             )
+    quarantine: dict[str, dict] = {}
     for source in SOURCES:
         by_reason: dict[str, int] = {}
         for r in reports:
@@ -538,11 +550,13 @@ def gate_inputs(work_dir: str, validate_chunk: list[str]) -> str:
                 by_reason[reason] = by_reason.get(reason, 0) + rows
         log.info("gate_inputs %s: %d rows, %d quarantined%s", source, _source_rows(ctx, source),
                  quarantined[source], _by_reason(by_reason))
+        quarantine[source] = {"rows": _source_rows(ctx, source), "quarantined": quarantined[source],
+                              "by_reason": by_reason}
     keys = read_json(ctx.path("validation", "keys.json"))
     write_json(ctx.path("validation", "inputs.json"), [*keys, *outcomes])
     write_json(ctx.path("validation", "quarantined.json"), quarantined)
     _gate(ctx, "gate_inputs", "input validation stopped the night", outcomes, failures,
-          [*keys, *outcomes])
+          [*keys, *outcomes], {"quarantine": quarantine})
     with ctx.sql() as sql:
         sql.execute(
             f"COPY (SELECT * FROM read_parquet('{ctx.path('quarantine')}/*.parquet') "

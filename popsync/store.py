@@ -39,6 +39,36 @@ run_locks = sa.Table(
     sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# One row per task a run executed (a step, or one piece of a fanned-out step), written as it
+# ends, for the engineers' run page: when, on which host and process, how long, whether it
+# failed. An Airflow retry adds a row, so a label's rows are its attempts (migration 0006).
+run_tasks = sa.Table(
+    "run_tasks",
+    metadata,
+    sa.Column("task_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, nullable=False, index=True),
+    sa.Column("step", sa.String(32), nullable=False),
+    sa.Column("label", sa.String(200), nullable=False),  # the step, or step-piece
+    sa.Column("host", sa.String(200), nullable=False),  # host:pid
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("cpu_seconds", sa.Float, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # succeeded | failed
+    sa.Column("message", sa.Text),  # a failure's first line (never row values)
+)
+
+# One row per validation gate a run reached: passed or stopped, with its figures (suites, rows,
+# failed expectations with counts, quarantined rows by source and reason; never row values).
+run_gates = sa.Table(
+    "run_gates",
+    metadata,
+    sa.Column("run_id", sa.Integer, primary_key=True),
+    sa.Column("gate", sa.String(32), primary_key=True),
+    sa.Column("passed", sa.Boolean, nullable=False),
+    sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("figures", sa.JSON, nullable=False),
+)
+
 # One row per published run date: a rerun replaces it. Files are under ``path`` (relative to
 # the output folder). The latest good publication is the one with the greatest run_date.
 publications = sa.Table(
@@ -262,6 +292,11 @@ PUBLICATIONS_DIR = "publications"
 
 def publication_path(run_date: str) -> str:
     return f"{PUBLICATIONS_DIR}/{run_date}"
+
+
+def work_path(run_date: str, run_id: int) -> str:
+    """A run's work folder, relative to the output folder (a failed run's report stays there)."""
+    return f"work/{run_date}-r{run_id}"
 
 
 def list_path(scheme: str, province_code: str, fmt: str) -> str:

@@ -21,7 +21,16 @@ import sqlalchemy as sa
 from popsync.errors import PopsyncError
 from popsync.reference import PROVINCES_34, PROVINCES_63, to_34
 from portal import audit
-from portal.tables import LEADERSHIP, OFFICE, ROLES, ensure_tables, login_failures, sessions, users
+from portal.tables import (
+    ENGINEER,
+    LEADERSHIP,
+    OFFICE,
+    ROLES,
+    ensure_tables,
+    login_failures,
+    sessions,
+    users,
+)
 
 # scrypt cost: 16 MiB and ~50 ms per check on this machine; stored with each hash so it can rise.
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P, _SCRYPT_LEN = 2**14, 8, 1, 32
@@ -39,6 +48,15 @@ class User:
     @property
     def is_leadership(self) -> bool:
         return self.role == LEADERSHIP
+
+    @property
+    def is_engineer(self) -> bool:
+        return self.role == ENGINEER
+
+    @property
+    def is_national(self) -> bool:
+        """An account of no province: leadership or an engineer."""
+        return self.role in (LEADERSHIP, ENGINEER)
 
 
 def now_utc() -> datetime:
@@ -169,10 +187,10 @@ _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 
 def validate_account(role: str, province_code: str | None, scheme: str | None) -> None:
     if role not in ROLES:
-        raise PopsyncError(f"unknown role {role!r}: use 'office' or 'leadership'")
-    if role == LEADERSHIP:
+        raise PopsyncError(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
+    if role in (LEADERSHIP, ENGINEER):
         if province_code is not None:
-            raise PopsyncError("a leadership account sees every province: do not give --province")
+            raise PopsyncError(f"a {role} account belongs to no province: do not give --province")
         return
     if province_code is None:
         raise PopsyncError("an office account needs --province CODE (and --scheme 63|34)")
@@ -204,7 +222,7 @@ def save_user(
     if len(password) < MIN_PASSWORD_LENGTH:
         raise PopsyncError(f"password too short: at least {MIN_PASSWORD_LENGTH} characters")
     validate_account(role, province_code, scheme)
-    if role == LEADERSHIP:
+    if role != OFFICE:
         scheme = None
     ensure_tables(engine)
     row = {

@@ -9,13 +9,14 @@ from pathlib import Path
 
 from popsync.errors import PopsyncError
 from portal.cli import database_url
+from portal.tables import OFFICE, ROLES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True)
     add = actions.add_parser("add", help="create an account (or reset it with --replace)")
     add.add_argument("username")
-    add.add_argument("--role", required=True, choices=("office", "leadership"))
+    add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument("--province", help="an office's province code (in --scheme)")
     add.add_argument("--scheme", choices=("63", "34"), default="63",
                      help="the scheme of --province (default 63)")
@@ -54,7 +55,7 @@ def main(args: argparse.Namespace) -> int:
     engine = store.engine_for(database_url(args.data, args.db_url))
     if args.action == "add":
         province = args.province
-        if args.role == "leadership" and province is None:
+        if args.role != OFFICE and province is None:
             scheme = None
         else:
             scheme = args.scheme

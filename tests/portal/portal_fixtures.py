@@ -33,6 +33,7 @@ ACCOUNTS = {
     "office74": ("office", "74", "63"),
     "unit79": ("office", "79", "34"),
     "unit52": ("office", "52", "34"),
+    "engineer": ("engineer", None, None),
 }
 LINE_SHARE = {"all": 1.0, "si_compulsory": 0.3, "si_voluntary": 0.08, "hi": 0.9, "ui": 0.25}
 UNSYNC_STATUSES = (NEEDS_CORRECTION, NEEDS_REVIEW, UNMATCHED)
