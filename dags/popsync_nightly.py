@@ -103,8 +103,10 @@ def _task(declared):
     params={"config": Param(None, type=["null", "string"],
                             description="run config YAML; empty: $POPSYNC_CONFIG")},
     on_failure_callback=alerts.on_night_failure,
-    # the offices open at 07:00: the engineers hear at 06:00 (the logical date is 01:00)
-    deadline=DeadlineAlert(reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+    # the offices open at 07:00: the engineers hear at 06:00 when the night queued at 01:00 has
+    # not published. Counted from queuing, not from the logical date: a rerun of a past night
+    # (unpausing, a backfill, a morning rerun) gets its 5 hours instead of alerting at once.
+    deadline=DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT,
                            interval=timedelta(hours=5),
                            callback=AsyncCallback(alerts.deadline_missed)),
 )

@@ -60,7 +60,7 @@ def test_dag_folder_imports_and_dag_has_retries_tags_owner(tmp_path):
     # Trigger works without typing: the config param defaults to None ($POPSYNC_CONFIG)
     assert bag["params"] == {"config": None} and "null" in bag["config_types"]
     # not published by 06:00 in Hồ Chí Minh City = 5 hours after the 01:00 logical date
-    assert bag["deadlines"] == [["DagRunLogicalDateDeadline", 5 * 3600,
+    assert bag["deadlines"] == [["DagRunQueuedAtDeadline", 5 * 3600,
                                  "pipelines.alerts.deadline_missed"]]
     assert bag["outlets"] == {"publish": ["popsync://publication/"]}
     assert bag["tasks"][0] == "start" and bag["tasks"][-1] == "publish"
