@@ -71,25 +71,50 @@ def prune(engine: sa.Engine, keep: int = KEEP_NIGHTS) -> int:
     return removed
 
 
-def _records(run_id: int, batch: pa.RecordBatch) -> list[dict]:
-    """A batch of the night's rows (``LOADED`` columns; ``reasons`` a list) as table rows."""
+COLUMNS = tuple(c.name for c in rows_table.columns)  # a loaded row's values, in this order
+
+
+def _rows(run_id: int, batch: pa.RecordBatch) -> list[tuple]:
+    """A batch of the night's rows (``LOADED`` columns; ``reasons`` a list) as table rows, in
+    ``COLUMNS`` order; built a column at a time."""
     table = pa.Table.from_batches([batch])
-    office = table["province_code"]
-    units = pa.array([SCHEME_63_TO_34.get(c, c) for c in office.to_pylist()])
-    reasons = pc.fill_null(pc.binary_join(table["reasons"], ","), "")
-    table = table.set_column(table.schema.get_field_index("reasons"), "reasons", reasons)
-    table = table.append_column("unit_34", units).append_column(
-        "folded_name", folded_names(table["full_name"]).cast(pa.string()))
-    records = table.to_pylist()
-    for record in records:
-        record["run_id"] = run_id
-        for line in LINES:
-            record[line] = bool(record[line])
-        others = record["other_vss_codes"]
-        if others:  # the person's registrations but this one
-            record["other_vss_codes"] = ",".join(
-                c for c in others.split(",") if c != record["vss_code"]) or None
-    return records
+    units = [SCHEME_63_TO_34.get(c, c) for c in table["province_code"].to_pylist()]
+    vss_codes = table["vss_code"].to_pylist()
+    # the person's registrations but this one
+    others = [None if not codes else ",".join(c for c in codes.split(",") if c != own) or None
+              for codes, own in zip(table["other_vss_codes"].to_pylist(), vss_codes,
+                                    strict=True)]
+    values = {
+        "run_id": [run_id] * table.num_rows,
+        "vss_code": vss_codes,
+        "unit_34": units,
+        "reasons": pc.fill_null(pc.binary_join(table["reasons"], ","), "").to_pylist(),
+        "folded_name": folded_names(table["full_name"]).cast(pa.string()).to_pylist(),
+        "other_vss_codes": others,
+        **{line: pc.fill_null(table[line].cast(pa.bool_()), False).to_pylist()
+           for line in LINES},
+    }
+    return list(zip(*(values[name] if name in values else table[name].to_pylist()
+                      for name in COLUMNS), strict=True))
+
+
+def _insert(connection: sa.Connection, rows: list[tuple]) -> None:
+    """Rows in bulk, the driver's fastest way: PostgreSQL's COPY, SQLite's executemany of
+    tuples: 23k and 25k rows a second against 9.5k and 17k with SQLAlchemy's insert of dicts
+    (100k rows, 2026-12-02)."""
+    raw = connection.connection.driver_connection
+    names = ", ".join(COLUMNS)
+    if connection.dialect.name == "postgresql":
+        with raw.cursor() as cursor, cursor.copy(
+                f"COPY {rows_table.name} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    elif connection.dialect.name == "sqlite":
+        raw.executemany(f"INSERT INTO {rows_table.name} ({names}) "
+                        f"VALUES ({', '.join('?' * len(COLUMNS))})", rows)
+    else:
+        connection.execute(rows_table.insert(),
+                           [dict(zip(COLUMNS, row, strict=True)) for row in rows])
 
 
 def load(engine: sa.Engine, run_id: int, batches: Iterable[pa.RecordBatch]) -> int:
@@ -102,10 +127,10 @@ def load(engine: sa.Engine, run_id: int, batches: Iterable[pa.RecordBatch]) -> i
     for batch in batches:
         if not batch.num_rows:
             continue
-        records = _records(run_id, batch)
+        rows = _rows(run_id, batch)
         with engine.begin() as connection:
-            connection.execute(rows_table.insert(), records)
-        loaded += len(records)
+            _insert(connection, rows)
+        loaded += len(rows)
     # fresh statistics, so the planner takes the ID indexes for an ID and the province's for
     # the rest (SQLite has none until asked; PostgreSQL's autovacuum may come later)
     with engine.begin() as connection:
