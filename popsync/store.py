@@ -205,6 +205,9 @@ worklist_rows = sa.Table(
     sa.Column("employer_code", sa.String(32)),
     sa.Column("employer_name", sa.Text),
     sa.Column("other_vss_codes", sa.Text),  # the same person's other registrations, comma-sep.
+    # the best candidate's match weight, field by field (the results' ``explanation`` JSON), for
+    # the review queue's waterfall (migration 0007)
+    sa.Column("explanation", sa.Text),
     # by VSS code, with the filters' columns after it: a filtered page and its count read the
     # index alone, not a row per entry
     sa.Index("ix_worklist_rows_province_vss", "run_id", "province_code", "vss_code",

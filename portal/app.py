@@ -142,10 +142,10 @@ def create_app(settings: PortalSettings) -> FastAPI:
         )
     app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static")
     install_handlers(app)
-    from portal.routers import api, auth, downloads, pages, runs, worklist
+    from portal.routers import api, auth, downloads, pages, review, runs, worklist
 
     for router in (pages.router, auth.router, api.public, api.router, downloads.router,
-                   worklist.pages, worklist.api, runs.router):
+                   worklist.pages, worklist.api, runs.router, review.router):
         app.include_router(router)
     return app
 

@@ -216,3 +216,44 @@ def tile_map(
                      f'<text class="axis" x="{x0 + 20}" y="{y + 11}">{escape(text)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def waterfall(steps: list[tuple[str, float]], title: str, total_label: str,
+              width: int = 720) -> Markup:
+    """A match weight built up field by field, the way Splink's waterfall explains one: a bar
+    per step (label, weight in bits) starting where the previous one ended, green when it adds,
+    red when it takes away, then the total from zero. Bits: each one doubles the odds."""
+    ends = [0.0]
+    for _, weight in steps:
+        ends.append(ends[-1] + weight)
+    low, high = min(0.0, *ends), max(0.0, *ends)
+    span = max(high - low, 1.0)
+    left, right, top, row_h = 230, 60, 10, 22
+    rows = [*steps, (total_label, ends[-1])]
+    height = top + 10 + row_h * len(rows)
+    plot_w = width - left - right
+
+    def x(value: float) -> float:
+        return left + plot_w * (value - low) / span
+
+    parts = [
+        f'<svg class="chart waterfall" role="img" viewBox="0 0 {width} {height}" '
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>',
+        f'<line class="grid" x1="{x(0):.1f}" x2="{x(0):.1f}" y1="{top}" y2="{height - 8}"/>',
+    ]
+    for i, (label, weight) in enumerate(rows):
+        total = i == len(steps)
+        start = 0.0 if total else ends[i]
+        end = weight if total else ends[i + 1]
+        y = top + i * row_h
+        css = "total" if total else "adds" if weight >= 0 else "takes"
+        x0, x1 = sorted((x(start), x(end)))
+        parts.append(
+            f'<text class="axis" x="{left - 6}" y="{y + row_h - 7}" text-anchor="end">'
+            f"{escape(label)}</text>"
+            f'<rect class="step {css}" x="{x0:.1f}" y="{y + 3}" width="{max(x1 - x0, 1):.1f}" '
+            f'height="{row_h - 6}"><title>{escape(label)}: {weight:+.2f}</title></rect>'
+            f'<text class="axis" x="{x1 + 4:.1f}" y="{y + row_h - 7}">{weight:+.2f}</text>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))

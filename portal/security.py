@@ -20,11 +20,13 @@ import sqlalchemy as sa
 
 from popsync.errors import PopsyncError
 from popsync.reference import PROVINCES_34, PROVINCES_63, to_34
+from popsync.reference.provinces import SCHEME_63_TO_34
 from portal import audit
 from portal.tables import (
     ENGINEER,
     LEADERSHIP,
     OFFICE,
+    REVIEWER,
     ROLES,
     ensure_tables,
     login_failures,
@@ -52,6 +54,10 @@ class User:
     @property
     def is_engineer(self) -> bool:
         return self.role == ENGINEER
+
+    @property
+    def is_reviewer(self) -> bool:
+        return self.role == REVIEWER
 
     @property
     def is_national(self) -> bool:
@@ -90,6 +96,18 @@ def may_access_province(user: User | None, scheme: str, province_code: str) -> b
     if user.scheme == "34" and scheme == "63":
         return province_code in PROVINCES_63 and to_34(province_code) == user.province_code
     return False
+
+
+def may_review(user: User | None, office: str) -> bool:
+    """Whether ``user`` may review (see and decide) a row registered by ``office`` (63-scheme
+    code): a reviewer of the nation every row, a reviewer of a province (or of a 34-scheme unit)
+    its own rows; nobody else."""
+    if user is None or user.role != REVIEWER:
+        return False
+    if user.province_code is None:
+        return True
+    unit = SCHEME_63_TO_34.get(office, office) if user.scheme == "34" else office
+    return unit == user.province_code
 
 
 # --- passwords ---------------------------------------------------------------------------------
@@ -192,6 +210,8 @@ def validate_account(role: str, province_code: str | None, scheme: str | None) -
         if province_code is not None:
             raise PopsyncError(f"a {role} account belongs to no province: do not give --province")
         return
+    if role == REVIEWER and province_code is None:
+        return  # a reviewer of the whole nation
     if province_code is None:
         raise PopsyncError("an office account needs --province CODE (and --scheme 63|34)")
     table = {"63": PROVINCES_63, "34": PROVINCES_34}.get(scheme or "")
@@ -222,7 +242,7 @@ def save_user(
     if len(password) < MIN_PASSWORD_LENGTH:
         raise PopsyncError(f"password too short: at least {MIN_PASSWORD_LENGTH} characters")
     validate_account(role, province_code, scheme)
-    if role != OFFICE:
+    if province_code is None:
         scheme = None
     ensure_tables(engine)
     row = {

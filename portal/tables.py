@@ -10,14 +10,15 @@ metadata = sa.MetaData()
 LEADERSHIP = "leadership"
 OFFICE = "office"
 ENGINEER = "engineer"  # the data engineers: the runs' pages, no province's lists
-ROLES = (LEADERSHIP, OFFICE, ENGINEER)
+REVIEWER = "reviewer"  # decides uncertain links: of one province, or of the nation (no province)
+ROLES = (LEADERSHIP, OFFICE, ENGINEER, REVIEWER)
 
 users = sa.Table(
     "portal_users",
     metadata,
     sa.Column("username", sa.String(64), primary_key=True),
     sa.Column("password_hash", sa.String(255), nullable=False),
-    sa.Column("role", sa.String(16), nullable=False),  # leadership | office | engineer
+    sa.Column("role", sa.String(16), nullable=False),  # leadership | office | engineer | reviewer
     # An office's province only means something with its scheme (52 is Bình Định in 63, Gia Lai
     # in 34); both are null for leadership.
     sa.Column("province_code", sa.String(2)),

@@ -17,7 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = actions.add_parser("add", help="create an account (or reset it with --replace)")
     add.add_argument("username")
     add.add_argument("--role", required=True, choices=ROLES)
-    add.add_argument("--province", help="an office's province code (in --scheme)")
+    add.add_argument("--province",
+                     help="an office's (or a provincial reviewer's) province code (in --scheme)")
     add.add_argument("--scheme", choices=("63", "34"), default="63",
                      help="the scheme of --province (default 63)")
     add.add_argument("--password-stdin", action="store_true",

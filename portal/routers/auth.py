@@ -63,8 +63,9 @@ def login(
                        username=username)
     token, _ = security.open_session(portal.engine, user, portal.settings.session_hours)
     if target is None:
-        target = "/" if user.is_leadership else "/runs" if user.is_engineer else url(
-            f"/provinces/{user.province_code}", scheme=user.scheme)
+        target = ("/" if user.is_leadership else "/runs" if user.is_engineer
+                  else "/review" if user.is_reviewer
+                  else url(f"/provinces/{user.province_code}", scheme=user.scheme))
     response = RedirectResponse(target, status_code=303)
     set_cookie(request, response, SESSION_COOKIE, token,
                 max_age=int(portal.settings.session_hours * 3600))

@@ -1,0 +1,92 @@
+"""The reviewers' queue: the rows a person must decide (``needs_review``, or a link a clerk
+disputed), each beside its best candidate with the weight each field gave it, and the three
+decisions the next night applies (popsync.decisions): same person, not this person, not in the
+population database. Reviewers only, each within their province or the nation."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from popsync import decisions, worklist
+from popsync.contracts import DECISIONS, NOT_IN_POPULATION
+from portal import charts, i18n, review, security
+from portal.dependencies import CurrentUser, form_csrf, identify
+from portal.routers.worklist import VssCode, compared, explained
+from portal.web import Lang, page_lang, portal_of, render, run_state, url
+
+router = APIRouter(dependencies=[Depends(identify)], include_in_schema=False)
+FIELDS = ("name", "birth_date", "gender", "national_id", "province")
+
+
+def _reviewer(user, path: str) -> RedirectResponse | None:
+    if user is None:
+        return RedirectResponse(url("/login", next=path), status_code=303)
+    if not user.is_reviewer:
+        raise HTTPException(403, "only reviewers may read the review queue")
+    return None
+
+
+def _scope(user) -> review.Scope:
+    return review.Scope(user.province_code, user.scheme)
+
+
+def _queued_row(request: Request, user, vss_code: str) -> tuple[dict, int]:
+    """The row of the publication shown, if the reviewer may review it; 404 otherwise (a row
+    of another province is not told apart from no row)."""
+    run_id = run_state(request).run_id
+    found = worklist.row(portal_of(request).engine, run_id, vss_code) if run_id else None
+    if found is None or not security.may_review(user, found["province_code"]):
+        raise HTTPException(404, "no such row in your review queue")
+    return found, run_id
+
+
+@router.get("/review", response_class=HTMLResponse)
+def queue_page(request: Request, user: CurrentUser,
+               page: Annotated[int, Query(ge=1, le=100_000)] = 1, lang: Lang = None):
+    if (login := _reviewer(user, "/review")) is not None:
+        return login
+    run_id = run_state(request).run_id
+    shown, total = review.queue(portal_of(request).engine, run_id, _scope(user), page) \
+        if run_id else ([], 0)
+    return render(request, "review.html", page_lang(request, lang), state=run_state(request),
+                  rows=shown, total=total, page=page, page_size=review.PAGE)
+
+
+@router.get("/review/{vss_code}", response_class=HTMLResponse)
+def item_page(request: Request, vss_code: VssCode, user: CurrentUser, lang: Lang = None):
+    if (login := _reviewer(user, f"/review/{vss_code}")) is not None:
+        return login
+    lang = page_lang(request, lang)
+    found, _ = _queued_row(request, user, vss_code)
+    label = i18n.LABELS
+    pick = 0 if lang == "vi" else 1
+    labels = {"prior": label["review_prior"][pick],
+              **{f: label[f"review_field_{f}"][pick] for f in FIELDS}}
+    steps = review.waterfall_steps(found.get("explanation"), labels)
+    chart = charts.waterfall(steps, label["review_waterfall"][pick],
+                             label["review_total"][pick]) if steps else None
+    return render(request, "review_item.html", lang, state=run_state(request), row=found,
+                  compared=compared(found), explained=explained(found, lang), chart=chart,
+                  decisions=review.standing_decisions(portal_of(request).engine, vss_code),
+                  choices=DECISIONS)
+
+
+@router.post("/review/{vss_code}", dependencies=[Depends(form_csrf)])
+def decide(
+    request: Request, vss_code: VssCode, user: CurrentUser,
+    decision: Annotated[Literal[DECISIONS], Form()],  # type: ignore[valid-type]
+    note: Annotated[str, Form(max_length=worklist.MAX_NOTE)] = "",
+):
+    if (login := _reviewer(user, f"/review/{vss_code}")) is not None:
+        return login
+    found, run_id = _queued_row(request, user, vss_code)
+    person = found["personal_id"]
+    if person is None and decision != NOT_IN_POPULATION:
+        raise HTTPException(409, "this row has no candidate to confirm or reject")
+    engine = portal_of(request).engine
+    decisions.record(engine, vss_code, person, decision, user.username, note.strip() or None)
+    following = review.next_in_queue(engine, run_id, _scope(user), vss_code)
+    return RedirectResponse(f"/review/{following}" if following else "/review", status_code=303)

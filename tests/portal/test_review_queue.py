@@ -1,0 +1,157 @@
+"""The review queue over real nights: night 1 leaves rows in ``needs_review`` (registrations
+without a personal ID whose person has a namesake born the same day); a reviewer sees
+them beside their best candidate with the weight each field gave, confirms one and rejects the
+other through the portal's forms; night 2 links the confirmed pair and never the rejected one.
+Reviewers see only their province's rows; nobody else sees the queue."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import re
+
+import httpx
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from portal_fixtures import PASSWORD, live_server, login
+
+from pipelines import cli
+from popsync import store
+from popsync.contracts import CONFIRMED, NEEDS_CORRECTION, NEEDS_REVIEW, REJECTED, SYNCHRONIZED
+from popsync.synthetic import generate_nation, write_nation
+from portal import security
+from portal.app import PortalSettings, create_app
+
+PEOPLE, SEED, PROVINCE = 3000, 1, "79"
+NIGHTS = ("2026-12-01", "2026-12-02")
+ACCOUNTS = {"rev79": ("79", "63"), "rev01": ("01", "63"), "revnation": (None, None)}
+
+
+def _night(nation, out, run_date) -> pd.DataFrame:
+    assert cli.main(["run", "--registry", str(nation / "registry.parquet"), "--population",
+                     str(nation / "population.parquet"), "--out", str(out),
+                     "--run-date", run_date]) == 0
+    return pd.read_parquet(out / store.publication_path(run_date) / "results.parquet")
+
+
+def _with_namesakes(nation, rows: int):
+    """The nation with ``rows`` registrations of PROVINCE made undecidable: their personal ID
+    is blanked and their person gets a namesake (same name, birth date, gender and place, a
+    personal ID of their own)."""
+    registry, population = nation.registry.copy(), nation.population.copy()
+    ids = set(population["personal_id"])
+    chosen = registry[(registry["province_code"] == PROVINCE)
+                      & registry["national_id"].isin(ids)].head(rows)
+    twins = population[population["personal_id"].isin(chosen["national_id"])].copy()
+    fresh = []
+    for pid in twins["personal_id"]:
+        twin = pid[:6] + f"{(int(pid[6:]) + 1) % 10**6:06d}"
+        while twin in ids:
+            twin = twin[:6] + f"{(int(twin[6:]) + 1) % 10**6:06d}"
+        ids.add(twin)
+        fresh.append(twin)
+    twins["personal_id"] = fresh
+    registry.loc[chosen.index, "national_id"] = None
+    return dataclasses.replace(nation, registry=registry,
+                               population=pd.concat([population, twins], ignore_index=True))
+
+
+@pytest.fixture(scope="module")
+def night_one(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("review")
+    nation = folder / "nation"
+    write_nation(_with_namesakes(generate_nation(PEOPLE, SEED), 2), nation, force=True)
+    out = folder / "out"
+    results = _night(nation, out, NIGHTS[0])
+    review = results[(results["status"] == NEEDS_REVIEW) & results["personal_id"].notna()]
+    assert len(review) == 2 and set(review["office_code"]) == {PROVINCE}
+    engine = store.engine_for(store.default_db_url(out))
+    for username, (province, scheme) in ACCOUNTS.items():
+        security.save_user(engine, username, PASSWORD, "reviewer", province, scheme)
+    security.save_user(engine, "office79", PASSWORD, "office", "79", "63")
+    security.save_user(engine, "lead", PASSWORD, "leadership")
+    return nation, out, review.sort_values("vss_code")
+
+
+@contextlib.contextmanager
+def _portal(out, username):
+    app = create_app(PortalSettings(db_url=store.default_db_url(out), data_dir=out,
+                                    state_seconds=0))
+    with live_server(app) as base, httpx.Client(base_url=base, timeout=60) as client:
+        if username:
+            assert login(client, username, PASSWORD).status_code == 303
+        yield client
+
+
+def _queue(client) -> list[str]:
+    page = client.get("/review")
+    assert page.status_code == 200
+    return re.findall(r'<tr data-vss="(\d{10})"', page.text)
+
+
+def test_reviewers_see_their_provinces_rows_and_nobody_else_sees_the_queue(night_one):
+    _, out, review = night_one
+    codes = set(review["vss_code"])
+    with _portal(out, "rev79") as client:
+        assert codes <= set(_queue(client))
+    with _portal(out, "revnation") as client:
+        assert codes <= set(_queue(client))
+    with _portal(out, "rev01") as client:
+        assert not codes & set(_queue(client))
+        assert client.get(f"/review/{review['vss_code'].iloc[0]}").status_code == 404
+    for username in ("office79", "lead"):
+        with _portal(out, username) as client:
+            assert client.get("/review").status_code == 403
+    with _portal(out, None) as client:
+        assert client.get("/review").status_code == 303
+
+
+def test_a_confirmed_link_is_made_next_night_and_a_rejected_one_never(night_one, tmp_path):
+    nation, out, review = night_one
+    confirmed, rejected = review.iloc[0], review.iloc[1]
+    with _portal(out, "rev79") as client:
+        page = client.get(f"/review/{confirmed['vss_code']}", params={"lang": "en"})
+        assert page.status_code == 200
+        # the best candidate beside the registry row, and its weight field by field
+        assert confirmed["personal_id"] in page.text and 'class="chart waterfall"' in page.text
+        assert "Birth date: exact" in page.text and "Total weight" in page.text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        answer = client.post(f"/review/{confirmed['vss_code']}", data={
+            "csrf_token": token, "decision": CONFIRMED, "note": "same person, name misspelt"})
+        assert answer.status_code == 303
+        assert answer.headers["location"] != f"/review/{confirmed['vss_code']}"  # the next row
+        answer = client.post(f"/review/{rejected['vss_code']}", data={
+            "csrf_token": token, "decision": REJECTED, "note": "a namesake"})
+        assert answer.status_code == 303
+        left = _queue(client)
+        assert confirmed["vss_code"] not in left and rejected["vss_code"] not in left
+        history = client.get(f"/review/{confirmed['vss_code']}").text
+        assert "same person, name misspelt" in history and "rev79" in history
+    engine = store.engine_for(store.default_db_url(out))
+    with engine.connect() as connection:
+        standing = connection.execute(sa.select(
+            store.review_decisions.c.vss_code, store.review_decisions.c.personal_id,
+            store.review_decisions.c.decision).where(
+                store.review_decisions.c.revoked_at.is_(None))).all()
+    assert sorted(standing) == sorted([
+        (confirmed["vss_code"], confirmed["personal_id"], CONFIRMED),
+        (rejected["vss_code"], rejected["personal_id"], REJECTED)])
+
+    results = _night(nation, out, NIGHTS[1]).set_index("vss_code")
+    linked = results.loc[confirmed["vss_code"]]
+    assert linked["personal_id"] == confirmed["personal_id"]
+    assert linked["status"] in (NEEDS_CORRECTION, SYNCHRONIZED)
+    assert results.loc[rejected["vss_code"], "personal_id"] != rejected["personal_id"]
+
+
+def test_a_rejected_candidate_cannot_be_confirmed_without_a_person(night_one):
+    _, out, review = night_one
+    with _portal(out, "rev79") as client:
+        page = client.get(f"/review/{review['vss_code'].iloc[-1]}")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        # a decision not in the list is refused, and no CSRF token, no decision
+        assert client.post(f"/review/{review['vss_code'].iloc[-1]}", data={
+            "csrf_token": token, "decision": "maybe"}).status_code == 422
+        assert client.post(f"/review/{review['vss_code'].iloc[-1]}", data={
+            "decision": CONFIRMED}).status_code == 403
