@@ -21,11 +21,13 @@ class DecisionError(PopsyncError, ValueError):
 
 
 def record(engine: sa.Engine, vss_code: str, personal_id: str | None, decision: str,
-           decided_by: str, note: str | None = None, at: datetime | None = None) -> int:
+           decided_by: str, note: str | None = None, at: datetime | None = None, *,
+           province_code: str | None = None, unit_34: str | None = None) -> int:
     """Record a reviewer's decision; returns its id. In the same transaction it closes the
     standing decisions it supersedes: on the same pair; and for a confirmation, the row's other
     confirmation and its not-in-population decision (for not-in-population, its confirmation),
-    so the standing decisions of a row never contradict each other."""
+    so the standing decisions of a row never contradict each other. ``province_code`` and
+    ``unit_34`` (the row's office and 34-scheme unit) scope the decision log to a province."""
     if decision not in DECISIONS:
         raise DecisionError(f"unknown decision {decision!r}: use one of {', '.join(DECISIONS)}")
     if not re.fullmatch(r"\d{10}", str(vss_code)):
@@ -46,7 +48,8 @@ def record(engine: sa.Engine, vss_code: str, personal_id: str | None, decision: 
     with engine.begin() as connection:
         decision_id = connection.execute(sa.insert(table).values(
             vss_code=vss_code, personal_id=personal_id, decision=decision,
-            decided_by=decided_by, decided_at=at, note=note)).inserted_primary_key[0]
+            decided_by=decided_by, decided_at=at, note=note, province_code=province_code,
+            unit_34=unit_34)).inserted_primary_key[0]
         connection.execute(
             sa.update(table)
             .where(standing, superseded, table.c.decision_id != decision_id)

@@ -134,6 +134,10 @@ review_decisions = sa.Table(
     sa.Column("revoked_at", sa.DateTime(timezone=True), index=True),
     sa.Column("revoked_by", sa.String(64)),
     sa.Column("revoke_note", sa.Text),
+    # the row's registering office and its 34-scheme unit when decided, which scope the
+    # decision log to a province's reviewers (migration 0008; null before it)
+    sa.Column("province_code", sa.String(2)),
+    sa.Column("unit_34", sa.String(2)),
 )
 
 # Per run date x scheme x line x province x dimension (age_band | gender) x value: the status

@@ -112,6 +112,18 @@ LABELS: dict[str, tuple[str, str]] = {
     "decision_rejected": ("Không phải người này", "Not this person"),
     "decision_not_in_population": ("Không có trong CSDL dân cư", "Not in the population database"),
     "decision_revoked": ("đã thu hồi", "revoked"),
+    "review_log_title": ("Nhật ký quyết định", "Decision log"),
+    "review_log_intro": ("Mọi quyết định trong phạm vi của bạn, mới nhất trước. Thu hồi một "
+                         "quyết định nhầm: đêm sau không áp dụng nữa, lịch sử vẫn giữ lại.",
+                         "Every decision in your scope, newest first. Revoke a mistaken one: "
+                         "the next night stops applying it; the history keeps it."),
+    "review_log_all": ("Tất cả", "All"),
+    "review_log_standing": ("Đang có hiệu lực", "Standing"),
+    "review_log_count": ("quyết định", "decisions"),
+    "review_log_when": ("Thời điểm", "When"),
+    "review_log_who": ("Người quyết định", "Reviewer"),
+    "review_revoke": ("Thu hồi", "Revoke"),
+    "review_revoke_why": ("Lý do thu hồi", "Why revoke"),
     "runs": ("Các lần chạy", "Runs"),
     "runs_title": ("Các lần chạy hằng đêm", "Nightly runs"),
     "run": ("Lần chạy", "Run"),

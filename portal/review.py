@@ -83,6 +83,38 @@ def standing_decisions(engine: sa.Engine, vss_code: str) -> list[dict]:
             .order_by(decisions.c.decision_id.desc())).mappings()]
 
 
+def _decision_scope(scope: Scope):
+    """A reviewer's decisions: those on rows of their province (or 34-scheme unit) when
+    decided; a national reviewer's, every decision."""
+    if scope.code is None:
+        return sa.true()
+    return (decisions.c.unit_34 if scope.scheme == "34" else decisions.c.province_code) == \
+        scope.code
+
+
+def decision_log(engine: sa.Engine, scope: Scope, *, standing_only: bool = False,
+                 page: int = 1) -> tuple[list[dict], int]:
+    """A page of the decisions in a reviewer's scope, newest first, and how many there are:
+    the reviewers' audit trail, where a mistaken decision is found and revoked."""
+    where = sa.and_(_decision_scope(scope),
+                    decisions.c.revoked_at.is_(None) if standing_only else sa.true())
+    with engine.connect() as connection:
+        total = connection.execute(
+            sa.select(sa.func.count()).select_from(decisions).where(where)).scalar()
+        found = connection.execute(
+            sa.select(decisions).where(where).order_by(decisions.c.decision_id.desc())
+            .limit(PAGE).offset((page - 1) * PAGE)).mappings().all()
+    return [dict(r) for r in found], int(total)
+
+
+def decision_in_scope(engine: sa.Engine, decision_id: int, scope: Scope) -> dict | None:
+    """One decision, if it lies in the reviewer's scope."""
+    with engine.connect() as connection:
+        found = connection.execute(sa.select(decisions).where(
+            decisions.c.decision_id == decision_id, _decision_scope(scope))).mappings().first()
+    return dict(found) if found else None
+
+
 def waterfall_steps(explanation: str | None, labels: dict[str, str]) -> list[tuple[str, float]]:
     """The best candidate's weight as steps: the prior, then each field at its level."""
     if not explanation:

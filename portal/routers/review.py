@@ -55,6 +55,42 @@ def queue_page(request: Request, user: CurrentUser,
                   rows=shown, total=total, page=page, page_size=review.PAGE)
 
 
+@router.get("/review/decisions", response_class=HTMLResponse)
+def decisions_page(request: Request, user: CurrentUser,
+                   page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+                   standing: Annotated[bool, Query()] = False, lang: Lang = None):
+    """The decisions of the reviewer's scope, newest first, each standing one revocable."""
+    if (login := _reviewer(user, "/review/decisions")) is not None:
+        return login
+    shown, total = review.decision_log(portal_of(request).engine, _scope(user),
+                                       standing_only=standing, page=page)
+    return render(request, "review_decisions.html", page_lang(request, lang),
+                  state=run_state(request), decisions=shown, total=total, page=page,
+                  page_size=review.PAGE, standing=standing)
+
+
+@router.post("/review/decisions/{decision_id}/revoke", dependencies=[Depends(form_csrf)])
+def revoke(
+    request: Request, decision_id: int, user: CurrentUser,
+    note: Annotated[str, Form(max_length=worklist.MAX_NOTE)] = "",
+    back: Annotated[Literal["log", "row"], Form()] = "log",
+):
+    """Revoke a standing decision of the reviewer's scope: the next night no longer applies
+    it, and the row's history keeps who revoked it, when and why."""
+    if (login := _reviewer(user, "/review/decisions")) is not None:
+        return login
+    engine = portal_of(request).engine
+    found = review.decision_in_scope(engine, decision_id, _scope(user))
+    if found is None:
+        raise HTTPException(404, "no such decision in your scope")
+    try:
+        decisions.revoke(engine, decision_id, user.username, note.strip() or None)
+    except decisions.DecisionError as error:
+        raise HTTPException(409, str(error)) from error
+    target = f"/review/{found['vss_code']}" if back == "row" else "/review/decisions"
+    return RedirectResponse(target, status_code=303)
+
+
 @router.get("/review/{vss_code}", response_class=HTMLResponse)
 def item_page(request: Request, vss_code: VssCode, user: CurrentUser, lang: Lang = None):
     if (login := _reviewer(user, f"/review/{vss_code}")) is not None:
@@ -87,6 +123,7 @@ def decide(
     if person is None and decision != NOT_IN_POPULATION:
         raise HTTPException(409, "this row has no candidate to confirm or reject")
     engine = portal_of(request).engine
-    decisions.record(engine, vss_code, person, decision, user.username, note.strip() or None)
+    decisions.record(engine, vss_code, person, decision, user.username, note.strip() or None,
+                     province_code=found["province_code"], unit_34=found["unit_34"])
     following = review.next_in_queue(engine, run_id, _scope(user), vss_code)
     return RedirectResponse(f"/review/{following}" if following else "/review", status_code=303)

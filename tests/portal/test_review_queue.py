@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from portal_fixtures import PASSWORD, live_server, login
 
 from pipelines import cli
-from popsync import store
+from popsync import decisions, store
 from popsync.contracts import CONFIRMED, NEEDS_CORRECTION, NEEDS_REVIEW, REJECTED, SYNCHRONIZED
 from popsync.synthetic import generate_nation, write_nation
 from portal import security
@@ -155,3 +155,58 @@ def test_a_rejected_candidate_cannot_be_confirmed_without_a_person(night_one):
             "csrf_token": token, "decision": "maybe"}).status_code == 422
         assert client.post(f"/review/{review['vss_code'].iloc[-1]}", data={
             "decision": CONFIRMED}).status_code == 403
+
+
+def _log(client, **params) -> dict[str, str]:
+    """The decision log's rows shown: decision id -> the row's text."""
+    page = client.get("/review/decisions", params=params)
+    assert page.status_code == 200
+    return dict(re.findall(r'<tr data-decision-id="(\d+)"(?: class="revoked")?>(.*?)</tr>',
+                           page.text, flags=re.S))
+
+
+def test_a_reviewer_revokes_a_mistaken_decision_of_their_province(night_one):
+    """A decision goes into the province's log; a reviewer of that province (or the nation)
+    revokes it with a note, and the night stops applying it; another province's reviewer
+    neither sees nor revokes it."""
+    _, out, _ = night_one
+    engine = store.engine_for(store.default_db_url(out))
+    rows = store.worklist_rows
+    with engine.connect() as connection:  # a listed row of the province, not yet decided
+        vss = connection.execute(sa.select(rows.c.vss_code).where(
+            rows.c.run_id == sa.select(sa.func.max(rows.c.run_id)).scalar_subquery(),
+            rows.c.province_code == PROVINCE, rows.c.vss_code.not_in(
+                sa.select(store.review_decisions.c.vss_code))).limit(1)).scalar()
+    with _portal(out, "rev79") as client:
+        page = client.get(f"/review/{vss}")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        assert client.post(f"/review/{vss}", data={
+            "csrf_token": token, "decision": "not_in_population",
+            "note": "clicked too fast"}).status_code == 303
+        mine = _log(client, standing="true")
+        decision_id = next(i for i, text in mine.items() if vss in text)
+        assert "clicked too fast" in mine[decision_id] and "rev79" in mine[decision_id]
+    with _portal(out, "rev01") as client:
+        assert decision_id not in _log(client)
+        token = re.search(r'name="csrf_token" value="([^"]+)"',
+                          client.get("/review/decisions").text).group(1)
+        assert client.post(f"/review/decisions/{decision_id}/revoke", data={
+            "csrf_token": token, "note": "not mine"}).status_code == 404
+    with _portal(out, "revnation") as client:
+        assert decision_id in _log(client)
+    with _portal(out, "rev79") as client:
+        page = client.get(f"/review/{vss}")
+        assert f'id="revoke-{decision_id}"' in page.text  # revocable from the row's history
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        assert client.post(f"/review/decisions/{decision_id}/revoke", data={
+            "note": "no token"}).status_code == 403
+        answer = client.post(f"/review/decisions/{decision_id}/revoke", data={
+            "csrf_token": token, "note": "wrong button", "back": "row"})
+        assert answer.status_code == 303 and answer.headers["location"] == f"/review/{vss}"
+        # revoked once only; the log keeps it, with who revoked it and why
+        assert client.post(f"/review/decisions/{decision_id}/revoke", data={
+            "csrf_token": token}).status_code == 409
+        assert decision_id not in _log(client, standing="true")
+        shown = _log(client)[decision_id]
+        assert "wrong button" in shown and "rev79" in shown
+    assert vss not in set(decisions.standing(engine)["vss_code"])  # the night's input
