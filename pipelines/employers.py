@@ -4,7 +4,8 @@ the population database's values) and Mẫu 01 (participants already synchronize
 employer to check and sign), one workbook per employer with a sheet of metadata (``Thông tin``:
 province, employer, run date, counts, what each column means).
 
-Layout in a publication (``employer_workbook`` finds one employer's):
+Layout in a publication (``store.employers_path``; ``store.employer_workbook`` finds one
+employer's):
 ``employers/<scheme>/<province>/employers.zip``, a workbook ``<member>.xlsx`` per employer
 (hundreds of thousands nationally: one zip per province keeps the file count at 97), and beside
 it ``employers.csv``, its index: employer code and name, Mẫu 02 and Mẫu 01 rows, member name.
@@ -44,6 +45,7 @@ from popsync import labels
 from popsync.contracts import SYNCHRONIZED
 from popsync.labels import vietnamese
 from popsync.reference.provinces import province_name
+from popsync.store import EMPLOYER_INDEX, employers_path
 
 log = logging.getLogger(__name__)
 
@@ -95,33 +97,6 @@ _PROBABILITY_DECIMALS = 3  # as in the province lists
 SPOOL_BYTES = 16 * 2**20
 _MEMBER_FORBIDDEN = r"[^A-Za-z0-9_.-]"
 INDEX_HEADER = ("employer_code", "employer_name", "mau_02", "mau_01", "workbook")
-EMPLOYER_ZIP, EMPLOYER_INDEX = "employers.zip", "employers.csv"
-
-
-def employers_path(scheme: str, province: str) -> Path:
-    """A province's zip of employer workbooks, relative to its publication folder (the index
-    ``employers.csv`` is beside it)."""
-    return Path("employers") / scheme / province / EMPLOYER_ZIP
-
-
-def employer_workbook(publication: Path, scheme: str, province: str,
-                      employer_code: str) -> tuple[Path, str] | None:
-    """Where one employer's workbook (Mẫu 02, Mẫu 01, Thông tin) is in a publication: the
-    province's zip and the workbook's name in it; None when the province or the employer has
-    none. Read it with ``zipfile.ZipFile(path).open(member)``; the whole province's workbooks
-    are the zip itself. The index is read line by line (a province has up to some 100,000
-    employers)."""
-    target = Path(publication) / employers_path(scheme, province)
-    index = target.with_name(EMPLOYER_INDEX)
-    if not index.is_file():
-        return None
-    with open(index, encoding="utf-8-sig", newline="") as rows:
-        for row in csv.reader(rows):
-            if row and row[0] == employer_code:
-                return target, row[4]
-    return None
-
-
 def _headers(columns: dict) -> list[str]:
     return [header for header, _, _ in columns.values()]
 

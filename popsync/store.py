@@ -3,6 +3,7 @@ portal (reader), and where a run's files live under the output folder."""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -311,6 +312,33 @@ def list_path(scheme: str, province_code: str, fmt: str) -> str:
     if fmt not in ("xlsx", "csv"):
         raise ValueError(f"unknown list format {fmt!r}: use 'xlsx' or 'csv'")
     return f"lists/{scheme}/{province_code}/unsynchronized.{fmt}"
+
+
+EMPLOYER_ZIP, EMPLOYER_INDEX = "employers.zip", "employers.csv"
+
+
+def employers_path(scheme: str, province_code: str) -> Path:
+    """A province's zip of employer workbooks (Mẫu 02, Mẫu 01), relative to its publication
+    folder: ``employers/<scheme>/<code>/employers.zip``, its index ``employers.csv`` beside
+    it."""
+    return Path("employers") / scheme / province_code / EMPLOYER_ZIP
+
+
+def employer_workbook(publication: Path, scheme: str, province_code: str,
+                      employer_code: str) -> tuple[Path, str] | None:
+    """Where one employer's workbook is in a publication: the province's zip and the
+    workbook's name in it; None when the province or the employer has none. Read it with
+    ``zipfile.ZipFile(path).open(member)``. The index is read line by line (a province has up
+    to some 100,000 employers)."""
+    target = Path(publication) / employers_path(scheme, province_code)
+    index = target.with_name(EMPLOYER_INDEX)
+    if not index.is_file():
+        return None
+    with open(index, encoding="utf-8-sig", newline="") as rows:
+        for row in csv.reader(rows):
+            if row and row[0] == employer_code:
+                return target, row[4]
+    return None
 
 
 def uninsured_list_path(scheme: str, province_code: str, fmt: str) -> str:

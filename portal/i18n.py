@@ -244,6 +244,16 @@ LABELS: dict[str, tuple[str, str]] = {
     "coverage_rate": ("Tỷ lệ bao phủ", "Coverage rate"),
     "coverage_under6": ("Trẻ em dưới 6 tuổi chưa có BHYT",
                         "Children under 6 without health insurance"),
+    "employer_downloads": ("Danh sách theo đơn vị (Mẫu 02, Mẫu 01)",
+                           "Lists by employer (Mẫu 02, Mẫu 01)"),
+    "employer_downloads_note": ("Mỗi đơn vị một tệp Excel: Mẫu 02 (người tham gia chưa khớp, "
+                                "lý do và cách xử lý), Mẫu 01 (đã khớp, đơn vị kiểm tra và ký).",
+                                "One workbook per employer: Mẫu 02 (participants to fix, with "
+                                "reason and action), Mẫu 01 (synchronized, for the employer to "
+                                "check and sign)."),
+    "download_zip": ("Tải về tất cả (.zip)", "Download all (.zip)"),
+    "download_employer_index": ("Danh mục đơn vị (.csv)", "Employer index (.csv)"),
+    "employer_code": ("Mã đơn vị", "Employer code"),
     "uninsured_downloads": ("Người dân chưa có BHYT (theo xã/phường, nhóm tuổi; trẻ em dưới 6 "
                             "tuổi trước)",
                             "Residents without health insurance (by ward and age band, children "

@@ -380,6 +380,33 @@ def province_coverage(
     return result
 
 
+def employer_file(data_dir: Path, publication_path: str, scheme: str, code: str,
+                  fmt: str) -> Path:
+    """A province's employer workbooks (``zip``: Mẫu 02 and Mẫu 01, one workbook per employer)
+    or their index (``csv``), inside the publication; the night writes them only with
+    ``output.employer_workbooks`` on."""
+    if fmt not in ("zip", "csv"):
+        raise FileNotFoundError(fmt)
+    publication = _inside(data_dir, publication_path)
+    path = (publication / store.employers_path(scheme, code)).resolve()
+    if fmt == "csv":
+        path = path.with_name(store.EMPLOYER_INDEX)
+    if not path.is_relative_to(publication):
+        raise FileNotFoundError(path)
+    return path
+
+
+def employer_workbook(data_dir: Path, publication_path: str, scheme: str, code: str,
+                      employer: str) -> tuple[Path, str] | None:
+    """One employer's workbook in the publication: the province's zip and the member in it,
+    None when there is none."""
+    publication = _inside(data_dir, publication_path)
+    found = store.employer_workbook(publication, scheme, code, employer)
+    if found is None or not found[0].resolve().is_relative_to(publication):
+        return None
+    return found
+
+
 def uninsured_file(data_dir: Path, publication_path: str, scheme: str, code: str,
                    fmt: str) -> Path:
     """A province's list of residents without health insurance, inside the publication."""

@@ -55,6 +55,10 @@ MEDIA_TYPES = {
 # A province's downloads: (where the publication keeps them, their route under /provinces/{code})
 LISTS = (publication.list_file, "lists/unsynchronized")
 UNINSURED = (publication.uninsured_file, "coverage/uninsured")
+EMPLOYERS = (publication.employer_file, "employers")
+# the formats of each kind of province file
+FORMATS = {"employers": ("zip", "csv")}
+FILE_TYPES = {**MEDIA_TYPES, "zip": "application/zip"}
 RETRY_AFTER_SECONDS = 30  # told to clients while the publication database is unreachable
 
 log = logging.getLogger("popsync.portal")
@@ -418,6 +422,7 @@ def province_extra_of(portal: Portal, state: publication.RunState, scheme: str, 
             "coverage": publication.province_coverage(portal.engine, state.run_date, scheme,
                                                       code),
             "uninsured_files": downloads_of(portal, state, scheme, code, UNINSURED),
+            "employer_files": downloads_of(portal, state, scheme, code, EMPLOYERS),
             "age_bands": ["all", *AGE_BANDS, UNKNOWN],
         }
 
@@ -426,14 +431,15 @@ def province_extra_of(portal: Portal, state: publication.RunState, scheme: str, 
 
 def downloads_of(portal: Portal, state: publication.RunState, scheme: str, code: str,
                   files: tuple[Callable, str]) -> dict[str, str]:
-    """format -> download URL of the province's ``files`` (``LISTS`` or ``UNINSURED``) present
-    in the publication shown."""
+    """format -> download URL of the province's ``files`` (``LISTS``, ``UNINSURED`` or
+    ``EMPLOYERS``) present in the publication shown."""
     locate, route = files
 
     def present():
         return {fmt: url(f"/provinces/{code}/{route}.{fmt}", scheme=scheme)
-                for fmt in MEDIA_TYPES if _is_file(lambda fmt=fmt: locate(
-                    portal.settings.data_dir, state.path, scheme, code, fmt))}
+                for fmt in FORMATS.get(route, tuple(MEDIA_TYPES))
+                if _is_file(lambda fmt=fmt: locate(portal.settings.data_dir, state.path,
+                                                   scheme, code, fmt))}
 
     return portal.of_state(state, ("downloads", route, scheme, code), present)
 

@@ -1,12 +1,15 @@
-"""Downloads: a province's lists (participants to fix, residents without health insurance) and
-the leadership workbook. Every province file asked for is audited, granted or refused."""
+"""Downloads: a province's lists (participants to fix, residents without health insurance), its
+employers' workbooks (Mẫu 02 / Mẫu 01) and the leadership workbook. Every province file asked
+for is audited, granted or refused."""
 
 from __future__ import annotations
 
+import contextlib
+import zipfile
 from dataclasses import replace
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
@@ -15,6 +18,7 @@ from portal import leadership, publication, security, worklist_files
 from portal.dependencies import identify
 from portal.routers.worklist import Params
 from portal.web import (
+    FILE_TYPES,
     MEDIA_TYPES,
     Code,
     Lang,
@@ -97,6 +101,62 @@ def download_uninsured(
 
 
 @router.get(
+    "/provinces/{code}/employers.{fmt}",
+    summary="Download a province's employer workbooks (Mẫu 02, Mẫu 01) or their index",
+    description="`zip`: one workbook per employer (đơn vị), Mẫu 02 (participants to fix, "
+    "with reason and action) and Mẫu 01 (participants synchronized, for the employer to "
+    "sign); `csv`: the index (employer code and name, rows of each form, workbook name). "
+    "Written only when the night runs with `output.employer_workbooks`. Same access as the "
+    "lists: 401, 403 for another office's province, 404 when there are none; audited.",
+    responses={200: {"content": {FILE_TYPES["zip"]: {}, MEDIA_TYPES["csv"]: {}}},
+               401: {"description": "not authenticated"},
+               403: {"description": "another office's province"},
+               404: {"description": "unknown province, nothing published, or no workbooks"}},
+    tags=["lists"],
+)
+def download_employers(
+    request: Request, code: Code,
+    fmt: Annotated[Literal["zip", "csv"], PathParam(description="file format")],
+    scheme: Scheme = "63",
+):
+    return _province_file(request, code, scheme, fmt, "download_employers",
+                          publication.employer_file, "employers")
+
+
+@router.get(
+    "/provinces/{code}/employer.xlsx",
+    summary="Download one employer's workbook (Mẫu 02, Mẫu 01, Thông tin)",
+    description="The workbook of the employer `employer` (its code, as in the index) of the "
+    "province, out of the province's zip. Same access as the lists; audited.",
+    responses={200: {"content": {MEDIA_TYPES["xlsx"]: {}}},
+               401: {"description": "not authenticated"},
+               403: {"description": "another office's province"},
+               404: {"description": "unknown province or employer, or no workbooks"}},
+    tags=["lists"],
+)
+def download_employer(
+    request: Request, code: Code,
+    employer: Annotated[str, Query(min_length=1, max_length=64,
+                                   description="the employer's code (mã đơn vị)")],
+    scheme: Scheme = "63",
+):
+    state = _allowed(request, code, scheme, "xlsx", "download_employer")
+    try:
+        found = publication.employer_workbook(portal_of(request).settings.data_dir, state.path,
+                                              scheme, code, employer)
+    except FileNotFoundError:
+        found = None
+    content = None
+    if found is not None and found[0].is_file():
+        with zipfile.ZipFile(found[0]) as archive, contextlib.suppress(KeyError):
+            content = archive.read(found[1])
+    if content is None:
+        raise HTTPException(404, "no workbook for this employer in the latest publication")
+    return Response(content, media_type=MEDIA_TYPES["xlsx"], headers={
+        "Content-Disposition": f'attachment; filename="{found[1]}"'})
+
+
+@router.get(
     "/provinces/{code}/worklist.{fmt}",
     summary="Download a province's work list as filtered",
     description="The rows to fix of the publication shown that the query parameters of "
@@ -157,5 +217,5 @@ def _province_file(request: Request, code: str, scheme: str, fmt: str, action: s
         path = None
     if path is None or not path.is_file():
         raise HTTPException(404, "no list for this province in the latest publication")
-    return FileResponse(path, media_type=MEDIA_TYPES[fmt],
+    return FileResponse(path, media_type=FILE_TYPES[fmt],
                         filename=f"popsync_{scheme}_{code}_{state.run_date}_{name}.{fmt}")

@@ -37,8 +37,8 @@ def gathered(folder, registry_path):
 
 
 def _index(folder, scheme, province) -> pd.DataFrame:
-    return pd.read_csv(folder / employers.employers_path(scheme, province).with_name(
-        employers.EMPLOYER_INDEX), dtype=str, encoding="utf-8-sig", keep_default_na=False)
+    return pd.read_csv(folder / store.employers_path(scheme, province).with_name(
+        store.EMPLOYER_INDEX), dtype=str, encoding="utf-8-sig", keep_default_na=False)
 
 
 def test_every_office_gets_a_zip_and_its_index_in_both_schemes(folder, gathered):
@@ -51,10 +51,10 @@ def test_every_office_gets_a_zip_and_its_index_in_both_schemes(folder, gathered)
             lambda s: (int((s != "synchronized").sum()), int((s == "synchronized").sum())))
         for row in index.itertuples():
             assert (int(row.mau_02), int(row.mau_01)) == counts[row.employer_code]
-        with zipfile.ZipFile(folder / employers.employers_path("63", office)) as archive:
+        with zipfile.ZipFile(folder / store.employers_path("63", office)) as archive:
             assert sorted(archive.namelist()) == sorted(index["workbook"])
     units = sorted(p.name for p in (folder / "employers" / "34").iterdir())
-    assert units and all((folder / employers.employers_path("34", u)).is_file() for u in units)
+    assert units and all((folder / store.employers_path("34", u)).is_file() for u in units)
     # Bình Dương (74) went into TP Hồ Chí Minh (79): its employers are in the unit's zip
     merged = _index(folder, "34", "79")
     assert set(_index(folder, "63", "74")["employer_code"]) <= set(merged["employer_code"])
@@ -69,9 +69,9 @@ def test_an_employers_workbook_holds_both_forms_and_its_metadata(folder, gathere
     employer = compulsory.groupby("employer_code").size().idxmax()
     mine = gathered[gathered["employer_code"] == employer]
     office = mine["office_code"].iloc[0]
-    where = employers.employer_workbook(folder, "63", office, employer)
+    where = store.employer_workbook(folder, "63", office, employer)
     assert where is not None
-    assert employers.employer_workbook(folder, "63", office, "DV-nobody") is None
+    assert store.employer_workbook(folder, "63", office, "DV-nobody") is None
     with zipfile.ZipFile(where[0]) as archive:
         book = openpyxl.load_workbook(archive.open(where[1]))
     assert book.sheetnames == ["Mẫu 02", "Mẫu 01", "Thông tin"]
@@ -98,7 +98,7 @@ def _form_02_rows(folder, gathered) -> pd.DataFrame:
     headers = [h for h, _, _ in employers.COLUMNS_02.values()]
     rows = []
     for office in sorted(gathered["office_code"].dropna().unique()):
-        with zipfile.ZipFile(folder / employers.employers_path("63", office)) as archive:
+        with zipfile.ZipFile(folder / store.employers_path("63", office)) as archive:
             for member in archive.namelist():
                 book = openpyxl.load_workbook(io.BytesIO(archive.read(member)), read_only=True)
                 values = list(book["Mẫu 02"].iter_rows(values_only=True))
