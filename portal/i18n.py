@@ -100,6 +100,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "review_field_gender": ("Giới tính", "Gender"),
     "review_field_national_id": ("Số định danh", "Personal ID"),
     "review_field_province": ("Tỉnh", "Province"),
+    "review_other_candidates": ("Các ứng viên khác", "Other candidates"),
     "review_decide": ("Quyết định", "Decision"),
     "review_note": ("Ghi chú (lý do)", "Note (why)"),
     "review_keys": ("Phím tắt: c = cùng một người, r = không phải người này, n = không có "
@@ -147,6 +148,17 @@ LABELS: dict[str, tuple[str, str]] = {
     "step_cpu": ("CPU (giây)", "CPU (s)"),
     "step_hosts": ("Máy chạy", "Hosts"),
     "run_failures": ("Tác vụ lỗi", "Failed tasks"),
+    "run_decisions": ("Quyết định thẩm định đã áp dụng", "Reviewers' decisions applied"),
+    "run_decisions_contradicted": ("Bị dữ liệu phủ nhận (thẩm định lại)",
+                                   "Contradicted by the data (back to review)"),
+    "run_labels_precision": ("Độ chính xác của máy trên nhãn", "Engine's precision on labels"),
+    "run_labels_recall": ("Độ phủ của máy trên nhãn", "Engine's recall on labels"),
+    "run_labels_note": ("Quyết định của máy (trước khi áp dụng quyết định thẩm định) so với các "
+                        "cặp người thẩm định đã xác nhận hoặc bác bỏ: liên kết đúng / sai / bỏ "
+                        "sót",
+                        "The engine's own decision (before the reviewers' are applied) scored "
+                        "on the pairs reviewers confirmed or rejected: true / false / missed "
+                        "links"),
     "run_gates": ("Các cổng kiểm tra", "Validation gates"),
     "gate": ("Cổng", "Gate"),
     "gate_passed": ("Đạt", "Passed"),

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from popsync import store
 from portal.security import as_utc
 
 VALIDATION_REPORT = "validation_report.html"
+MANIFEST = "manifest.json"
 
 
 def _seconds(started, finished) -> float | None:
@@ -42,6 +44,9 @@ class RunDetail:
     failures: list[dict]  # the failed attempts, oldest first
     gates: list[dict]
     report: Path | None  # the run's validation report, when there is one to read
+    # the reviewers' decisions the night applied, and the engine's own decision scored on
+    # them as labels (precision, recall): from the published manifest, None before it
+    decisions: dict | None = None
 
 
 def _steps(tasks: list[dict]) -> list[dict]:
@@ -84,4 +89,13 @@ def run_detail(engine: sa.Engine, out_dir: Path, run_id: int) -> RunDetail | Non
                         key=lambda r: r["started_at"]),
         gates=checked,
         report=report if report.is_file() else None,
+        decisions=_manifest(folder).get("decisions") if published else None,
     )
+
+
+def _manifest(folder: Path) -> dict:
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return manifest if isinstance(manifest, dict) else {}

@@ -71,6 +71,7 @@ def night_one(tmp_path_factory):
         security.save_user(engine, username, PASSWORD, "reviewer", province, scheme)
     security.save_user(engine, "office79", PASSWORD, "office", "79", "63")
     security.save_user(engine, "lead", PASSWORD, "leadership")
+    security.save_user(engine, "eng", PASSWORD, "engineer")
     return nation, out, review.sort_values("vss_code")
 
 
@@ -143,6 +144,16 @@ def test_a_confirmed_link_is_made_next_night_and_a_rejected_one_never(night_one,
     assert linked["personal_id"] == confirmed["personal_id"]
     assert linked["status"] in (NEEDS_CORRECTION, SYNCHRONIZED)
     assert results.loc[rejected["vss_code"], "personal_id"] != rejected["personal_id"]
+
+    # the engineers' page of that night: the decisions it applied, and the engine's own
+    # decision scored on them (it had sent the confirmed pair to review: a missed link)
+    with engine.connect() as connection:
+        run_id = connection.execute(sa.select(sa.func.max(store.runs.c.run_id))).scalar()
+    with _portal(out, "eng") as client:
+        page = client.get(f"/runs/{run_id}", params={"lang": "en"}).text
+    cells = dict(re.findall(r'data-col="(\w+)">([^<]*)<', page))
+    assert (cells["confirmed"], cells["rejected"], cells["not_in_population"]) == ("1", "1", "0")
+    assert cells["recall"] == "0.0000" and cells["precision"] == "–"
 
 
 def test_a_rejected_candidate_cannot_be_confirmed_without_a_person(night_one):
