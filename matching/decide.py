@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import json
 import math
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -270,6 +271,61 @@ def _explanations(scored: dict[str, Comparison], codes: dict[str, np.ndarray],
     return pc.binary_join_element_wise(*pieces, ""), which
 
 
+CANDIDATES = 5  # the candidates a row in review lists for its reviewer
+
+
+def top_pairs(r: np.ndarray, weight: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    """The pairs of the registry rows ``rows`` (a mask over the registry), at most ``k`` a row,
+    best-weighted first: pair indices grouped by row."""
+    selected = np.flatnonzero(rows[r]) if len(r) else np.zeros(0, np.int64)
+    order = selected[np.lexsort((-weight[selected], r[selected]))]
+    row = r[order]
+    first = np.ones(len(order), bool)
+    first[1:] = row[1:] != row[:-1]
+    starts = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
+    return order[np.arange(len(order)) - starts < k]
+
+
+def _candidates(pairs: ScoredPairs, decision: Decision, rows: np.ndarray,
+                population_text: Callable[[str, pa.Array], pa.Array],
+                scored: dict[str, Comparison], prior: float) -> pd.Series:
+    """Per registry row in ``rows``, its best candidates (up to CANDIDATES) as JSON: each
+    person's personal ID, name, birth date and gender, the probability the row is that person
+    (its weight against all the row's candidates and against absence, as ``decide`` does for
+    the best), its weight and the comparison levels with their weights; null elsewhere."""
+    column = np.full(len(rows), None, object)
+    chosen = top_pairs(pairs.r, pairs.weight, rows, CANDIDATES)
+    if not len(chosen):
+        return pd.Series(pa.array(column, pa.string()), dtype="str")
+    r, w = pairs.r[chosen], pairs.weight[chosen]
+    best = decision.best_weight[r]
+    with np.errstate(over="ignore", invalid="ignore"):
+        # the same sum decide() takes: every candidate of the row, relative to the best
+        everyone = np.flatnonzero(rows[pairs.r])
+        others = np.bincount(pairs.r[everyone], minlength=len(rows),
+                             weights=np.exp2(pairs.weight[everyone]
+                                             - decision.best_weight[pairs.r[everyone]]))
+        probability = np.exp2(w - best) / (np.exp2(-best) + others[r])
+    texts, which = _explanations(scored, {k: v[chosen] for k, v in pairs.codes.items()},
+                                 {k: v[chosen] for k, v in pairs.contributions.items()}, prior)
+    explanation = np.asarray(texts.to_pylist(), object)[which]
+    persons = pa.array(pairs.p[chosen])
+    fields = {c: population_text(c, persons).to_pylist()
+              for c in ("personal_id", "full_name", "birth_date", "gender")}
+    listed: dict[int, list] = {}
+    for i, row in enumerate(r.tolist()):
+        listed.setdefault(row, []).append(
+            f'{{"personal_id":{json.dumps(fields["personal_id"][i])},'
+            f'"full_name":{json.dumps(fields["full_name"][i], ensure_ascii=False)},'
+            f'"birth_date":{json.dumps(fields["birth_date"][i])},'
+            f'"gender":{json.dumps(fields["gender"][i])},'
+            f'"probability":{float(probability[i]):.4f},"weight":{float(w[i]):.2f},'
+            f'"explanation":{explanation[i]}}}')
+    column[np.fromiter(listed, np.int64, len(listed))] = [
+        "[" + ",".join(items) + "]" for items in listed.values()]
+    return pd.Series(pa.array(column, pa.string()), dtype="str")
+
+
 def assemble(
     registry_frame: pd.DataFrame,
     population_text: Callable[[str, pa.Array], pa.Array],
@@ -371,6 +427,9 @@ def assemble(
         "suggested_gender": suggestion("gender", evidence.gender_equal),
         "suggested_national_id": suggestion("personal_id", evidence.id_equal),
         "explanation": _pick(explanation, which, shown),
+        "candidates": _candidates(pairs, decision, review & ~linked, population_text,
+                                  {name: c for name, c in comparisons.items() if c.scored},
+                                  prior),
     })
     return results[list(RESULT_COLUMNS)]
 

@@ -44,7 +44,7 @@ def rows_sql(results: str, registry: str, registry_columns: set[str]) -> str:
                r.match_probability, r.suggested_full_name, r.suggested_birth_date,
                r.suggested_gender, r.suggested_national_id, {lines}, {optional},
                CASE WHEN list_contains(r.reasons, '{DUPLICATE}') THEN d.codes END
-                   AS other_vss_codes, r.explanation
+                   AS other_vss_codes, r.explanation, r.candidates
         FROM listed r
         LEFT JOIN read_parquet({registry}) f USING (vss_code)
         LEFT JOIN same_person d ON d.personal_id = r.personal_id

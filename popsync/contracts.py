@@ -79,6 +79,9 @@ RESULT_COLUMNS = (
     "suggested_gender",
     "suggested_national_id",
     "explanation",
+    # a row in needs_review: its best candidates (up to 5), each with its probability, weight
+    # and comparison levels, as JSON, for the reviewers; null for every other row
+    "candidates",
 )
 
 # The corrections feed (pipelines/corrections.py): a row per (vss_code, field) whose registry

@@ -213,6 +213,9 @@ worklist_rows = sa.Table(
     # the best candidate's match weight, field by field (the results' ``explanation`` JSON), for
     # the review queue's waterfall (migration 0007)
     sa.Column("explanation", sa.Text),
+    # a row in review: its best candidates (up to 5) with their probabilities and weights, the
+    # results' ``candidates`` JSON, for the review queue (migration 0009)
+    sa.Column("candidates", sa.Text),
     # by VSS code, with the filters' columns after it: a filtered page and its count read the
     # index alone, not a row per entry
     sa.Index("ix_worklist_rows_province_vss", "run_id", "province_code", "vss_code",

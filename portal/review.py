@@ -115,11 +115,22 @@ def decision_in_scope(engine: sa.Engine, decision_id: int, scope: Scope) -> dict
     return dict(found) if found else None
 
 
-def waterfall_steps(explanation: str | None, labels: dict[str, str]) -> list[tuple[str, float]]:
-    """The best candidate's weight as steps: the prior, then each field at its level."""
+def candidates(row: dict) -> list[dict]:
+    """A row in review's candidates, best first (the results' ``candidates``: personal ID,
+    name, birth date, gender, probability, weight, explanation); none for rows without."""
+    try:
+        listed = json.loads(row.get("candidates") or "[]")
+    except ValueError:
+        return []
+    return [c for c in listed if isinstance(c, dict) and c.get("personal_id")]
+
+
+def waterfall_steps(explanation: str | dict | None,
+                    labels: dict[str, str]) -> list[tuple[str, float]]:
+    """A candidate's weight as steps: the prior, then each field at its level."""
     if not explanation:
         return []
-    parsed = json.loads(explanation)
+    parsed = dict(explanation) if isinstance(explanation, dict) else json.loads(explanation)
     steps = [(labels.get("prior", "prior"), float(parsed.pop("prior")))]
     for field, (level, weight) in parsed.items():
         steps.append((f"{labels.get(field, field)}: {level}", float(weight)))

@@ -101,11 +101,16 @@ def item_page(request: Request, vss_code: VssCode, user: CurrentUser, lang: Lang
     pick = 0 if lang == "vi" else 1
     labels = {"prior": label["review_prior"][pick],
               **{f: label[f"review_field_{f}"][pick] for f in FIELDS}}
-    steps = review.waterfall_steps(found.get("explanation"), labels)
-    chart = charts.waterfall(steps, label["review_waterfall"][pick],
-                             label["review_total"][pick]) if steps else None
+    def chart(explanation) -> str | None:
+        steps = review.waterfall_steps(explanation, labels)
+        return charts.waterfall(steps, label["review_waterfall"][pick],
+                                label["review_total"][pick]) if steps else None
+
+    candidates = [{**c, "chart": chart(c["explanation"])}
+                  for c in review.candidates(found)[1:]]  # the first is the best, above
     return render(request, "review_item.html", lang, state=run_state(request), row=found,
-                  compared=compared(found), explained=explained(found, lang), chart=chart,
+                  compared=compared(found), explained=explained(found, lang),
+                  chart=chart(found.get("explanation")), candidates=candidates,
                   decisions=review.standing_decisions(portal_of(request).engine, vss_code),
                   choices=DECISIONS)
 
@@ -115,11 +120,18 @@ def decide(
     request: Request, vss_code: VssCode, user: CurrentUser,
     decision: Annotated[Literal[DECISIONS], Form()],  # type: ignore[valid-type]
     note: Annotated[str, Form(max_length=worklist.MAX_NOTE)] = "",
+    personal_id: Annotated[str | None, Form(pattern=r"^\d{12}$")] = None,
 ):
+    """A decision on the row's best candidate, or on another of its candidates
+    (``personal_id``)."""
     if (login := _reviewer(user, f"/review/{vss_code}")) is not None:
         return login
     found, run_id = _queued_row(request, user, vss_code)
     person = found["personal_id"]
+    if personal_id is not None and personal_id != person:
+        if personal_id not in {c["personal_id"] for c in review.candidates(found)}:
+            raise HTTPException(409, "that person is not one of this row's candidates")
+        person = personal_id
     if person is None and decision != NOT_IN_POPULATION:
         raise HTTPException(409, "this row has no candidate to confirm or reject")
     engine = portal_of(request).engine

@@ -2,6 +2,8 @@
 name, birth date and gender belong to one person only is still that person; two such people
 are for a clerk to tell apart."""
 
+import json
+
 import numpy as np
 import pandas as pd
 
@@ -61,3 +63,22 @@ def test_two_people_with_that_name_date_and_gender_go_to_review(make_registry,
     registry = _registry(make_registry, population)
     row = matching.link(registry, population).results.iloc[-1]
     assert row["status"] == NEEDS_REVIEW and "ambiguous" in row["reasons"]
+    # the reviewer sees both twins, equally likely, each with its weight field by field
+    listed = json.loads(row["candidates"])
+    assert {c["personal_id"] for c in listed[:2]} == {"079190900000", "079190900001"}
+    assert 1 < len(listed) <= 5
+    assert abs(listed[0]["probability"] - listed[1]["probability"]) < 1e-3
+    assert listed[0]["probability"] == round(row["match_probability"], 4)
+    assert sum(c["probability"] for c in listed) <= 1.0 + 1e-3
+    assert all(c["full_name"] == COMMON and c["birth_date"] == TARGET["birth_date"]
+               for c in listed[:2])
+    assert listed[0]["explanation"]["birth_date"][0] == "exact"
+    assert [c["weight"] for c in listed] == sorted((c["weight"] for c in listed), reverse=True)
+
+
+def test_only_rows_in_review_list_candidates(make_registry, make_population):
+    population = _crowd(make_population, people=20_000, twins=2)
+    results = matching.link(_registry(make_registry, population), population).results
+    review = results["status"] == NEEDS_REVIEW
+    assert review.any() and results.loc[review, "candidates"].notna().all()
+    assert results.loc[~review, "candidates"].isna().all()

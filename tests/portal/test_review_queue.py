@@ -125,6 +125,18 @@ def test_a_confirmed_link_is_made_next_night_and_a_rejected_one_never(night_one,
         answer = client.post(f"/review/{rejected['vss_code']}", data={
             "csrf_token": token, "decision": REJECTED, "note": "a namesake"})
         assert answer.status_code == 303
+        # the row's other candidates are listed, each decidable: its person's namesake twin is
+        # confirmed instead; a person who is not a candidate is refused
+        page = client.get(f"/review/{rejected['vss_code']}").text
+        others = re.findall(r'<tr data-candidate="(\d{12})"', page)
+        assert others and rejected["personal_id"] not in others
+        assert client.post(f"/review/{rejected['vss_code']}", data={
+            "csrf_token": token, "decision": CONFIRMED,
+            "personal_id": "000000000000"}).status_code == 409
+        twin = others[0]
+        assert client.post(f"/review/{rejected['vss_code']}", data={
+            "csrf_token": token, "decision": CONFIRMED, "personal_id": twin,
+            "note": "the other twin"}).status_code == 303
         left = _queue(client)
         assert confirmed["vss_code"] not in left and rejected["vss_code"] not in left
         history = client.get(f"/review/{confirmed['vss_code']}").text
@@ -137,13 +149,14 @@ def test_a_confirmed_link_is_made_next_night_and_a_rejected_one_never(night_one,
                 store.review_decisions.c.revoked_at.is_(None))).all()
     assert sorted(standing) == sorted([
         (confirmed["vss_code"], confirmed["personal_id"], CONFIRMED),
-        (rejected["vss_code"], rejected["personal_id"], REJECTED)])
+        (rejected["vss_code"], rejected["personal_id"], REJECTED),
+        (rejected["vss_code"], twin, CONFIRMED)])
 
     results = _night(nation, out, NIGHTS[1]).set_index("vss_code")
     linked = results.loc[confirmed["vss_code"]]
     assert linked["personal_id"] == confirmed["personal_id"]
     assert linked["status"] in (NEEDS_CORRECTION, SYNCHRONIZED)
-    assert results.loc[rejected["vss_code"], "personal_id"] != rejected["personal_id"]
+    assert results.loc[rejected["vss_code"], "personal_id"] == twin
 
     # the engineers' page of that night: the decisions it applied, and the engine's own
     # decision scored on them (it had sent the confirmed pair to review: a missed link)
@@ -152,7 +165,7 @@ def test_a_confirmed_link_is_made_next_night_and_a_rejected_one_never(night_one,
     with _portal(out, "eng") as client:
         page = client.get(f"/runs/{run_id}", params={"lang": "en"}).text
     cells = dict(re.findall(r'data-col="(\w+)">([^<]*)<', page))
-    assert (cells["confirmed"], cells["rejected"], cells["not_in_population"]) == ("1", "1", "0")
+    assert (cells["confirmed"], cells["rejected"], cells["not_in_population"]) == ("2", "1", "0")
     assert cells["recall"] == "0.0000" and cells["precision"] == "–"
 
 
