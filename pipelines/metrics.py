@@ -8,12 +8,21 @@ can recompute the metrics from that one file.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from popsync.contracts import LINES, METRIC_COLUMNS, REASONS, STATUSES, SYNCHRONIZED
+from popsync.contracts import (
+    LINES,
+    METRIC_COLUMNS,
+    NEEDS_CORRECTION,
+    REASONS,
+    STATUSES,
+    SYNCHRONIZED,
+)
 from popsync.reference.provinces import PROVINCES_63, SCHEME_63_TO_34
 
 REASON_COUNT_COLUMNS = ("run_date", "scheme", "province_code", "status", "reason", "count")
@@ -44,6 +53,53 @@ def reasons_text(reasons: pd.Series) -> pd.Series:
     lists = pa.array(reasons, type=pa.list_(pa.string()), from_pandas=True)
     joined = pc.fill_null(pc.binary_join(lists, ","), "")
     return pd.Series(joined.to_numpy(zero_copy_only=False), index=reasons.index, dtype="str")
+
+
+def expected_errors(results: pd.DataFrame) -> dict[str, list[float]]:
+    """Per office (63-scheme province): [links, expected false links, expected missed links],
+    from the published probabilities as fastLink estimates its FDR and FNR: a link of
+    probability p is false with probability 1 - p; a row not linked is the missed link of one
+    of its candidates with the sum of their probabilities (the best's alone when it lists
+    none). Rows whose person no blocking pass found are beyond this estimate. Partitions'
+    figures add up (``error_rates``)."""
+    linked = results["status"].isin((SYNCHRONIZED, NEEDS_CORRECTION)).to_numpy()
+    probability = results["match_probability"].to_numpy(dtype="float64", na_value=np.nan)
+    probability = np.nan_to_num(probability, nan=0.0)
+    present = probability.copy()
+    if "candidates" in results:
+        listed = results["candidates"]
+        for row in np.flatnonzero((~linked) & listed.notna().to_numpy()).tolist():
+            present[row] = sum(c["probability"] for c in json.loads(listed.iat[row]))
+    frame = pd.DataFrame({
+        "office": results["office_code"].astype("str"),
+        "links": linked.astype(np.float64),
+        "false": np.where(linked, 1.0 - probability, 0.0),
+        "missed": np.where(linked, 0.0, np.minimum(present, 1.0)),
+    })
+    sums = frame[results["office_code"].notna().to_numpy()].groupby("office").sum()
+    return {office: [round(float(v), 6) for v in row]
+            for office, row in zip(sums.index, sums.to_numpy(), strict=True)}
+
+
+def error_rates(partitions: list[dict[str, list[float]]]) -> dict:
+    """``expected_errors`` of the partitions added up: per office and for the nation, the
+    links, the expected false and missed links, and the rates they give (false-link rate:
+    expected false / links; missed-link rate: expected missed / expected true links)."""
+    totals: dict[str, np.ndarray] = {}
+    for partition in partitions:
+        for office, figures in partition.items():
+            totals[office] = totals.get(office, np.zeros(3)) + np.asarray(figures)
+
+    def rates(links: float, false: float, missed: float) -> dict:
+        true = links - false
+        return {"links": int(round(links)), "expected_false": round(false, 1),
+                "expected_missed": round(missed, 1),
+                "false_link_rate": round(false / links, 6) if links else None,
+                "missed_link_rate": round(missed / (true + missed), 6) if true + missed else None}
+
+    nation = sum(totals.values(), np.zeros(3))
+    return {"nation": rates(*nation),
+            "provinces": {office: rates(*totals[office]) for office in sorted(totals)}}
 
 
 def national_totals(results: pd.DataFrame) -> dict[str, int]:

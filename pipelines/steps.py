@@ -754,6 +754,7 @@ def resolve_partition(work_dir: str, *, piece: str) -> str:
         "rows": len(results),
         "statuses": {s: int(statuses.get(s, 0)) for s in STATUSES},
         "lines": metrics.national_totals(results),
+        "expected_errors": metrics.expected_errors(results),
     })
     log.info("resolve %s: %d results (%s)", name, len(results),
              ", ".join(f"{s} {int(statuses.get(s, 0)):,}" for s in STATUSES))
@@ -915,6 +916,9 @@ def _summary(ctx: RunContext) -> dict:
         "statuses": counts,
         "sync_rate": float(counts[STATUSES[0]] / max(results_rows, 1)),
         "decisions": _decision_figures(ctx),
+        # the night's false- and missed-link rates estimated from its own probabilities
+        "error_estimates": metrics.error_rates([p.get("expected_errors", {})
+                                                for p in partitions]),
     }
 
 

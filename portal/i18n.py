@@ -148,6 +148,20 @@ LABELS: dict[str, tuple[str, str]] = {
     "step_cpu": ("CPU (giây)", "CPU (s)"),
     "step_hosts": ("Máy chạy", "Hosts"),
     "run_failures": ("Tác vụ lỗi", "Failed tasks"),
+    "run_estimates": ("Ước tính sai sót của đêm", "The night's estimated errors"),
+    "run_estimates_note": ("Ước tính từ xác suất đã công bố (kiểu FDR/FNR của fastLink): liên "
+                           "kết sai kỳ vọng = tổng (1 - p) trên các dòng đã khớp; bỏ sót kỳ "
+                           "vọng = tổng xác suất các ứng viên của dòng chưa khớp. Không tính "
+                           "những người mà không lượt phân khối nào tìm ra.",
+                           "Estimated from the published probabilities (fastLink's FDR/FNR): "
+                           "expected false links = the sum of (1 - p) over linked rows; "
+                           "expected missed links = the sum of the candidates' probabilities "
+                           "of rows not linked. Persons no blocking pass found are beyond it."),
+    "run_links": ("Liên kết", "Links"),
+    "run_expected_false": ("Liên kết sai kỳ vọng", "Expected false links"),
+    "run_false_rate": ("Tỷ lệ liên kết sai", "False-link rate"),
+    "run_expected_missed": ("Bỏ sót kỳ vọng", "Expected missed links"),
+    "run_missed_rate": ("Tỷ lệ bỏ sót", "Missed-link rate"),
     "run_decisions": ("Quyết định thẩm định đã áp dụng", "Reviewers' decisions applied"),
     "run_decisions_contradicted": ("Bị dữ liệu phủ nhận (thẩm định lại)",
                                    "Contradicted by the data (back to review)"),

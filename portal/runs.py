@@ -47,6 +47,9 @@ class RunDetail:
     # the reviewers' decisions the night applied, and the engine's own decision scored on
     # them as labels (precision, recall): from the published manifest, None before it
     decisions: dict | None = None
+    # the night's false- and missed-link rates estimated from its probabilities, nation and
+    # per province (the manifest's ``error_estimates``), None before it
+    estimates: dict | None = None
 
 
 def _steps(tasks: list[dict]) -> list[dict]:
@@ -80,6 +83,7 @@ def run_detail(engine: sa.Engine, out_dir: Path, run_id: int) -> RunDetail | Non
             sa.select(gates).where(gates.c.run_id == run_id).order_by(gates.c.checked_at)
         ).mappings()]
     folder = out_dir / (published or store.work_path(run["run_date"], run_id))
+    manifest = _manifest(folder) if published else {}
     report = folder / VALIDATION_REPORT
     return RunDetail(
         run={**run, "published": published is not None,
@@ -89,7 +93,8 @@ def run_detail(engine: sa.Engine, out_dir: Path, run_id: int) -> RunDetail | Non
                         key=lambda r: r["started_at"]),
         gates=checked,
         report=report if report.is_file() else None,
-        decisions=_manifest(folder).get("decisions") if published else None,
+        decisions=manifest.get("decisions"),
+        estimates=manifest.get("error_estimates"),
     )
 
 

@@ -201,3 +201,33 @@ def test_a_band_reads_the_same_persons_in_a_cohort_as_alone(tmp_path):
         pd.testing.assert_frame_equal(
             persons.iloc[reads[spec["index"]]].reset_index(drop=True), own)
     assert len(reads[specs[0]["index"]]) < len(persons)
+
+
+def test_error_estimates_add_the_probabilities_up_per_office_and_nation():
+    """fastLink-style estimates: a link of probability p is false with 1 - p; a row not
+    linked is missed with the sum of its candidates' probabilities (its best's without)."""
+    import json
+
+    import pandas as pd
+
+    from pipelines import metrics
+
+    one = pd.DataFrame({
+        "office_code": ["79", "79", "01", "01", "01"],
+        "status": ["synchronized", "needs_correction", "synchronized", "needs_review",
+                   "unmatched"],
+        "match_probability": [1.0, 0.9, 0.8, 0.5, 0.1],
+        "candidates": [None, None, None, json.dumps([{"probability": 0.5},
+                                                     {"probability": 0.4}]), None],
+    })
+    two = pd.DataFrame({"office_code": ["79"], "status": ["unmatched"],
+                        "match_probability": [float("nan")], "candidates": [None]})
+    rates = metrics.error_rates([metrics.expected_errors(one), metrics.expected_errors(two)])
+    assert rates["provinces"]["79"] == {
+        "links": 2, "expected_false": 0.1, "expected_missed": 0.0,
+        "false_link_rate": 0.05, "missed_link_rate": 0.0}
+    assert rates["provinces"]["01"]["expected_missed"] == 1.0  # 0.5 + 0.4, and 0.1
+    nation = rates["nation"]
+    assert (nation["links"], nation["expected_false"]) == (3, 0.3)
+    assert nation["false_link_rate"] == 0.1
+    assert nation["missed_link_rate"] == round(1.0 / (2.7 + 1.0), 6)

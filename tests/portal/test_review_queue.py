@@ -7,63 +7,30 @@ Reviewers see only their province's rows; nobody else sees the queue."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import re
 
 import httpx
-import pandas as pd
 import pytest
 import sqlalchemy as sa
 from portal_fixtures import PASSWORD, live_server, login
+from review_fixtures import NIGHTS, PEOPLE, PROVINCE, SEED, night, with_namesakes
 
-from pipelines import cli
 from popsync import decisions, store
 from popsync.contracts import CONFIRMED, NEEDS_CORRECTION, NEEDS_REVIEW, REJECTED, SYNCHRONIZED
 from popsync.synthetic import generate_nation, write_nation
 from portal import security
 from portal.app import PortalSettings, create_app
 
-PEOPLE, SEED, PROVINCE = 3000, 1, "79"
-NIGHTS = ("2026-12-01", "2026-12-02")
 ACCOUNTS = {"rev79": ("79", "63"), "rev01": ("01", "63"), "revnation": (None, None)}
-
-
-def _night(nation, out, run_date) -> pd.DataFrame:
-    assert cli.main(["run", "--registry", str(nation / "registry.parquet"), "--population",
-                     str(nation / "population.parquet"), "--out", str(out),
-                     "--run-date", run_date]) == 0
-    return pd.read_parquet(out / store.publication_path(run_date) / "results.parquet")
-
-
-def _with_namesakes(nation, rows: int):
-    """The nation with ``rows`` registrations of PROVINCE made undecidable: their personal ID
-    is blanked and their person gets a namesake (same name, birth date, gender and place, a
-    personal ID of their own)."""
-    registry, population = nation.registry.copy(), nation.population.copy()
-    ids = set(population["personal_id"])
-    chosen = registry[(registry["province_code"] == PROVINCE)
-                      & registry["national_id"].isin(ids)].head(rows)
-    twins = population[population["personal_id"].isin(chosen["national_id"])].copy()
-    fresh = []
-    for pid in twins["personal_id"]:
-        twin = pid[:6] + f"{(int(pid[6:]) + 1) % 10**6:06d}"
-        while twin in ids:
-            twin = twin[:6] + f"{(int(twin[6:]) + 1) % 10**6:06d}"
-        ids.add(twin)
-        fresh.append(twin)
-    twins["personal_id"] = fresh
-    registry.loc[chosen.index, "national_id"] = None
-    return dataclasses.replace(nation, registry=registry,
-                               population=pd.concat([population, twins], ignore_index=True))
 
 
 @pytest.fixture(scope="module")
 def night_one(tmp_path_factory):
     folder = tmp_path_factory.mktemp("review")
     nation = folder / "nation"
-    write_nation(_with_namesakes(generate_nation(PEOPLE, SEED), 2), nation, force=True)
+    write_nation(with_namesakes(generate_nation(PEOPLE, SEED), 2), nation, force=True)
     out = folder / "out"
-    results = _night(nation, out, NIGHTS[0])
+    results = night(nation, out, NIGHTS[0])
     review = results[(results["status"] == NEEDS_REVIEW) & results["personal_id"].notna()]
     assert len(review) == 2 and set(review["office_code"]) == {PROVINCE}
     engine = store.engine_for(store.default_db_url(out))
@@ -152,7 +119,7 @@ def test_a_confirmed_link_is_made_next_night_and_a_rejected_one_never(night_one,
         (rejected["vss_code"], rejected["personal_id"], REJECTED),
         (rejected["vss_code"], twin, CONFIRMED)])
 
-    results = _night(nation, out, NIGHTS[1]).set_index("vss_code")
+    results = night(nation, out, NIGHTS[1]).set_index("vss_code")
     linked = results.loc[confirmed["vss_code"]]
     assert linked["personal_id"] == confirmed["personal_id"]
     assert linked["status"] in (NEEDS_CORRECTION, SYNCHRONIZED)

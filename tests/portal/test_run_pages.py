@@ -102,6 +102,13 @@ def test_an_engineer_reads_every_step_of_a_published_night_as_the_night_ran_it(n
         by_reason = [int(cells[-1].replace(",", "")) for key, cells in quarantine.items()
                      if key.startswith("registry/") and key != "registry/all"]
         assert sum(by_reason) >= published.quarantined  # a row may have several reasons
+        # the night's own estimate of its errors, for the nation and each office, adding up
+        estimates = _cells(page.text, "estimates", "data-estimate")
+        assert "nation" in estimates and len(estimates) > 2
+        links = [int(cells[1].replace(",", "")) for code, cells in estimates.items()
+                 if code != "nation"]
+        assert sum(links) == int(estimates["nation"][1].replace(",", "")) > 0
+        assert 0 <= float(estimates["nation"][3]) < 0.01  # the false-link rate
         report = client.get(f"/runs/{published.run_id}/validation_report.html")
         assert report.status_code == 200 and "<html" in report.text.lower()
 
