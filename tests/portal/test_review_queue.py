@@ -7,6 +7,7 @@ Reviewers see only their province's rows; nobody else sees the queue."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 
 import httpx
@@ -201,3 +202,32 @@ def test_a_reviewer_revokes_a_mistaken_decision_of_their_province(night_one):
         shown = _log(client)[decision_id]
         assert "wrong button" in shown and "rev79" in shown
     assert vss not in set(decisions.standing(engine)["vss_code"])  # the night's input
+
+
+def test_a_confirmation_the_data_contradicts_returns_to_the_queue(tmp_path):
+    """A reviewer confirmed a row's person; the population then records that person as
+    deceased: the next night does not apply the confirmation silently but sends the row back
+    to the queue, with the reason, for a reviewer to look again."""
+    nation = with_namesakes(generate_nation(PEOPLE, SEED), 2)
+    write_nation(nation, tmp_path / "nation", force=True)
+    out = tmp_path / "out"
+    first = night(tmp_path / "nation", out, NIGHTS[0])
+    row = first[(first["status"] == NEEDS_REVIEW) & first["personal_id"].notna()].iloc[0]
+    engine = store.engine_for(store.default_db_url(out))
+    decisions.record(engine, row["vss_code"], row["personal_id"], CONFIRMED, "rev79",
+                     "same person", province_code=PROVINCE, unit_34=PROVINCE)
+    security.save_user(engine, "rev79", PASSWORD, "reviewer", PROVINCE, "63")
+
+    population = nation.population.copy()
+    died = population["personal_id"] == row["personal_id"]
+    population.loc[died, "is_deceased"] = True
+    population.loc[died, "death_date"] = "2026-11-30"
+    write_nation(dataclasses.replace(nation, population=population), tmp_path / "nation",
+                 force=True)
+    second = night(tmp_path / "nation", out, NIGHTS[1]).set_index("vss_code")
+    assert second.loc[row["vss_code"], "status"] == NEEDS_REVIEW
+    assert "confirmed_person_deceased" in list(second.loc[row["vss_code"], "reasons"])
+    with _portal(out, "rev79") as client:
+        assert row["vss_code"] in _queue(client)
+        page = client.get(f"/review/{row['vss_code']}", params={"lang": "en"}).text
+        assert 'data-reason="confirmed_person_deceased"' in page
