@@ -16,8 +16,10 @@ memory peaks over the step's span (when the timings give ``started``/``finished`
 ``cpu_seconds``; otherwise wall is the sum of the tasks' seconds and only whole-run peaks are
 given). Whole run: wall, CPU of the tree (``wait4``), peaks, work folder vs input size,
 seconds per million participants. Figures go to ``DIR/national_nN_result.json`` and a Markdown
-table to paste into bench/RESULTS.md. The out folder is deleted afterwards unless ``--keep``
-(or the run failed); the nation is kept unless ``--delete-nation``.
+table to paste into bench/RESULTS.md. When the nation has its truth (``popsync generate``
+writes it), the published night is scored against it (``bench_quality.py``: precision, recall,
+calibration, the error estimates) into the JSON. The out folder is deleted afterwards unless
+``--keep`` (or the run failed); the nation is kept unless ``--delete-nation``.
 """
 
 from __future__ import annotations
@@ -368,6 +370,15 @@ def main() -> int:
                   file=sys.stderr)
             status = 1
             break
+        truth = nation / "truth.parquet"
+        published = sorted(out.glob("publications/*/results.parquet"))
+        if truth.is_file() and published:
+            # scored before the out folder goes: bounded memory, DuckDB (bench_quality.py)
+            from bench_quality import evaluate, report
+
+            result["quality"] = evaluate(published[-1], truth, scratch=out)
+            result_path.write_text(json.dumps(result, indent=1), "utf-8")
+            print(report(result["quality"]))
         print(run_summary(log))
         print_result(result)
         print(f"figures: {result_path}")
