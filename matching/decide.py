@@ -298,14 +298,9 @@ def _candidates(pairs: ScoredPairs, decision: Decision, rows: np.ndarray,
     if not len(chosen):
         return pd.Series(pa.array(column, pa.string()), dtype="str")
     r, w = pairs.r[chosen], pairs.weight[chosen]
-    best = decision.best_weight[r]
-    with np.errstate(over="ignore", invalid="ignore"):
-        # the same sum decide() takes: every candidate of the row, relative to the best
-        everyone = np.flatnonzero(rows[pairs.r])
-        others = np.bincount(pairs.r[everyone], minlength=len(rows),
-                             weights=np.exp2(pairs.weight[everyone]
-                                             - decision.best_weight[pairs.r[everyone]]))
-        probability = np.exp2(w - best) / (np.exp2(-best) + others[r])
+    # decide() gave the best 2**best / (1 + sum of 2**w over the row's candidates); another
+    # candidate's share of the same sum is its odds against the best times that
+    probability = np.exp2(w - decision.best_weight[r]) * decision.probability[r]
     texts, which = _explanations(scored, {k: v[chosen] for k, v in pairs.codes.items()},
                                  {k: v[chosen] for k, v in pairs.contributions.items()}, prior)
     explanation = np.asarray(texts.to_pylist(), object)[which]
@@ -392,11 +387,12 @@ def assemble(
     def nullable(values: np.ndarray) -> pd.Series:
         return pd.Series(values, dtype="boolean").where(shown, pd.NA)
 
+    scored = {name: c for name, c in comparisons.items() if c.scored}
     explanation, which = pa.nulls(0, pa.string()), np.zeros(n, np.int64)
     if shown.any():
         rows = np.flatnonzero(shown)
         explanation, which[rows] = _explanations(
-            {name: c for name, c in comparisons.items() if c.scored},
+            scored,
             {k: v[rows] for k, v in codes.items()},
             {k: v[b[rows]] for k, v in pairs.contributions.items()},
             prior,
@@ -427,8 +423,7 @@ def assemble(
         "suggested_gender": suggestion("gender", evidence.gender_equal),
         "suggested_national_id": suggestion("personal_id", evidence.id_equal),
         "explanation": _pick(explanation, which, shown),
-        "candidates": _candidates(pairs, decision, review & ~linked, population_text,
-                                  {name: c for name, c in comparisons.items() if c.scored},
+        "candidates": _candidates(pairs, decision, review & ~linked, population_text, scored,
                                   prior),
     })
     return results[list(RESULT_COLUMNS)]
